@@ -1,0 +1,46 @@
+"""Engine and unit of work: one transaction, the repositories bound to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from pet_auth.db.repositories import ResetTokenRepository, UserRepository
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_timeout=5,
+        # A pooled connection broken by a PostgreSQL restart is detected and replaced before use.
+        pool_pre_ping=True,
+        connect_args={"timeout": 3, "command_timeout": 10},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Repositories:
+    users: UserRepository
+    reset_tokens: ResetTokenRepository
+
+
+class Database:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Repositories]:
+        """Commits when the block ends normally, rolls back when it raises."""
+        async with self._sessions() as session, session.begin():
+            yield Repositories(users=UserRepository(session), reset_tokens=ResetTokenRepository(session))
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))

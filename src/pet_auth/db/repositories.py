@@ -1,0 +1,101 @@
+"""Repositories: every SQL statement of the service lives here, named for what it means."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pet_auth.db.models import PasswordResetTokenRow, UserRow
+from pet_auth.domain.errors import EmailTaken
+from pet_auth.domain.models import Credentials, User
+
+_USER_COLUMNS = (UserRow.id, UserRow.email, UserRow.created_at)
+
+
+def _user(row: tuple[int, str, datetime]) -> User:
+    return User(id=row[0], email=row[1], created_at=row[2])
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, email: str, password_hash: str) -> User:
+        """Insert a user; the unique index on lower(email) decides races, so a duplicate is `EmailTaken`."""
+        statement = insert(UserRow).values(email=email, password_hash=password_hash).returning(*_USER_COLUMNS)
+        try:
+            async with self._session.begin_nested():
+                row = (await self._session.execute(statement)).one()
+        except IntegrityError as exc:
+            raise EmailTaken from exc
+        return _user(row.tuple())
+
+    async def get_credentials_by_email(self, email: str) -> Credentials | None:
+        statement = select(*_USER_COLUMNS, UserRow.password_hash).where(func.lower(UserRow.email) == email)
+        row = (await self._session.execute(statement)).one_or_none()
+        if row is None:
+            return None
+        return Credentials(user=_user((row[0], row[1], row[2])), password_hash=row[3])
+
+    async def get(self, user_id: int) -> User | None:
+        row = (await self._session.execute(select(*_USER_COLUMNS).where(UserRow.id == user_id))).one_or_none()
+        return None if row is None else _user(row.tuple())
+
+    async def get_id_by_email(self, email: str) -> int | None:
+        return await self._session.scalar(select(UserRow.id).where(func.lower(UserRow.email) == email))
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        await self._session.execute(update(UserRow).where(UserRow.id == user_id).values(password_hash=password_hash))
+
+
+class ResetTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def replace_for_user(self, user_id: int, token_hash: str, expires_at: datetime) -> None:
+        """Store a new token and drop every earlier one of the user, used or not."""
+        await self._session.execute(delete(PasswordResetTokenRow).where(PasswordResetTokenRow.user_id == user_id))
+        await self._session.execute(
+            insert(PasswordResetTokenRow).values(user_id=user_id, token_hash=token_hash, expires_at=expires_at)
+        )
+
+    async def is_live(self, token_hash: str) -> bool:
+        statement = select(PasswordResetTokenRow.id).where(
+            PasswordResetTokenRow.token_hash == token_hash,
+            PasswordResetTokenRow.used_at.is_(None),
+            PasswordResetTokenRow.expires_at > func.now(),
+        )
+        return await self._session.scalar(statement) is not None
+
+    async def consume(self, token_hash: str) -> int | None:
+        """Mark a live token used and return its user id; of two concurrent calls only one gets the id."""
+        statement = (
+            update(PasswordResetTokenRow)
+            .where(
+                PasswordResetTokenRow.token_hash == token_hash,
+                PasswordResetTokenRow.used_at.is_(None),
+                PasswordResetTokenRow.expires_at > func.now(),
+            )
+            .values(used_at=func.now())
+            .returning(PasswordResetTokenRow.user_id)
+        )
+        return await self._session.scalar(statement)
+
+    async def delete_others(self, user_id: int, keep_token_hash: str) -> None:
+        await self._session.execute(
+            delete(PasswordResetTokenRow).where(
+                PasswordResetTokenRow.user_id == user_id, PasswordResetTokenRow.token_hash != keep_token_hash
+            )
+        )
+
+    async def purge_dead(self) -> int:
+        """Delete used and expired tokens of every user; returns how many went."""
+        result = await self._session.execute(
+            delete(PasswordResetTokenRow)
+            .where((PasswordResetTokenRow.used_at.is_not(None)) | (PasswordResetTokenRow.expires_at <= func.now()))
+            .returning(PasswordResetTokenRow.id)
+        )
+        return len(result.all())

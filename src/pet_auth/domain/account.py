@@ -1,0 +1,56 @@
+"""A signed-in user's own security: change password, see and end sessions."""
+
+from __future__ import annotations
+
+from pet_auth.db.database import Database
+from pet_auth.domain.audit import AuditLog
+from pet_auth.domain.auth import AuthService
+from pet_auth.domain.errors import FieldError, InvalidInput, SessionNotFound
+from pet_auth.domain.models import SessionInfo, User
+from pet_auth.domain.passwords import PasswordHasher, check_password_policy
+from pet_auth.domain.ports import SessionRegistry, Spawn
+from pet_auth.mail.base import Mailer
+from pet_auth.mail.messages import password_changed_message
+
+
+class AccountService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        hasher: PasswordHasher,
+        auth: AuthService,
+        sessions: SessionRegistry,
+        mailer: Mailer,
+        spawn: Spawn,
+        audit: AuditLog,
+    ) -> None:
+        self._db, self._hasher, self._auth, self._sessions = db, hasher, auth, sessions
+        self._mailer, self._spawn, self._audit = mailer, spawn, audit
+
+    async def change_password(
+        self, user: User, current_password: str, new_password: str, ip: str, current_session: str | None
+    ) -> None:
+        """Set a new password and end every other session of the user."""
+        check_password_policy(new_password, field="newPassword")
+        if new_password == current_password:
+            raise InvalidInput(FieldError("newPassword", "must differ from the current password"))
+        await self._auth.authenticate(user.email, current_password, ip)
+        new_hash = await self._hasher.hash(new_password)
+        async with self._db.transaction() as repos:
+            await repos.users.set_password_hash(user.id, new_hash)
+            await self._sessions.end_all_sessions(user.id, keep=current_session)
+        self._audit.record("password_changed", ip=ip, user_id=user.id)
+        self._spawn(self._mailer.send(password_changed_message(user.email)), "password changed email")
+
+    async def sessions(self, user_id: int) -> list[SessionInfo]:
+        return sorted(await self._sessions.list_sessions(user_id), key=lambda s: s.last_seen_at, reverse=True)
+
+    async def end_session(self, user_id: int, handle: str, ip: str) -> None:
+        if not await self._sessions.end_session(user_id, handle):
+            raise SessionNotFound
+        self._audit.record("session_ended", ip=ip, user_id=user_id)
+
+    async def end_other_sessions(self, user_id: int, current_session: str | None, ip: str) -> None:
+        await self._sessions.end_all_sessions(user_id, keep=current_session)
+        self._audit.record("other_sessions_ended", ip=ip, user_id=user_id)

@@ -1,0 +1,98 @@
+"""Password policy and hashing: argon2id for new hashes, bcrypt hashes from the Node era still verify."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import TypeVar
+
+import argon2
+import bcrypt
+
+from pet_auth.domain.errors import FieldError, InvalidInput
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128
+_BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+T = TypeVar("T")
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The bundled list of ~20,000 common passwords (Django's list, lower-cased)."""
+    data = resources.files("pet_auth.domain").joinpath("common-passwords.txt.gz").read_bytes()
+    return frozenset(gzip.decompress(data).decode().split())
+
+
+def check_password_policy(password: str, field: str = "password") -> None:
+    """Length in characters (not bytes), no composition rules, no common passwords."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        message = f"must be at least {MIN_PASSWORD_LENGTH} characters"
+    elif len(password) > MAX_PASSWORD_LENGTH:
+        message = f"must be at most {MAX_PASSWORD_LENGTH} characters"
+    elif any(unicodedata.category(ch) == "Cc" for ch in password):
+        message = "must not contain control characters"
+    elif password.lower() in common_passwords():
+        message = "is too common: it appears in lists of leaked passwords; choose another"
+    else:
+        return
+    raise InvalidInput(FieldError(field, message))
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    ok: bool
+    needs_rehash: bool = False
+
+
+class PasswordHasher:
+    """Hashes run on a small dedicated thread pool: argon2 and bcrypt release the GIL, the event loop stays free."""
+
+    def __init__(self, threads: int, *, time_cost: int = 2, memory_cost_kib: int = 19 * 1024) -> None:
+        self._argon = argon2.PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=1, type=argon2.Type.ID
+        )
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="password-hash")
+        # Verifying unknown emails against this keeps their timing close to known ones.
+        self._dummy_hash = self._argon.hash("dummy password for timing equalization")
+
+    async def hash(self, password: str) -> str:
+        return await self._run(self._argon.hash, password)
+
+    async def verify(self, password_hash: str, password: str) -> Verification:
+        return await self._run(self._verify, password_hash, password)
+
+    async def verify_dummy(self, password: str) -> None:
+        await self._run(self._verify, self._dummy_hash, password)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _run(self, fn: Callable[..., T], *args: str) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def _verify(self, password_hash: str, password: str) -> Verification:
+        if password_hash.startswith(_BCRYPT_PREFIXES):
+            return Verification(ok=_bcrypt_matches(password_hash, password), needs_rehash=True)
+        try:
+            self._argon.verify(password_hash, password)
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+            return Verification(ok=False)
+        return Verification(ok=True, needs_rehash=self._argon.check_needs_rehash(password_hash))
+
+
+def _bcrypt_matches(password_hash: str, password: str) -> bool:
+    secret = password.encode()
+    # bcrypt reads only 72 bytes; a longer password must not match by its prefix.
+    if len(secret) > 72:
+        return False
+    try:
+        return bcrypt.checkpw(secret, password_hash.encode())
+    except ValueError:
+        return False

@@ -1,0 +1,48 @@
+"""What the domain services need from the outside world, as interfaces."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from pet_auth.domain.models import SessionInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    name: str
+    max_hits: int
+    window_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    login_per_account: Limit
+    login_per_ip: Limit
+    register_per_ip: Limit
+    forgot_per_ip: Limit
+    forgot_per_email: Limit
+
+
+class RateLimiter(Protocol):
+    async def hit(self, *checks: tuple[Limit, str]) -> None:
+        """Count one attempt against each (limit, subject); raise `RateLimited` when any is over."""
+
+    async def forgive(self, limit: Limit, subject: str) -> None:
+        """Forget the attempts counted for a subject (after a success)."""
+
+    async def refund(self, limit: Limit, subject: str) -> None:
+        """Take back one counted attempt (it succeeded, so it was no failure)."""
+
+
+class SessionRegistry(Protocol):
+    async def list_sessions(self, user_id: int) -> list[SessionInfo]: ...
+
+    async def end_session(self, user_id: int, handle: str) -> bool: ...
+
+    async def end_all_sessions(self, user_id: int, keep: str | None = None) -> int: ...
+
+
+# Runs a coroutine after the response, off the request path.
+Spawn = Callable[[Awaitable[None], str], None]

@@ -1,0 +1,89 @@
+"""Password recovery: an emailed, single-use token, then a new password."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+from pet_auth.db.database import Database
+from pet_auth.domain.audit import AuditLog
+from pet_auth.domain.auth import AuthService
+from pet_auth.domain.emails import normalize_email
+from pet_auth.domain.errors import InvalidToken
+from pet_auth.domain.passwords import PasswordHasher, check_password_policy
+from pet_auth.domain.ports import Limits, RateLimiter, SessionRegistry, Spawn
+from pet_auth.mail.base import Mailer
+from pet_auth.mail.messages import password_changed_message, reset_link_message
+
+
+class RecoveryService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        hasher: PasswordHasher,
+        auth: AuthService,
+        limiter: RateLimiter,
+        limits: Limits,
+        sessions: SessionRegistry,
+        mailer: Mailer,
+        spawn: Spawn,
+        audit: AuditLog,
+        secret: bytes,
+        frontend_url: str,
+        token_ttl: int,
+    ) -> None:
+        self._db, self._hasher, self._auth = db, hasher, auth
+        self._limiter, self._limits, self._sessions = limiter, limits, sessions
+        self._mailer, self._spawn, self._audit = mailer, spawn, audit
+        self._secret, self._frontend_url, self._token_ttl = secret, frontend_url.rstrip("/"), token_ttl
+
+    def _token_hash(self, token: str) -> str:
+        return hmac.new(self._secret, token.encode(), hashlib.sha256).hexdigest()
+
+    async def request_reset(self, email: str, ip: str) -> None:
+        """Same work on the request path whether or not the account exists: lookup and mail happen later."""
+        email = normalize_email(email)
+        limits = self._limits
+        await self._auth.limit(
+            "forgot_password", ip, email, (limits.forgot_per_ip, ip), (limits.forgot_per_email, email)
+        )
+        self._audit.record("reset_requested", ip=ip, email=email)
+        self._spawn(self._issue_and_mail(email), "password reset email")
+
+    async def _issue_and_mail(self, email: str) -> None:
+        token = secrets.token_urlsafe(32)
+        expires_at = datetime.now(UTC) + timedelta(seconds=self._token_ttl)
+        async with self._db.transaction() as repos:
+            user_id = await repos.users.get_id_by_email(email)
+            if user_id is None:
+                return
+            await repos.reset_tokens.replace_for_user(user_id, self._token_hash(token), expires_at)
+        link = f"{self._frontend_url}/reset-password?{urlencode({'token': token})}"
+        await self._mailer.send(reset_link_message(email, link, self._token_ttl // 60))
+
+    async def reset(self, token: str, new_password: str, ip: str) -> None:
+        check_password_policy(new_password)
+        token_hash = self._token_hash(token)
+        # Checked before hashing so that junk tokens cost no argon2 run; `consume` below is what decides.
+        async with self._db.transaction() as repos:
+            live = await repos.reset_tokens.is_live(token_hash)
+        if not live:
+            raise InvalidToken
+        new_hash = await self._hasher.hash(new_password)
+        async with self._db.transaction() as repos:
+            user_id = await repos.reset_tokens.consume(token_hash)
+            if user_id is None:
+                raise InvalidToken
+            await repos.users.set_password_hash(user_id, new_hash)
+            await repos.reset_tokens.delete_others(user_id, token_hash)
+            user = await repos.users.get(user_id)
+            # Inside the transaction: if Redis fails, nothing commits and the token stays usable.
+            await self._sessions.end_all_sessions(user_id)
+        assert user is not None  # the token's foreign key keeps its user
+        await self._limiter.forgive(self._limits.login_per_account, user.email)
+        self._audit.record("reset_completed", ip=ip, user_id=user_id)
+        self._spawn(self._mailer.send(password_changed_message(user.email)), "password changed email")

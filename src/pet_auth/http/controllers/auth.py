@@ -1,0 +1,81 @@
+"""Sign-up, sign-in, sign-out, who-am-I, change password."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
+
+from pet_auth.domain.account import AccountService
+from pet_auth.domain.auth import AuthService
+from pet_auth.domain.models import User
+from pet_auth.http.guards import client_ip, provide_current_user, requires_login, session_data
+from pet_auth.http.openapi import problems
+from pet_auth.http.schemas import ChangePasswordRequest, LoginRequest, RegisterRequest, UserOut, UserResponse
+from pet_auth.sessions.backend import current_session_handle, end_session, start_session
+
+AnyRequest = Request[Any, Any, Any]
+
+
+class AuthController(Controller):
+    path = "/api/auth"
+    tags = ["auth"]
+
+    @post("/register", status_code=201, responses=problems(409, 429))
+    async def register(
+        self, data: JSONBody[RegisterRequest], request: AnyRequest, auth: NamedDependency[AuthService]
+    ) -> UserResponse:
+        """Create an account and sign in."""
+        user = await auth.register(data.email, data.password, client_ip(request))
+        start_session(request, session_data(user, request))
+        return UserResponse(user=UserOut.of(user))
+
+    @post("/login", status_code=200, responses=problems(401, 429))
+    async def login(
+        self, data: JSONBody[LoginRequest], request: AnyRequest, auth: NamedDependency[AuthService]
+    ) -> UserResponse:
+        """Sign in; the session gets a new id."""
+        user = await auth.login(data.email, data.password, client_ip(request))
+        start_session(request, session_data(user, request))
+        return UserResponse(user=UserOut.of(user))
+
+    @post("/logout", status_code=204, responses=problems())
+    async def logout(self, request: AnyRequest) -> None:
+        """Sign out: the server-side session is deleted and the cookie expired."""
+        end_session(request)
+
+    @get(
+        "/me",
+        guards=[requires_login],
+        dependencies={"user": Provide(provide_current_user, sync_to_thread=False)},
+        responses=problems(401),
+    )
+    async def me(self, user: NamedDependency[User]) -> UserResponse:
+        """The signed-in user."""
+        return UserResponse(user=UserOut.of(user))
+
+    @post(
+        "/change-password",
+        status_code=204,
+        guards=[requires_login],
+        dependencies={"user": Provide(provide_current_user, sync_to_thread=False)},
+        responses=problems(401, 429),
+    )
+    async def change_password(
+        self,
+        data: JSONBody[ChangePasswordRequest],
+        request: AnyRequest,
+        user: NamedDependency[User],
+        account: NamedDependency[AccountService],
+    ) -> None:
+        """Change the password; this session gets a new id and every other session ends."""
+        await account.change_password(
+            user,
+            data.current_password,
+            data.new_password,
+            client_ip(request),
+            current_session_handle(request),
+        )
+        start_session(request, session_data(user, request))

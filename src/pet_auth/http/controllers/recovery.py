@@ -1,0 +1,42 @@
+"""Forgot password (emails a link) and reset password."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+
+from pet_auth.domain.recovery import RecoveryService
+from pet_auth.http.guards import client_ip
+from pet_auth.http.openapi import problems
+from pet_auth.http.schemas import ForgotPasswordRequest, MessageResponse, ResetPasswordRequest
+
+RESET_REQUESTED_REPLY = "If an account exists for that email, a link to reset its password is on its way."
+
+
+class RecoveryController(Controller):
+    path = "/api/auth"
+    tags = ["recovery"]
+
+    @post("/forgot-password", status_code=202, responses=problems(429))
+    async def forgot_password(
+        self,
+        data: JSONBody[ForgotPasswordRequest],
+        request: Request[Any, Any, Any],
+        recovery: NamedDependency[RecoveryService],
+    ) -> MessageResponse:
+        """Email a reset link; the answer is the same whether or not the account exists."""
+        await recovery.request_reset(data.email, client_ip(request))
+        return MessageResponse(message=RESET_REQUESTED_REPLY)
+
+    @post("/reset-password", status_code=204, responses=problems())
+    async def reset_password(
+        self,
+        data: JSONBody[ResetPasswordRequest],
+        request: Request[Any, Any, Any],
+        recovery: NamedDependency[RecoveryService],
+    ) -> None:
+        """Set a new password with an emailed token; every session of the user ends."""
+        await recovery.reset(data.token, data.password, client_ip(request))

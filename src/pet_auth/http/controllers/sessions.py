@@ -1,0 +1,52 @@
+"""The signed-in user's sessions (devices)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, delete, get, post
+from litestar.di import NamedDependency, Provide
+
+from pet_auth.domain.account import AccountService
+from pet_auth.domain.models import User
+from pet_auth.http.guards import client_ip, provide_current_user, requires_login
+from pet_auth.http.openapi import problems
+from pet_auth.http.schemas import SessionOut, SessionsResponse
+from pet_auth.sessions.backend import current_session_handle, end_session
+
+AnyRequest = Request[Any, Any, Any]
+
+
+class SessionsController(Controller):
+    path = "/api/auth/sessions"
+    tags = ["sessions"]
+    guards = [requires_login]
+    dependencies = {"user": Provide(provide_current_user, sync_to_thread=False)}
+
+    @get("/", responses=problems(401))
+    async def list_sessions(
+        self, request: AnyRequest, user: NamedDependency[User], account: NamedDependency[AccountService]
+    ) -> SessionsResponse:
+        """Every live session of the signed-in user, the current one marked."""
+        current = current_session_handle(request)
+        return SessionsResponse(sessions=[SessionOut.of(s, current) for s in await account.sessions(user.id)])
+
+    @delete("/{session_id:str}", status_code=204, responses=problems(401, 404))
+    async def end_one(
+        self,
+        session_id: str,
+        request: AnyRequest,
+        user: NamedDependency[User],
+        account: NamedDependency[AccountService],
+    ) -> None:
+        """End one session; ending the current one signs out."""
+        await account.end_session(user.id, session_id, client_ip(request))
+        if session_id == current_session_handle(request):
+            end_session(request)
+
+    @post("/revoke-others", status_code=204, responses=problems(401))
+    async def revoke_others(
+        self, request: AnyRequest, user: NamedDependency[User], account: NamedDependency[AccountService]
+    ) -> None:
+        """End every session of the user but this one."""
+        await account.end_other_sessions(user.id, current_session_handle(request), client_ip(request))

@@ -1,0 +1,139 @@
+"""One error format for every error response: RFC 9457 problem+json with a stable `code`."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import redis.exceptions
+import sqlalchemy.exc
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+from pet_auth.domain import errors as domain
+from pet_auth.http.schemas import FieldProblem, Problem
+
+logger = logging.getLogger("pet_auth.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+_DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
+    domain.InvalidInput: 400,
+    domain.InvalidToken: 400,
+    domain.InvalidCredentials: 401,
+    domain.SessionNotFound: 404,
+    domain.EmailTaken: 409,
+    domain.RateLimited: 429,
+}
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
+
+# What an outage of PostgreSQL or Redis looks like from here; each is a 503, never a 500.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    OSError,
+    TimeoutError,
+)
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    errors: list[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Problem]:
+    body = Problem(
+        type="about:blank",
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        code=code,
+        errors=errors,
+    )
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+class ClientError(HTTPException):
+    """An HTTP-level refusal with its own problem `code` (bad origin, bad media type, ...)."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail=detail, status_code=status)
+        self.code = code
+
+
+def _domain_error(_: Request[Any, Any, Any], exc: domain.DomainError) -> Response[Problem]:
+    status = _DOMAIN_STATUS.get(type(exc), 400)
+    errors = None
+    headers = None
+    if isinstance(exc, domain.InvalidInput):
+        errors = [FieldProblem(field=e.field, message=e.message) for e in exc.errors]
+    if isinstance(exc, domain.RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return problem(status, exc.code, exc.detail, errors, headers)
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    if isinstance(exc, ValidationException) or (status == 400 and exc.extra):
+        return problem(400, "validation_error", "The request has invalid fields.", _field_problems(exc.extra))
+    if status >= 500:
+        return _unexpected(_, exc)
+    code = getattr(exc, "code", None) or _HTTP_CODES.get(status, f"http_{status}")
+    detail = exc.detail
+    if status == 400 and "JSON" in detail:
+        code, detail = "malformed_json", "The request body is not valid JSON."
+    return problem(status, code, detail, headers=exc.headers)
+
+
+def _field_problems(extra: Any) -> list[FieldProblem]:
+    items = extra if isinstance(extra, list) else []
+    problems = []
+    for item in items:
+        if isinstance(item, dict):
+            field = str(item.get("key") or "body")
+            message = str(item.get("message", "is invalid"))
+            problems.append(FieldProblem(field=field, message=message))
+    return problems or [FieldProblem(field="body", message="is invalid")]
+
+
+def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    logger.warning("dependency unavailable: %s", type(exc).__name__)
+    return problem(503, "service_unavailable", "A service this request needs is unavailable; try again shortly.")
+
+
+def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return _unavailable(_, exc)
+    logger.exception("unhandled error")
+    return problem(500, "internal_error", "Something went wrong on our side.")
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    handlers: ExceptionHandlersMap = {
+        domain.DomainError: _domain_error,
+        HTTPException: _http_error,
+        Exception: _unexpected,
+    }
+    for error in UNAVAILABLE_ERRORS:
+        handlers[error] = _unavailable
+    return handlers
+
+
+__all__ = ["PROBLEM_JSON", "ClientError", "exception_handlers", "problem"]

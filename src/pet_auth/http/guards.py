@@ -1,0 +1,43 @@
+"""The login guard and the current user, handed to handlers by dependency injection."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers import BaseRouteHandler
+
+from pet_auth.domain.models import User
+
+
+def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    if "uid" not in connection.session:
+        raise NotAuthorizedException("Sign in first.")
+
+
+def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> User:
+    """The signed-in user, from the session alone: no SQL on the hot path.
+
+    Only id, email and creation time are kept there; none can change while the session lives
+    (a password change or reset ends the user's other sessions).
+    """
+    session = request.session
+    return User(id=session["uid"], email=session["email"], created_at=datetime.fromisoformat(session["ucr"]))
+
+
+def session_data(user: User, request: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
+    """What a signed-in session holds: the user's public fields and the device, never a secret."""
+    return {
+        "uid": user.id,
+        "email": user.email,
+        "ucr": user.created_at.isoformat(),
+        "ua": request.headers.get("user-agent", "")[:256],
+        "ip": client_ip(request),
+    }
+
+
+def client_ip(request: ASGIConnection[Any, Any, Any, Any]) -> str:
+    # The ASGI server resolves trusted proxy headers (uvicorn's FORWARDED_ALLOW_IPS) into `client`.
+    return request.client.host if request.client else "unknown"

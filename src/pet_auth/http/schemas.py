@@ -1,0 +1,104 @@
+"""Request and response bodies (camelCase on the wire)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from pet_auth.domain.emails import MAX_EMAIL_LENGTH
+from pet_auth.domain.models import SessionInfo, User
+from pet_auth.domain.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
+Email = Annotated[str, msgspec.Meta(max_length=MAX_EMAIL_LENGTH, examples=["ada@example.com"])]
+NewPassword = Annotated[str, msgspec.Meta(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
+# A password to check may be anything the user typed; a too-long one simply does not match.
+AnyPassword = Annotated[str, msgspec.Meta(max_length=1024)]
+Token = Annotated[str, msgspec.Meta(max_length=256)]
+
+
+class Schema(msgspec.Struct, rename="camel", forbid_unknown_fields=False):
+    pass
+
+
+class RegisterRequest(Schema):
+    email: Email
+    password: NewPassword
+
+
+class LoginRequest(Schema):
+    email: Email
+    password: AnyPassword
+
+
+class ForgotPasswordRequest(Schema):
+    email: Email
+
+
+class ResetPasswordRequest(Schema):
+    token: Token
+    password: NewPassword
+
+
+class ChangePasswordRequest(Schema):
+    current_password: AnyPassword
+    new_password: NewPassword
+
+
+class UserOut(Schema):
+    id: int
+    email: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(id=user.id, email=user.email, created_at=user.created_at)
+
+
+class UserResponse(Schema):
+    user: UserOut
+
+
+class MessageResponse(Schema):
+    message: str
+
+
+class SessionOut(Schema):
+    id: str
+    created_at: datetime
+    last_seen_at: datetime
+    user_agent: str
+    ip: str
+    current: bool
+
+    @classmethod
+    def of(cls, info: SessionInfo, current_handle: str | None) -> SessionOut:
+        return cls(
+            id=info.handle,
+            created_at=info.created_at,
+            last_seen_at=info.last_seen_at,
+            user_agent=info.user_agent,
+            ip=info.ip,
+            current=info.handle == current_handle,
+        )
+
+
+class SessionsResponse(Schema):
+    sessions: list[SessionOut]
+
+
+class FieldProblem(Schema):
+    field: str
+    message: str
+
+
+class Problem(Schema, omit_defaults=True):
+    """RFC 9457 problem details, with a stable machine-readable `code`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[FieldProblem] | None = None

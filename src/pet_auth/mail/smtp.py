@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from email.message import EmailMessage
+
+from pet_auth.mail.base import Message
+
+
+class SmtpMailer:
+    """Sends through an SMTP server with the standard library, in a worker thread."""
+
+    def __init__(
+        self, host: str, port: int, sender: str, username: str = "", password: str = "", starttls: bool = True
+    ) -> None:
+        self._host, self._port, self._sender = host, port, sender
+        self._username, self._password, self._starttls = username, password, starttls
+
+    async def send(self, message: Message) -> None:
+        await asyncio.to_thread(self._send, message)
+
+    def _send(self, message: Message) -> None:
+        email = EmailMessage()
+        email["From"] = self._sender
+        email["To"] = message.to
+        email["Subject"] = message.subject
+        email.set_content(message.text)
+        email.add_alternative(message.html, subtype="html")
+        with smtplib.SMTP(self._host, self._port, timeout=10) as client:
+            if self._starttls:
+                client.starttls()
+            if self._username:
+                client.login(self._username, self._password)
+            client.send_message(email)

@@ -1,0 +1,78 @@
+"""Where the test suite finds PostgreSQL and Redis.
+
+In order: TEST_DATABASE_URL / TEST_REDIS_URL when set; else testcontainers when a Docker engine answers;
+else the servers at the default local addresses. Each run then makes its own throwaway database and
+Redis key prefix (see conftest.py), so a developer's data is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+@dataclass(frozen=True)
+class Servers:
+    postgres_url: str  # a maintenance database on the server; tests create their own beside it
+    redis_url: str
+    origin: str
+
+
+def _answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+    except Exception:
+        return False
+    return True
+
+
+@contextmanager
+def _containers() -> Iterator[Servers]:
+    from testcontainers.postgres import PostgresContainer
+    from testcontainers.redis import RedisContainer
+
+    with ExitStack() as stack:
+        postgres = stack.enter_context(PostgresContainer("postgres:15-alpine", driver=None))
+        redis = stack.enter_context(RedisContainer("redis:7-alpine"))
+        redis_url = f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
+        yield Servers(postgres.get_connection_url(), redis_url, "testcontainers")
+
+
+@contextmanager
+def find_servers() -> Iterator[Servers]:
+    postgres_url = os.environ.get("TEST_DATABASE_URL")
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if postgres_url and redis_url:
+        yield Servers(postgres_url, redis_url, "TEST_DATABASE_URL/TEST_REDIS_URL")
+        return
+    if not (postgres_url or redis_url) and _docker_answers():
+        with _containers() as servers:
+            yield servers
+        return
+    postgres_url = postgres_url or LOCAL_POSTGRES
+    redis_url = redis_url or LOCAL_REDIS
+    missing = [name for name, url in (("PostgreSQL", postgres_url), ("Redis", redis_url)) if not _answers(url)]
+    if missing:
+        raise RuntimeError(
+            f"{' and '.join(missing)} not reachable ({postgres_url}, {redis_url}): start them "
+            "(see README), set TEST_DATABASE_URL/TEST_REDIS_URL, or run a Docker engine for testcontainers"
+        )
+    yield Servers(postgres_url, redis_url, "local servers")
