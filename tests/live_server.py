@@ -1,0 +1,97 @@
+"""Runs the service as a real uvicorn server in a child process, for tests that need a real socket
+(a browser, several worker processes, a dependency stopped under traffic)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import IO
+
+import httpx
+
+from pet_auth.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def settings_environ(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process load exactly these settings."""
+    import msgspec
+
+    environ: dict[str, str] = {}
+    for name, value in msgspec.structs.asdict(settings).items():
+        key = name.upper()
+        if isinstance(value, tuple):
+            environ[key] = ",".join(value)
+        elif isinstance(value, bool):
+            environ[key] = "true" if value else "false"
+        else:
+            environ[key] = str(value)
+    return environ
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def live_server(
+    settings: Settings, workers: int = 1, extra_env: Mapping[str, str] | None = None
+) -> Iterator[LiveServer]:
+    with ExitStack() as stack:
+        yield stack.enter_context(_serve(settings, workers, extra_env or {}, stack))
+
+
+@contextmanager
+def _serve(settings: Settings, workers: int, extra_env: Mapping[str, str], stack: ExitStack) -> Iterator[LiveServer]:
+    port = free_port()
+    environ = {**os.environ, **settings_environ(settings), "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
+    environ.update(extra_env)
+    # The server's log goes to a file: a pipe nobody reads would block it once full.
+    log = stack.enter_context(tempfile.TemporaryFile())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pet_auth", "serve"],
+        env=environ,
+        cwd="/",  # no .env file is read from here
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(url, process, log)
+        yield LiveServer(url, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: IO[bytes], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"server exited with {process.returncode}: {log.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server at {url} did not become healthy")
