@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
@@ -51,35 +51,29 @@ class LiveServer:
 def live_server(
     settings: Settings, workers: int = 1, extra_env: Mapping[str, str] | None = None
 ) -> Iterator[LiveServer]:
-    with ExitStack() as stack:
-        yield stack.enter_context(_serve(settings, workers, extra_env or {}, stack))
-
-
-@contextmanager
-def _serve(settings: Settings, workers: int, extra_env: Mapping[str, str], stack: ExitStack) -> Iterator[LiveServer]:
     port = free_port()
     environ = {**os.environ, **settings_environ(settings), "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
-    environ.update(extra_env)
+    environ.update(extra_env or {})
     # The server's log goes to a file: a pipe nobody reads would block it once full.
-    log = stack.enter_context(tempfile.TemporaryFile())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pet_auth", "serve"],
-        env=environ,
-        cwd="/",  # no .env file is read from here
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_healthy(url, process, log)
-        yield LiveServer(url, process)
-    finally:
-        process.terminate()
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pet_auth", "serve"],
+            env=environ,
+            cwd="/",  # no .env file is read from here
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            _wait_until_healthy(url, process, log)
+            yield LiveServer(url, process)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: IO[bytes], timeout: float = 20) -> None:
