@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,8 +16,8 @@ from pet_auth.domain.models import Credentials, User
 _USER_COLUMNS = (UserRow.id, UserRow.email, UserRow.created_at)
 
 
-def _user(row: tuple[int, str, datetime]) -> User:
-    return User(id=row[0], email=row[1], created_at=row[2])
+def _user(row: Any) -> User:  # a Row with id, email and created_at
+    return User(id=row.id, email=row.email, created_at=row.created_at)
 
 
 class UserRepository:
@@ -31,18 +32,18 @@ class UserRepository:
                 row = (await self._session.execute(statement)).one()
         except IntegrityError as exc:
             raise EmailTaken from exc
-        return _user(row.tuple())
+        return _user(row)
 
     async def get_credentials_by_email(self, email: str) -> Credentials | None:
         statement = select(*_USER_COLUMNS, UserRow.password_hash).where(func.lower(UserRow.email) == email)
         row = (await self._session.execute(statement)).one_or_none()
         if row is None:
             return None
-        return Credentials(user=_user((row[0], row[1], row[2])), password_hash=row[3])
+        return Credentials(user=_user(row), password_hash=row.password_hash)
 
     async def get(self, user_id: int) -> User | None:
         row = (await self._session.execute(select(*_USER_COLUMNS).where(UserRow.id == user_id))).one_or_none()
-        return None if row is None else _user(row.tuple())
+        return None if row is None else _user(row)
 
     async def get_id_by_email(self, email: str) -> int | None:
         return await self._session.scalar(select(UserRow.id).where(func.lower(UserRow.email) == email))

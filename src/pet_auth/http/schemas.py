@@ -11,8 +11,16 @@ from pet_auth.domain.emails import MAX_EMAIL_LENGTH
 from pet_auth.domain.models import SessionInfo, User
 from pet_auth.domain.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
-Email = Annotated[str, msgspec.Meta(max_length=MAX_EMAIL_LENGTH, examples=["ada@example.com"])]
-NewPassword = Annotated[str, msgspec.Meta(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
+# Lengths are checked by the domain (with messages meant for people); here they are documented.
+Email = Annotated[
+    str, msgspec.Meta(description=f"At most {MAX_EMAIL_LENGTH} characters.", examples=["ada@example.com"])
+]
+NewPassword = Annotated[
+    str,
+    msgspec.Meta(
+        description=f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters, not a commonly used password."
+    ),
+]
 # A password to check may be anything the user typed; a too-long one simply does not match.
 AnyPassword = Annotated[str, msgspec.Meta(max_length=1024)]
 Token = Annotated[str, msgspec.Meta(max_length=256)]

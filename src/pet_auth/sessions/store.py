@@ -2,7 +2,7 @@
 
 Keys (under the store's namespace):
   <ns>:<digest>             the session data (msgpack), TTL = idle timeout, slid by GETEX on every read
-  <ns>:user:<user id>       sorted set of that user's session digests, scored by their absolute expiry
+  <ns>-index:<user id>      sorted set of that user's session digests, scored by their absolute expiry
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class SessionStore(RedisStore):
         self._end_all = redis.register_script(_END_ALL)
 
     def _index_key(self, user_id: int) -> str:
-        return self._make_key(f"user:{user_id}")
+        return f"{self.namespace}-index:{user_id}"
 
     async def load(self, digest: str) -> dict[str, Any] | None:
         """Read a session and slide its idle timeout: one round trip (GETEX)."""

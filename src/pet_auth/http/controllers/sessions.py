@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
 
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.models import User
@@ -34,7 +35,7 @@ class SessionsController(Controller):
     @delete("/{session_id:str}", status_code=204, responses=problems(401, 404))
     async def end_one(
         self,
-        session_id: str,
+        session_id: FromPath[str],
         request: AnyRequest,
         user: NamedDependency[User],
         account: NamedDependency[AccountService],

@@ -1,0 +1,196 @@
+"""The session middleware's gaps, closed: fixation, adoption, anonymous writes, rewrites, timeouts, cookie, keys."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from http.cookies import SimpleCookie
+
+import pytest
+from redis.asyncio import Redis
+
+from pet_auth.config import Settings
+from pet_auth.sessions.backend import session_digest
+from pet_auth.sessions.store import decode_session
+from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
+
+
+def session_cookie(response_headers: list[str], name: str) -> SimpleCookie:
+    for header in response_headers:
+        cookie: SimpleCookie = SimpleCookie()
+        cookie.load(header)
+        if name in cookie:
+            return cookie
+    raise AssertionError(f"no {name} cookie in {response_headers}")
+
+
+async def session_keys(redis: Redis, settings: Settings) -> list[bytes]:
+    return [key async for key in redis.scan_iter(match=f"{settings.redis_namespace}:session:*")]
+
+
+def use_cookie(client: Client, name: str, value: str) -> None:
+    """Replace whatever session cookie the client holds by `value`."""
+    client.cookies.clear()
+    client.cookies.set(name, value)
+
+
+def redis_key(settings: Settings, session_id: str) -> str:
+    return f"{settings.redis_namespace}:session:{session_digest(settings.session_secret.encode(), session_id)}"
+
+
+async def test_login_issues_a_new_id_and_the_old_one_dies(client: Client, settings: Settings, redis: Redis) -> None:
+    email = unique_email()
+    await register(client, email)
+    name = settings.session_cookie_name
+    before = client.cookies[name]
+    response = await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    after = client.cookies[name]
+    assert response.status_code == 200
+    assert after != before
+    assert await redis.exists(redis_key(settings, before)) == 0
+    use_cookie(client, name, before)
+    assert (await client.get("/api/auth/me")).status_code == 401
+
+
+async def test_a_planted_cookie_is_never_adopted(client: Client, settings: Settings, redis: Redis) -> None:
+    email = unique_email()
+    await register(client, email)
+    await client.post("/api/auth/logout")
+    planted = secrets.token_urlsafe(32)  # well-formed, but never issued by the server
+    use_cookie(client, settings.session_cookie_name, planted)
+    me = await client.get("/api/auth/me")
+    assert me.status_code == 401
+    assert "Max-Age=0" in me.headers["set-cookie"]  # the unknown cookie is expired
+    use_cookie(client, settings.session_cookie_name, planted)
+    login = await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200
+    issued = session_cookie(login.headers.get_list("set-cookie"), settings.session_cookie_name)
+    assert issued[settings.session_cookie_name].value != planted
+    assert await redis.exists(redis_key(settings, planted)) == 0
+
+
+async def test_anonymous_requests_write_no_session_keys(client: Client, settings: Settings, redis: Redis) -> None:
+    client.cookies.set(settings.session_cookie_name, "garbage")
+    for _ in range(3):
+        await client.get("/api/auth/me")
+        await client.post("/api/auth/logout")
+        await client.post("/api/auth/login", json={"email": unique_email(), "password": "wrong password"})
+        await client.get("/health")
+    client.cookies.clear()
+    await client.get("/api/auth/me")
+    assert await session_keys(redis, settings) == []
+
+
+@pytest.fixture
+async def keyspace_events(redis: Redis) -> AsyncIterator[Redis]:
+    """Turns on Redis keyspace notifications for the test, restoring the server's setting after."""
+    previous = str((await redis.config_get("notify-keyspace-events"))["notify-keyspace-events"])
+    await redis.config_set("notify-keyspace-events", "K$g")
+    yield redis
+    await redis.config_set("notify-keyspace-events", previous)
+
+
+async def test_an_unchanged_session_is_not_rewritten(
+    client: Client, settings: Settings, keyspace_events: Redis
+) -> None:
+    await register(client)
+    key = redis_key(settings, client.cookies[settings.session_cookie_name])
+    pubsub = keyspace_events.pubsub()
+    await pubsub.subscribe(f"__keyspace@0__:{key}")
+    await pubsub.get_message(timeout=1)  # the subscription confirmation
+    for _ in range(3):
+        response = await client.get("/api/auth/me")
+        assert response.status_code == 200
+        assert "set-cookie" not in response.headers
+    events = []
+    while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)) is not None:
+        events.append(message["data"])
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert events, "GETEX should have slid the expiry"
+    assert set(events) == {b"expire"}  # slid, never SET again
+
+
+async def test_idle_timeout_slides_and_then_ends_the_session(make_client: MakeClient) -> None:
+    client = await make_client(session_idle_timeout=1)
+    await register(client)
+    for _ in range(3):  # 1.8 s in all: alive only because each request slid the timeout
+        await asyncio.sleep(0.6)
+        assert (await client.get("/api/auth/me")).status_code == 200
+    await asyncio.sleep(1.6)
+    response = await client.get("/api/auth/me")
+    assert response.status_code == 401
+
+
+async def test_absolute_lifetime_ends_even_an_active_session(make_client: MakeClient) -> None:
+    client = await make_client(session_absolute_lifetime=2)
+    await register(client)
+    assert (await client.get("/api/auth/me")).status_code == 200
+    statuses = []
+    for _ in range(6):
+        await asyncio.sleep(0.5)
+        statuses.append((await client.get("/api/auth/me")).status_code)
+    assert statuses[0] == 200
+    assert statuses[-1] == 401
+
+
+async def test_cookie_attributes_in_development(client: Client, settings: Settings) -> None:
+    response = await client.post("/api/auth/register", json={"email": unique_email(), "password": PASSWORD})
+    cookie = session_cookie(response.headers.get_list("set-cookie"), settings.session_cookie_name)
+    morsel = cookie[settings.session_cookie_name]
+    assert morsel["httponly"]
+    assert morsel["samesite"].lower() == "lax"
+    assert morsel["path"] == "/"
+    assert not morsel["domain"]
+    value = morsel.value
+    assert len(value) == 43  # 32 random bytes, base64url: 256 bits
+
+
+async def test_cookie_is_secure_with_host_prefix_in_production(make_client: MakeClient) -> None:
+    client = await make_client(app_env="production", session_secret="p" * 48)
+    response = await client.post("/api/auth/register", json={"email": unique_email(), "password": PASSWORD})
+    header = next(h for h in response.headers.get_list("set-cookie") if h.startswith("__Host-pet_auth_session="))
+    attributes = {part.strip().lower() for part in header.split(";")[1:]}
+    assert {"secure", "httponly", "path=/", "samesite=lax"} <= attributes
+    assert not any(attribute.startswith("domain") for attribute in attributes)
+
+
+async def test_redis_keys_are_keyed_hashes_and_hold_no_secret(client: Client, settings: Settings, redis: Redis) -> None:
+    user = await register(client)
+    session_id = client.cookies[settings.session_cookie_name]
+    keys = await session_keys(redis, settings)
+    assert keys == [redis_key(settings, session_id).encode()]
+    assert session_id.encode() not in keys[0]
+    raw = await redis.get(keys[0])
+    assert isinstance(raw, bytes)
+    data = decode_session(raw)
+    assert data["uid"] == user["id"]
+    assert not any("hash" in name or "password" in name for name in data)
+    assert not any(isinstance(value, str) and value.startswith("$argon2") for value in data.values())
+
+
+async def test_logout_deletes_the_key_and_expires_the_cookie_alike(
+    client: Client, settings: Settings, redis: Redis
+) -> None:
+    await register(client)
+    session_id = client.cookies[settings.session_cookie_name]
+    response = await client.post("/api/auth/logout")
+    assert response.status_code == 204
+    assert await redis.exists(redis_key(settings, session_id)) == 0
+    cookie = session_cookie(response.headers.get_list("set-cookie"), settings.session_cookie_name)
+    morsel = cookie[settings.session_cookie_name]
+    assert morsel["max-age"] == "0"
+    assert morsel["path"] == "/"
+    assert morsel["httponly"]
+    assert morsel["samesite"].lower() == "lax"
+    use_cookie(client, settings.session_cookie_name, session_id)
+    assert (await client.get("/api/auth/me")).status_code == 401
+
+
+async def test_session_ids_differ_between_sessions(make_client: MakeClient, settings: Settings) -> None:
+    ids = set()
+    for _ in range(3):
+        client = await make_client()
+        await register(client)
+        ids.add(client.cookies[settings.session_cookie_name])
+    assert len(ids) == 3
