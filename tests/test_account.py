@@ -1,0 +1,150 @@
+"""Account security: change password, list and end sessions."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from pet_auth.config import Settings
+from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
+
+NEW_PASSWORD = "a brand new passphrase 42"
+
+
+async def signed_in_pair(make_client: MakeClient) -> tuple[Client, Client, str]:
+    """Two devices signed in as one user."""
+    first, second = await make_client(), await make_client()
+    email = unique_email()
+    await register(first, email)
+    login = await second.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200
+    return first, second, email
+
+
+async def list_sessions(client: Client) -> list[dict[str, object]]:
+    response = await client.get("/api/auth/sessions")
+    assert response.status_code == 200, response.text
+    sessions: list[dict[str, object]] = response.json()["sessions"]
+    return sessions
+
+
+async def test_sessions_are_listed_with_the_current_one_marked(
+    make_client: MakeClient, settings: Settings
+) -> None:
+    first, second, _ = await signed_in_pair(make_client)
+    sessions = await list_sessions(first)
+    assert len(sessions) == 2
+    assert [s["current"] for s in sessions].count(True) == 1
+    for session in sessions:
+        assert set(session) == {"id", "createdAt", "lastSeenAt", "userAgent", "ip", "current"}
+        assert session["userAgent"] == "testclient"
+    cookie_values = {first.cookies[settings.session_cookie_name], second.cookies[settings.session_cookie_name]}
+    assert not cookie_values & {str(s["id"]) for s in sessions}  # public handles, never the cookie
+
+
+async def test_one_device_ends_the_other(make_client: MakeClient) -> None:
+    first, second, _ = await signed_in_pair(make_client)
+    other = next(s for s in await list_sessions(first) if not s["current"])
+    response = await first.delete(f"/api/auth/sessions/{other['id']}")
+    assert response.status_code == 204
+    assert (await second.get("/api/auth/me")).status_code == 401
+    assert (await first.get("/api/auth/me")).status_code == 200
+    assert len(await list_sessions(first)) == 1
+
+
+async def test_ending_the_current_session_signs_out(client: Client) -> None:
+    await register(client)
+    [current] = await list_sessions(client)
+    response = await client.delete(f"/api/auth/sessions/{current['id']}")
+    assert response.status_code == 204
+    assert "Max-Age=0" in response.headers["set-cookie"]
+    assert (await client.get("/api/auth/me")).status_code == 401
+
+
+async def test_another_users_session_is_not_found(make_client: MakeClient) -> None:
+    mine, theirs = await make_client(), await make_client()
+    await register(mine)
+    await register(theirs)
+    [their_session] = await list_sessions(theirs)
+    for handle in (their_session["id"], "no-such-session"):
+        response = await mine.delete(f"/api/auth/sessions/{handle}")
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
+    assert (await theirs.get("/api/auth/me")).status_code == 200
+
+
+async def test_revoke_others_keeps_only_this_session(make_client: MakeClient) -> None:
+    first, second, _ = await signed_in_pair(make_client)
+    assert (await first.post("/api/auth/sessions/revoke-others")).status_code == 204
+    assert (await second.get("/api/auth/me")).status_code == 401
+    sessions = await list_sessions(first)
+    assert len(sessions) == 1
+    assert sessions[0]["current"] is True
+
+
+async def test_expired_sessions_are_not_listed(make_client: MakeClient, settings: Settings, redis: Redis) -> None:
+    first, second, _ = await signed_in_pair(make_client)
+    other = next(s for s in await list_sessions(first) if not s["current"])
+    await redis.delete(f"{settings.redis_namespace}:session:{other['id']}")  # as if its idle timeout passed
+    assert [s["current"] for s in await list_sessions(first)] == [True]
+    index = f"{settings.redis_namespace}:session-index:{(await first.get('/api/auth/me')).json()['user']['id']}"
+    assert await redis.zcard(index) == 1  # the ghost entry is gone from the index too
+
+
+async def test_sessions_need_a_login(client: Client) -> None:
+    assert (await client.get("/api/auth/sessions")).status_code == 401
+    assert (await client.post("/api/auth/sessions/revoke-others")).status_code == 401
+    assert (await client.delete("/api/auth/sessions/anything")).status_code == 401
+
+
+async def test_change_password_leaves_exactly_one_live_session(make_client: MakeClient, settings: Settings) -> None:
+    first, second, email = await signed_in_pair(make_client)
+    old_cookie = first.cookies[settings.session_cookie_name]
+    response = await first.post(
+        "/api/auth/change-password", json={"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}
+    )
+    assert response.status_code == 204
+    assert first.cookies[settings.session_cookie_name] != old_cookie  # this session got a new id
+    assert (await first.get("/api/auth/me")).status_code == 200
+    assert (await second.get("/api/auth/me")).status_code == 401
+    assert len(await list_sessions(first)) == 1
+    third = await make_client()
+    assert (await third.post("/api/auth/login", json={"email": email, "password": PASSWORD})).status_code == 401
+    assert (await third.post("/api/auth/login", json={"email": email, "password": NEW_PASSWORD})).status_code == 200
+
+
+async def test_change_password_checks_the_current_password(client: Client) -> None:
+    await register(client)
+    response = await client.post(
+        "/api/auth/change-password", json={"currentPassword": "not it at all", "newPassword": NEW_PASSWORD}
+    )
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_credentials"
+    assert (await client.get("/api/auth/me")).status_code == 200
+
+
+async def test_wrong_current_passwords_count_against_the_login_limit(make_client: MakeClient) -> None:
+    client = await make_client(rate_limit_login_per_account=2)
+    await register(client)
+    body = {"currentPassword": "not it at all", "newPassword": NEW_PASSWORD}
+    statuses = [(await client.post("/api/auth/change-password", json=body)).status_code for _ in range(3)]
+    assert statuses == [401, 401, 429]
+
+
+async def test_new_password_follows_the_policy_and_differs(client: Client) -> None:
+    await register(client)
+    for new_password, reason in ((PASSWORD, "differ"), ("password123", "common"), ("short", "at least 8")):
+        response = await client.post(
+            "/api/auth/change-password", json={"currentPassword": PASSWORD, "newPassword": new_password}
+        )
+        assert response.status_code == 400
+        body = response.json()
+        assert body["code"] == "validation_error"
+        assert body["errors"][0]["field"] == "newPassword"
+        assert reason in body["errors"][0]["message"]
+
+
+async def test_change_password_needs_a_login(client: Client) -> None:
+    response = await client.post(
+        "/api/auth/change-password", json={"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}
+    )
+    assert response.status_code == 401
