@@ -1,0 +1,248 @@
+"""End to end in a real Chromium: the SPA's origin can sign up, sign in, read /me and sign out; any other origin
+is refused by CORS (the browser) and by the origin check (the server).
+
+The API runs as a real uvicorn server (tests/live_server.py) on 127.0.0.1 and is called as http://localhost:PORT,
+so the page at http://localhost:5173 is same-site with it (the SameSite=Lax cookie travels), while the page at
+http://127.0.0.1:5174 is cross-site and not an allowed origin. Both pages are tests/browser/index.html, served by
+the test itself.
+
+Chromium is Debian's (`chromium`), never Playwright's download. Without it the test is skipped, unless
+PET_AUTH_REQUIRE_BROWSER is set (CI sets it): then it fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from threading import Thread
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pet_auth.config import Settings
+from tests.conftest import PASSWORD, SPA_ORIGIN, unique_email
+from tests.live_server import LiveServer, live_server
+
+pytestmark = pytest.mark.browser
+
+PAGE_DIR = Path(__file__).resolve().parent / "browser"
+SPA_PORT = 5173  # http://localhost:5173, the allowed origin (SPA_ORIGIN)
+OTHER_PORT = 5174  # http://127.0.0.1:5174, an origin that is not allowed
+OTHER_ORIGIN = f"http://127.0.0.1:{OTHER_PORT}"
+COOKIE = "pet_auth_session"  # the cookie's name outside production
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_executable() -> str:
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    reason = "Chromium not found (/usr/bin/chromium or `chromium` on PATH); install Debian's `chromium` package"
+    if os.environ.get("PET_AUTH_REQUIRE_BROWSER"):
+        pytest.fail(f"{reason} (PET_AUTH_REQUIRE_BROWSER is set, so the browser test must run)")
+    pytest.skip(reason)
+
+
+class _PageHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def page_server(port: int) -> Iterator[None]:
+    """Serves tests/browser/ on 127.0.0.1:port from a thread."""
+    handler = functools.partial(_PageHandler, directory=str(PAGE_DIR))
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as exc:
+        pytest.fail(
+            f"the browser test serves its page on 127.0.0.1:{port} but cannot bind it ({exc}); "
+            f"stop whatever listens there (a frontend dev server?) and run again"
+        )
+    thread = Thread(target=server.serve_forever, name=f"page-server-{port}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture(scope="module")
+def page_servers() -> Iterator[None]:
+    with page_server(SPA_PORT), page_server(OTHER_PORT):
+        yield
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    executable = chromium_executable()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[str]:
+    """The API's base URL as the page calls it: localhost, same-site with http://localhost:5173."""
+    assert settings.cors_origins == (SPA_ORIGIN,)
+    with live_server(settings) as server:
+        yield _as_localhost(server)
+
+
+def _as_localhost(server: LiveServer) -> str:
+    # Chromium always resolves localhost to loopback (::1 and 127.0.0.1), where the server listens.
+    assert server.url.startswith("http://127.0.0.1:"), server.url
+    return server.url.replace("http://127.0.0.1:", "http://localhost:", 1)
+
+
+@pytest.fixture
+async def context(browser: Browser, page_servers: None) -> AsyncIterator[BrowserContext]:
+    context = await browser.new_context()
+    yield context
+    await context.close()
+
+
+async def open_page(context: BrowserContext, origin: str, api: str) -> Page:
+    page = await context.new_page()
+    await page.goto(f"{origin}/index.html?api={api}")
+    title = await page.title()
+    assert title == "pet_auth browser test", (
+        f"{origin} did not serve tests/browser/index.html (title {title!r}): is another server listening on "
+        "that port, e.g. on ::1 for localhost?"
+    )
+    return page
+
+
+async def call(page: Page, method: str, path: str, **options: Any) -> dict[str, Any]:
+    """callApi in the page: fetch with credentials; {ok, status, body}, or {ok: false, error} when fetch rejects."""
+    result: dict[str, Any] = await page.evaluate(
+        "([method, path, options]) => window.callApi(method, path, options)", [method, path, options]
+    )
+    return result
+
+
+def answered(result: dict[str, Any], status: int) -> Any:
+    """The body of a response the page could read, after checking its status."""
+    assert result["ok"], result
+    assert result["status"] == status, result
+    return result["body"]
+
+
+def refused(result: dict[str, Any]) -> None:
+    """The fetch rejected: the browser withheld the response from the page."""
+    assert result["ok"] is False, result
+    assert result["error"].startswith("TypeError"), result
+
+
+async def simple_post_status(page: Page, api: str, body: str) -> int:
+    """POSTs text/plain to /api/auth/register in no-cors mode, as a cross-site form or CSRF script can, with no
+    preflight. The page only ever sees an opaque response; returns the status the server really sent."""
+    async with page.expect_response(f"{api}/api/auth/register") as response_info:
+        result = await call(page, "POST", "/api/auth/register", text=body, mode="no-cors")
+    assert result == {"ok": True, "status": 0, "opaque": True}, result
+    response = await response_info.value
+    assert response.request.method == "POST"
+    return response.status
+
+
+async def session_cookies(context: BrowserContext) -> list[dict[str, Any]]:
+    return [dict(cookie) for cookie in await context.cookies() if cookie.get("name") == COOKIE]
+
+
+async def test_spa_origin_signs_up_in_and_out_with_an_httponly_cookie(context: BrowserContext, api: str) -> None:
+    page = await open_page(context, SPA_ORIGIN, api)
+    email = unique_email("browser")
+    credentials = {"email": email, "password": PASSWORD}
+
+    registered = await call(page, "POST", "/api/auth/register", json=credentials)
+    assert registered["ok"], f"register from {SPA_ORIGIN} to {api} failed in the browser: {registered}"
+    assert answered(registered, 201)["user"]["email"] == email
+    assert answered(await call(page, "GET", "/api/auth/me"), 200)["user"]["email"] == email
+
+    # The cookie is there, on the API's host, but invisible to the page's scripts.
+    [cookie] = await session_cookies(context)
+    assert cookie["domain"] == "localhost"
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Lax"
+    assert cookie["path"] == "/"
+    # Control: a script-visible cookie on the same host does show in document.cookie, so the check can fail.
+    await context.add_cookies([{"name": "probe", "value": "1", "domain": "localhost", "path": "/"}])
+    document_cookie = await page.evaluate("document.cookie")
+    assert "probe=1" in document_cookie
+    assert COOKIE not in document_cookie
+    assert cookie["value"] not in document_cookie
+
+    assert answered(await call(page, "POST", "/api/auth/logout"), 204) is None
+    assert await session_cookies(context) == []
+    assert answered(await call(page, "GET", "/api/auth/me"), 401)["code"] == "not_authenticated"
+
+    assert answered(await call(page, "POST", "/api/auth/login", json=credentials), 200)["user"]["email"] == email
+    [new_cookie] = await session_cookies(context)
+    assert new_cookie["value"] != cookie["value"]
+    assert answered(await call(page, "GET", "/api/auth/me"), 200)["user"]["email"] == email
+
+
+async def test_other_origin_is_refused_by_cors_and_by_the_origin_check(
+    context: BrowserContext, api: str, db: AsyncEngine
+) -> None:
+    # A user signed in on the SPA: the other origin must not be able to read or act for them.
+    spa = await open_page(context, SPA_ORIGIN, api)
+    victim = unique_email("victim")
+    answered(await call(spa, "POST", "/api/auth/register", json={"email": victim, "password": PASSWORD}), 201)
+
+    other = await open_page(context, OTHER_ORIGIN, api)
+    console: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:  # Playwright cannot take a builtin such as list.append
+        console.append(message.text)
+
+    other.on("console", on_console)
+    blocked = f"Access to fetch at '{api}{{}}' from origin '{OTHER_ORIGIN}' has been blocked by CORS policy"
+
+    # Reading /me with credentials: the response carries no CORS grant, so the browser withholds it.
+    refused(await call(other, "GET", "/api/auth/me"))
+    assert any(text.startswith(blocked.format("/api/auth/me")) for text in console), console
+
+    # A JSON POST needs a preflight, which the API refuses, so the POST itself is never sent.
+    refused(await call(other, "POST", "/api/auth/login", json={"email": victim, "password": PASSWORD}))
+    preflight_refused = blocked.format("/api/auth/login") + ": Response to preflight request doesn't pass"
+    assert any(text.startswith(preflight_refused) for text in console), console
+
+    # A simple POST needs no preflight and reaches the server: the origin check refuses it (403). The very same
+    # request from the SPA passes the origin check and stops at the media type (415), so the 403 is the check's.
+    intruder = unique_email("intruder")
+    body = f'{{"email": "{intruder}", "password": "{PASSWORD}"}}'
+    assert await simple_post_status(other, api, body) == 403
+    assert await simple_post_status(spa, api, body) == 415
+    # The same request in cors mode: the server's 403 is withheld from the page as well.
+    refused(await call(other, "POST", "/api/auth/register", text=body))
+    assert any(text.startswith(blocked.format("/api/auth/register")) for text in console), console
+
+    async with db.connect() as connection:
+        rows = await connection.execute(
+            sa.text("SELECT email FROM users WHERE email IN (:victim, :intruder)"),
+            {"victim": victim, "intruder": intruder},
+        )
+        assert set(rows.scalars()) == {victim}
+
+    # The victim's session is untouched and still works from the SPA.
+    assert answered(await call(spa, "GET", "/api/auth/me"), 200)["user"]["email"] == victim
