@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import ssl
 from email.message import EmailMessage
 
 from pet_auth.mail.base import Message
@@ -28,7 +29,8 @@ class SmtpMailer:
         email.add_alternative(message.html, subtype="html")
         with smtplib.SMTP(self._host, self._port, timeout=10) as client:
             if self._starttls:
-                client.starttls()
+                # Without a context smtplib would accept any certificate: verify it and the host name.
+                client.starttls(context=ssl.create_default_context())
             if self._username:
                 client.login(self._username, self._password)
             client.send_message(email)
