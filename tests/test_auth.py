@@ -6,11 +6,14 @@ import asyncio
 from datetime import datetime
 
 import bcrypt
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pet_auth.config import Settings
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
+from tests.live_server import live_server
 
 
 async def _stored_hash(db: AsyncEngine, email: str) -> str:
@@ -146,16 +149,15 @@ async def test_over_72_bytes_against_bcrypt_is_a_non_match(client: Client, db: A
     assert (await _stored_hash(db, email)).startswith("$2b$")
 
 
-async def test_concurrent_registrations_of_one_email_give_one_201(make_client: MakeClient) -> None:
+async def test_concurrent_registrations_of_one_email_give_one_201(settings: Settings) -> None:
+    # A real server with two workers: the test client would serve these one at a time.
     email = unique_email("race")
-    clients = [await make_client() for _ in range(2)]
-    attempts = 8
-    responses = await asyncio.gather(
-        *(
-            clients[i % 2].post("/api/auth/register", json={"email": email, "password": PASSWORD})
-            for i in range(attempts)
-        )
-    )
+    attempts = 10
+    with live_server(settings, workers=2) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            responses = await asyncio.gather(
+                *(http.post("/api/auth/register", json={"email": email, "password": PASSWORD}) for _ in range(attempts))
+            )
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [201] + [409] * (attempts - 1)
 
