@@ -59,7 +59,7 @@ def create_mailer(settings: Settings) -> Mailer:
             password=settings.smtp_password,
             starttls=settings.smtp_starttls,
         )
-    return ConsoleMailer()
+    return ConsoleMailer(reveal_body=not settings.is_production)
 
 
 def limits_from(settings: Settings) -> Limits:

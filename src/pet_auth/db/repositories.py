@@ -58,6 +58,8 @@ class ResetTokenRepository:
 
     async def replace_for_user(self, user_id: int, token_hash: str, expires_at: datetime) -> None:
         """Store a new token and drop every earlier one of the user, used or not."""
+        # Locking the user row serializes concurrent requests, so that one live token remains, not two.
+        await self._session.execute(select(UserRow.id).where(UserRow.id == user_id).with_for_update())
         await self._session.execute(delete(PasswordResetTokenRow).where(PasswordResetTokenRow.user_id == user_id))
         await self._session.execute(
             insert(PasswordResetTokenRow).values(user_id=user_id, token_hash=token_hash, expires_at=expires_at)

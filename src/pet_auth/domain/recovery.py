@@ -63,7 +63,7 @@ class RecoveryService:
                 return
             await repos.reset_tokens.replace_for_user(user_id, self._token_hash(token), expires_at)
         link = f"{self._frontend_url}/reset-password?{urlencode({'token': token})}"
-        await self._mailer.send(reset_link_message(email, link, self._token_ttl // 60))
+        await self._mailer.send(reset_link_message(email, link, max(1, self._token_ttl // 60)))
 
     async def reset(self, token: str, new_password: str, ip: str) -> None:
         check_password_policy(new_password)
