@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
+import traceback
 from http import HTTPStatus
 from typing import Any
 
 import redis.exceptions
 import sqlalchemy.exc
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from pet_auth.domain import errors as domain
@@ -97,9 +99,16 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Probl
         return _unexpected(_, exc)
     code = getattr(exc, "code", None) or _HTTP_CODES.get(status, f"http_{status}")
     detail = exc.detail
-    if status == 400 and "JSON" in detail:
-        code, detail = "malformed_json", "The request body is not valid JSON."
+    if status == 400 and ("JSON" in detail or isinstance(exc.__cause__, SerializationException)):
+        return _malformed_json()
     return problem(status, code, detail, headers=exc.headers)
+
+
+def _malformed_json() -> Response[Problem]:
+    return problem(400, "malformed_json", "The request body is not valid JSON.")
+
+
+_MISSING_FIELD = re.compile(r"Object missing required field `([^`]+)`")
 
 
 def _field_problems(extra: Any) -> list[FieldProblem]:
@@ -107,10 +116,23 @@ def _field_problems(extra: Any) -> list[FieldProblem]:
     problems = []
     for item in items:
         if isinstance(item, dict):
-            field = str(item.get("key") or "body")
+            # Litestar names the whole body after the handler's parameter, `data`; the client knows it as the body.
+            key = str(item.get("key") or "body")
+            field = "body" if key == "data" else key
             message = str(item.get("message", "is invalid"))
+            if missing := _MISSING_FIELD.fullmatch(message):
+                field, message = missing.group(1), "is required"
+            elif message == "'data'":  # no body at all, or a JSON null
+                message = "is required"
             problems.append(FieldProblem(field=field, message=message))
     return problems or [FieldProblem(field="body", message="is invalid")]
+
+
+def _undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """Bytes that are not UTF-8, or JSON nested too deep, fail in the decoder with these errors, not as JSON errors."""
+    if any(frame.name == "decode_json" for frame in traceback.extract_tb(exc.__traceback__)):
+        return _malformed_json()
+    return _unexpected(request, exc)
 
 
 def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
@@ -130,6 +152,8 @@ def exception_handlers() -> ExceptionHandlersMap:
         domain.DomainError: _domain_error,
         HTTPException: _http_error,
         Exception: _unexpected,
+        UnicodeDecodeError: _undecodable,
+        RecursionError: _undecodable,
     }
     for error in UNAVAILABLE_ERRORS:
         handlers[error] = _unavailable
