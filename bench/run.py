@@ -1,0 +1,656 @@
+"""`make bench`: pet_auth against the Express peer, same load, same servers, one table.
+
+Starts pet_auth in its production configuration (`python -m pet_auth serve`, APP_ENV=production, a random
+SESSION_SECRET) and the Express peer (../shared/peers/express/run.sh) against the local PostgreSQL and Redis, each
+with a database of its own, seeds users and sessions over HTTP on both, then drives them with wrk:
+
+- GET /api/auth/me at 64 connections (Cookie rotating over the seeded sessions), WEB_CONCURRENCY 1 and 2;
+- POST /api/auth/login with valid credentials, against the hash-bound ceiling (cores / seconds per verify,
+  measured in this process at the app's parameters);
+- GET /me again while a login storm runs beside it;
+- Redis memory per session (MEMORY USAGE).
+
+Prints one markdown table (also written to bench/results.md). Everything it creates is removed at the end:
+its two databases, its Redis namespace, and the peer's `sess:` keys (the peer gets a Redis logical database
+that was empty when the run began; only keys that appeared there during the run are deleted).
+
+Environment knobs: BENCH_DURATION (seconds per wrk run, default 10), BENCH_USERS (default 64),
+BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432), BENCH_REDIS (default redis://127.0.0.1:6379).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field, replace
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from pathlib import Path
+from typing import cast
+from urllib.parse import unquote
+
+import argon2
+import asyncpg
+import bcrypt
+import httpx
+from redis import Redis
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PEER_DIR = (ROOT / ".." / "shared" / "peers" / "express").resolve()
+PEER_WORK = Path(
+    os.environ.get("EXPRESS_PEER_DIR")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "express-peer"
+)
+PYTHON = sys.executable
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+
+DURATION = int(os.environ.get("BENCH_DURATION", "10"))
+USERS = int(os.environ.get("BENCH_USERS", "64"))
+POSTGRES = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
+CORES = os.cpu_count() or 1
+ME_CONNECTIONS, LOGIN_CONNECTIONS, WRK_THREADS = 64, 16, 2
+WARMUP_SECONDS = 2
+PASSWORD = "bench-load-Passw0rd-7f3a"  # a throwaway account's
+PEER_LOCK = "pet_auth_bench:peer_db_lock"
+USER_AGENTS = [
+    (
+        "browser",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    ),
+    ("short", "curl/8.5.0"),
+]
+LOAD_BEFORE = os.getloadavg()[0]
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------- measurements
+
+
+@dataclass(frozen=True)
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int  # socket errors + non-2xx responses
+    cpu_us: float = 0.0  # CPU time of the server's processes per request (not PostgreSQL's or Redis's)
+
+    @classmethod
+    def parse(cls, output: str) -> Run:
+        line = next((line for line in output.splitlines() if line.startswith("BENCH_JSON ")), None)
+        if line is None:
+            raise RuntimeError(f"wrk printed no result:\n{output}")
+        data = json.loads(line.removeprefix("BENCH_JSON "))
+        return cls(
+            rps=data["requests"] / (data["duration_us"] / 1e6),
+            p50_ms=data["p50_us"] / 1000,
+            p99_ms=data["p99_us"] / 1000,
+            requests=data["requests"],
+            errors=data["socket_errors"] + data["non_2xx"],
+        )
+
+
+@dataclass(frozen=True)
+class HashRate:
+    """The login ceiling of one moment: cores / seconds per verify, and what CORES threads really achieved."""
+
+    verify_seconds: float
+    parallel_rate: float  # verifies per second with CORES threads at once, in this process
+
+    @property
+    def ceiling(self) -> float:
+        return CORES / self.verify_seconds
+
+
+class Verifier:
+    """One password verify of a service's kind, timed in this process."""
+
+    def __init__(self, label: str, verify: Callable[[], object]) -> None:
+        self.label, self._verify = label, verify
+
+    def measure(self) -> HashRate:
+        self._verify()
+        samples = []
+        for _ in range(7):
+            start = time.perf_counter()
+            self._verify()
+            samples.append(time.perf_counter() - start)
+        jobs = 3 * CORES
+        with ThreadPoolExecutor(CORES) as pool:  # argon2-cffi and bcrypt release the GIL
+            start = time.perf_counter()
+            list(pool.map(lambda _: self._verify(), range(jobs)))
+            parallel = jobs / (time.perf_counter() - start)
+        return HashRate(statistics.median(samples), parallel)
+
+
+def argon2id_verifier() -> Verifier:
+    """A verify at the app's parameters: the hash comes from pet_auth's own PasswordHasher, argon2 checks it."""
+    from pet_auth.domain.passwords import PasswordHasher
+
+    hasher = PasswordHasher(threads=1)
+    try:
+        password_hash = asyncio.run(hasher.hash(PASSWORD))
+    finally:
+        hasher.close()
+    params = argon2.extract_parameters(password_hash)
+    checker = argon2.PasswordHasher()  # verify() follows the parameters encoded in the hash
+    label = f"argon2id t={params.time_cost} m={params.memory_cost // 1024} MiB p={params.parallelism}"
+    return Verifier(label, lambda: checker.verify(password_hash, PASSWORD))
+
+
+def bcrypt_verifier(rounds: int = 10) -> Verifier:
+    """The peer's bcrypt cost 10, with Python's bcrypt (the same algorithm as node's native bcrypt)."""
+    password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds))
+    return Verifier(f"bcrypt cost {rounds}", lambda: bcrypt.checkpw(PASSWORD.encode(), password_hash))
+
+
+@dataclass
+class Results:
+    me: Run
+    hash_rate: HashRate  # measured just before the login run
+    login: Run
+    storm_me: Run
+    storm_login: Run
+
+
+@dataclass
+class Service:
+    name: str
+    cookie_name: str
+    verifier: Verifier
+    cookies: list[str] = field(default_factory=list)  # "name=value" Cookie header values of seeded sessions
+    results: dict[int, Results] = field(default_factory=dict)  # by worker count
+    bytes_per_session: dict[str, float] = field(default_factory=dict)  # by seeding User-Agent
+    memory_note: str = ""
+
+
+def wrk_process(url: str, mode: str, connections: int, seconds: int, files: dict[str, Path]) -> subprocess.Popen[str]:
+    environ = {**os.environ, "BENCH_MODE": mode, **{name: str(path) for name, path in files.items()}}
+    command = [WRK, f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    command += ["-s", str(BENCH / "wrk.lua"), url]
+    return subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def server_cpu_seconds(session: int) -> float:
+    """User + system CPU of every process in the server's session (uvicorn or node, and their workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:  # fields[3] is the session id (field 6 of proc(5))
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def finish(process: subprocess.Popen[str], session: int | None = None, cpu_before: float = 0.0) -> Run:
+    output, _ = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"wrk failed ({process.returncode}):\n{output}")
+    run = Run.parse(output)
+    if session is not None and run.requests:
+        run = replace(run, cpu_us=(server_cpu_seconds(session) - cpu_before) / run.requests * 1e6)
+    return run
+
+
+def measure(url: str, files: dict[str, Path], session: int, verifier: Verifier) -> Results:
+    finish(wrk_process(url, "me", ME_CONNECTIONS, WARMUP_SECONDS, files))
+    cpu = server_cpu_seconds(session)
+    me = finish(wrk_process(url, "me", ME_CONNECTIONS, DURATION, files), session, cpu)
+    hash_rate = verifier.measure()
+    cpu = server_cpu_seconds(session)
+    login = finish(wrk_process(url, "login", LOGIN_CONNECTIONS, DURATION, files), session, cpu)
+    # The storm starts first and ends last, so every /me request of the second run meets it.
+    storm = wrk_process(url, "login", LOGIN_CONNECTIONS, DURATION + 2, files)
+    time.sleep(1)
+    storm_me = finish(wrk_process(url, "me", ME_CONNECTIONS, DURATION, files))
+    return Results(me=me, hash_rate=hash_rate, login=login, storm_me=storm_me, storm_login=finish(storm))
+
+
+# --------------------------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def process(
+    command: list[str], environ: dict[str, str], cwd: Path, logfile: Path, ready: Callable[[], bool]
+) -> Iterator[subprocess.Popen[bytes]]:
+    with logfile.open("ab") as out:
+        proc = subprocess.Popen(
+            command, env=environ, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while not ready():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{command[0]} did not start; its log:\n{logfile.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        # The process and its children (uvicorn or cluster workers) share the session we gave it.
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def answers(url: str, expected: int) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == expected
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+# --------------------------------------------------------------------------------------------- seeding
+
+
+def cookie_from(response: httpx.Response, name: str) -> str:
+    for header in response.headers.get_list("set-cookie"):
+        pair = header.split(";", 1)[0]
+        if pair.startswith(f"{name}=") and pair != f"{name}=":
+            return pair
+    raise RuntimeError(f"no {name} cookie in the {response.status_code} response to {response.request.url}")
+
+
+def user_agent(i: int) -> str:
+    return USER_AGENTS[i % len(USER_AGENTS)][1]
+
+
+def seed(url: str, service: Service) -> None:
+    """Register USERS accounts, end the sign-up session, sign in again: one live session per user.
+
+    Users alternate between a browser's User-Agent and a short one: pet_auth keeps it in the session (for the
+    list of sessions), so its memory per session depends on it; the peer's does not.
+    """
+
+    async def one(client: httpx.AsyncClient, i: int, gate: asyncio.Semaphore) -> str:
+        body = {"email": f"bench-{i}@bench.example", "password": PASSWORD}
+        agent = {"User-Agent": user_agent(i)}
+        async with gate:
+            registered = await client.post(f"{url}/api/auth/register", json=body, headers=agent)
+            if registered.status_code != 201:
+                raise RuntimeError(f"{service.name} register: {registered.status_code} {registered.text}")
+            signup = cookie_from(registered, service.cookie_name)
+            logout = await client.post(f"{url}/api/auth/logout", headers={"Cookie": signup, **agent})
+            if logout.status_code not in (200, 204):
+                raise RuntimeError(f"{service.name} logout: {logout.status_code}")
+            login = await client.post(f"{url}/api/auth/login", json=body, headers=agent)
+            if login.status_code != 200:
+                raise RuntimeError(f"{service.name} login: {login.status_code} {login.text}")
+            cookie = cookie_from(login, service.cookie_name)
+            me = await client.get(f"{url}/api/auth/me", headers={"Cookie": cookie, **agent})
+            if me.status_code != 200:
+                raise RuntimeError(f"{service.name} /me with a fresh session: {me.status_code}")
+            return cookie
+
+    async def run() -> list[str]:
+        # Cookies travel only in the headers we set: the client keeps none of its own.
+        jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+        async with httpx.AsyncClient(cookies=jar, timeout=30) as client:
+            gate = asyncio.Semaphore(CORES * 2)
+            return list(await asyncio.gather(*(one(client, i, gate) for i in range(USERS))))
+
+    service.cookies = asyncio.run(run())
+
+
+def session_memory(redis: Redis, keys: list[bytes] | list[str]) -> int:
+    pipe = redis.pipeline(transaction=False)
+    for key in keys:
+        pipe.memory_usage(key, samples=0)
+    return sum(int(size or 0) for size in pipe.execute())
+
+
+# --------------------------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Resources:
+    ours_db: str
+    peer_db: str
+    namespace: str
+    peer_redis_db: int = -1
+    peer_baseline: set[bytes] = field(default_factory=set)
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(f"{POSTGRES}/postgres")
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def pick_peer_redis_db() -> tuple[int, set[bytes]]:
+    """A logical Redis database that is empty (claimed with a lock key): the peer's sess: keys go there."""
+    for number in range(15, 0, -1):
+        redis = Redis.from_url(f"{REDIS}/{number}")
+        try:
+            if redis.dbsize() == 0 and redis.set(PEER_LOCK, "1", nx=True, ex=3600):
+                return number, set(redis.scan_iter(match="sess:*", count=1000))
+        finally:
+            redis.close()
+    raise RuntimeError("no empty Redis logical database (1-15) for the peer's sessions")
+
+
+def cleanup(resources: Resources) -> None:
+    for name in (resources.ours_db, resources.peer_db):
+        try:
+            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        except Exception as exc:
+            log(f"could not drop database {name}: {exc}")
+    ours = Redis.from_url(f"{REDIS}/0")
+    try:
+        keys = list(ours.scan_iter(match=f"{resources.namespace}:*", count=1000))
+        for start in range(0, len(keys), 500):
+            ours.delete(*keys[start : start + 500])
+    finally:
+        ours.close()
+    if resources.peer_redis_db >= 0:
+        peer = Redis.from_url(f"{REDIS}/{resources.peer_redis_db}")
+        try:
+            keys = [key for key in peer.scan_iter(match="sess:*", count=1000) if key not in resources.peer_baseline]
+            for start in range(0, len(keys), 500):
+                peer.delete(*keys[start : start + 500])
+            peer.delete(PEER_LOCK)
+        finally:
+            peer.close()
+
+
+def ours_environment(resources: Resources) -> dict[str, str]:
+    """Create pet_auth's database and schema; the environment of its production server."""
+    database_url = f"{POSTGRES}/{resources.ours_db}"
+    environ = {
+        **os.environ,
+        "APP_ENV": "production",
+        "SESSION_SECRET": secrets.token_urlsafe(48),  # one for the whole run: sessions outlive a restart
+        "HOST": "127.0.0.1",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": f"{REDIS}/0",
+        "REDIS_NAMESPACE": resources.namespace,
+        # Seeding registers USERS accounts from one address; the production default allows 20 per window.
+        "RATE_LIMIT_REGISTER_PER_IP": str(USERS * 10),
+    }
+    asyncio.run(_admin(f'CREATE DATABASE "{resources.ours_db}"'))
+    subprocess.run(
+        [str(Path(PYTHON).parent / "alembic"), "upgrade", "head"],
+        cwd=ROOT,
+        env=environ,
+        check=True,
+        capture_output=True,
+    )
+    return environ
+
+
+def bench_ours(
+    service: Service, workers: int, base_env: dict[str, str], resources: Resources, tmp: Path, files: dict[str, Path]
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    environ = {**base_env, "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
+    command = [PYTHON, "-m", "pet_auth", "serve"]
+    # cwd=tmp: no .env file is read; the settings are exactly the environment above.
+    with process(command, environ, tmp, tmp / "pet_auth.log", answers(f"{url}/ready", 200)) as server:
+        if not service.cookies:
+            log(f"{service.name}: seeding {USERS} users")
+            seed(url, service)
+            measure_memory_ours(service, resources.namespace)
+        write_inputs(service, files)
+        log(f"{service.name}: measuring at WEB_CONCURRENCY={workers}")
+        service.results[workers] = measure(url, files, server.pid, service.verifier)
+
+
+def measure_memory_ours(service: Service, namespace: str) -> None:
+    """Session keys are strings, per-user indexes sorted sets; rate-limit counters are not session state.
+
+    The index cost is spread over the sessions it lists: with one session per user, all of it.
+    """
+    from pet_auth.sessions.store import decode_session
+
+    redis = Redis.from_url(f"{REDIS}/0")
+    try:
+        keys = [
+            key
+            for key in redis.scan_iter(match=f"{namespace}:*", count=1000)
+            if not key.startswith(f"{namespace}:ratelimit:".encode())
+        ]
+        pipe = redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.type(key)
+        types = pipe.execute()
+        sessions = [key for key, kind in zip(keys, types, strict=True) if kind == b"string"]
+        index = [key for key, kind in zip(keys, types, strict=True) if kind == b"zset"]
+        if len(sessions) != USERS or len(sessions) + len(index) != len(keys):
+            raise RuntimeError(
+                f"expected {USERS} pet_auth sessions in Redis, found {len(sessions)} in {len(keys)} keys"
+            )
+        values = cast("list[bytes]", redis.mget(sessions))
+        index_bytes = session_memory(redis, index)
+        by_agent: dict[str, list[int]] = {name: [] for name, _ in USER_AGENTS}
+        agents = {agent: name for name, agent in USER_AGENTS}
+        for key, value in zip(sessions, values, strict=True):
+            by_agent[agents[decode_session(value)["ua"]]].append(session_memory(redis, [key]))
+    finally:
+        redis.close()
+    index_share = index_bytes / len(sessions)
+    service.bytes_per_session = {name: statistics.mean(sizes) + index_share for name, sizes in by_agent.items()}
+    service.memory_note = (
+        ", ".join(f"{statistics.mean(sizes):.0f} B session key ({name} UA)" for name, sizes in by_agent.items())
+        + f", + {index_share:.0f} B per-user index ({len(index)} sorted sets / {len(sessions)} sessions)"
+    )
+
+
+def peer_environment(resources: Resources) -> dict[str, str]:
+    resources.peer_redis_db, resources.peer_baseline = pick_peer_redis_db()
+    environ = {
+        **os.environ,
+        "DATABASE_URL": f"{POSTGRES}/{resources.peer_db}",
+        "REDIS_URL": f"{REDIS}/{resources.peer_redis_db}",
+    }
+    # NODE_ENV stays unset: with NODE_ENV=production the peer marks its cookie Secure and, having no
+    # `trust proxy`, then never sends it over plain HTTP, so no session could be seeded at all.
+    environ.pop("NODE_ENV", None)
+    return environ
+
+
+def bench_peer(service: Service, workers: int, base_env: dict[str, str], tmp: Path, files: dict[str, Path]) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    environ = {**base_env, "PORT": str(port)}
+    if workers == 1:
+        # The peer's own script: installs its packages once, creates its database and schema, runs server.js.
+        command, cwd = [str(PEER_DIR / "run.sh")], tmp
+    else:
+        environ |= {"PEER_WORKERS": str(workers), "PEER_SERVER": str(PEER_WORK / "server.js")}
+        command, cwd = ["node", str(BENCH / "peer_cluster.js")], PEER_WORK
+    with process(command, environ, cwd, tmp / "peer.log", answers(f"{url}/api/auth/me", 401)) as server:
+        if not service.cookies:
+            log(f"{service.name}: seeding {USERS} users")
+            seed(url, service)
+            measure_memory_peer(service, base_env["REDIS_URL"])
+        write_inputs(service, files)
+        log(f"{service.name}: measuring at {workers} process(es)")
+        service.results[workers] = measure(url, files, server.pid, service.verifier)
+
+
+def measure_memory_peer(service: Service, redis_url: str) -> None:
+    # The sid cookie is "s:<id>.<signature>", URL-encoded; the session lives at sess:<id>.
+    keys = [f"sess:{unquote(cookie.split('=', 1)[1])[2:].rsplit('.', 1)[0]}" for cookie in service.cookies]
+    redis = Redis.from_url(redis_url)
+    try:
+        if redis.exists(*keys) != len(keys):
+            raise RuntimeError("a seeded peer session is missing from Redis")
+        sizes = [session_memory(redis, [key]) for key in keys]
+    finally:
+        redis.close()
+    service.bytes_per_session = {
+        name: statistics.mean(sizes[i :: len(USER_AGENTS)]) for i, (name, _) in enumerate(USER_AGENTS)
+    }
+    service.memory_note = f"{statistics.mean(sizes):.0f} B session key (it keeps no User-Agent), no index"
+
+
+def write_inputs(service: Service, files: dict[str, Path]) -> None:
+    files["BENCH_COOKIES"].write_text("\n".join(service.cookies) + "\n")
+    files["BENCH_LOGINS"].write_text("".join(f"bench-{i}@bench.example\t{PASSWORD}\n" for i in range(USERS)))
+
+
+# --------------------------------------------------------------------------------------------- the table
+
+
+def table(ours: Service, peer: Service) -> str:
+    rows: list[tuple[str, str, str, str, str]] = []
+
+    def ratio(a: float, b: float) -> str:
+        return f"{a / b:.2f}x" if b else "n/a"
+
+    def verdict(target: str, ok: bool) -> str:
+        return f"{target} {'✅' if ok else '❌'}"
+
+    def add(label: str, a: float, b: float, fmt: str, target: str = "") -> None:
+        rows.append((label, format(a, fmt), format(b, fmt), ratio(a, b), target))
+
+    def procs(workers: int) -> str:
+        return f"{workers} process{'es' if workers > 1 else ''}"
+
+    for workers in (1, 2):
+        o, p = ours.results[workers].me, peer.results[workers].me
+        first = workers == 1
+        add(f"`/me` req/s, {procs(workers)}", o.rps, p.rps, ".0f",
+            verdict("≥ 1.5x (aim 2x)", o.rps >= 1.5 * p.rps) if first else "")  # fmt: skip
+        add(f"`/me` p50 ms, {procs(workers)}", o.p50_ms, p.p50_ms, ".1f")
+        add(f"`/me` p99 ms, {procs(workers)}", o.p99_ms, p.p99_ms, ".1f",
+            verdict("≤ 1x", o.p99_ms <= p.p99_ms) if first else "")  # fmt: skip
+        add(f"`/me` server CPU µs per request, {procs(workers)}", o.cpu_us, p.cpu_us, ".0f")
+    for workers in (1, 2):
+        o, p = ours.results[workers], peer.results[workers]
+        add(f"login req/s, {procs(workers)}", o.login.rps, p.login.rps, ".1f")
+        rows.append((
+            f"hash ceiling, logins/s = {CORES} cores ÷ s per verify, {procs(workers)}",
+            f"{o.hash_rate.ceiling:.1f} ({o.hash_rate.verify_seconds * 1000:.1f} ms)",
+            f"{p.hash_rate.ceiling:.1f} ({p.hash_rate.verify_seconds * 1000:.1f} ms)",
+            ratio(o.hash_rate.ceiling, p.hash_rate.ceiling),
+            "",
+        ))  # fmt: skip
+        share_o, share_p = o.login.rps / o.hash_rate.ceiling, p.login.rps / p.hash_rate.ceiling
+        rows.append((f"login % of hash ceiling, {procs(workers)}", f"{share_o:.0%}", f"{share_p:.0%}", "",
+                     verdict("≥ 80%", share_o >= 0.8)))  # fmt: skip
+        rows.append((
+            f"login % of {CORES} threads' measured verify rate, {procs(workers)}",
+            f"{o.login.rps / o.hash_rate.parallel_rate:.0%} (of {o.hash_rate.parallel_rate:.1f}/s)",
+            f"{p.login.rps / p.hash_rate.parallel_rate:.0%} (of {p.hash_rate.parallel_rate:.1f}/s)",
+            "",
+            "",
+        ))  # fmt: skip
+    for workers in (1, 2):
+        o, p = ours.results[workers], peer.results[workers]
+        add(f"`/me` p99 ms during a login storm, {procs(workers)}", o.storm_me.p99_ms, p.storm_me.p99_ms, ".1f")
+        storm_o, storm_p = o.storm_me.p99_ms / o.me.p99_ms, p.storm_me.p99_ms / p.me.p99_ms
+        rows.append((f"storm p99 ÷ idle p99, {procs(workers)}", f"{storm_o:.2f}x", f"{storm_p:.2f}x", "",
+                     verdict("≤ 3x", storm_o <= 3)))  # fmt: skip
+        add(f"`/me` req/s during the storm, {procs(workers)}", o.storm_me.rps, p.storm_me.rps, ".0f")
+        add(f"logins/s during the storm, {procs(workers)}", o.storm_login.rps, p.storm_login.rps, ".1f")
+    for name, agent in USER_AGENTS:
+        o_bytes, p_bytes = ours.bytes_per_session[name], peer.bytes_per_session[name]
+        add(f"Redis bytes per session, {name} User-Agent ({len(agent)} chars)", o_bytes, p_bytes, ".0f",
+            verdict("≤ 1x", o_bytes <= p_bytes))  # fmt: skip
+    header = ["Metric", "pet_auth", "Express peer", "pet_auth / peer", "Target (issue 8)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", "---:", "---:", "---:", "---"]) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def notes(ours: Service, peer: Service) -> str:
+    errors = {
+        f"{service.name} {procs}p {name}": run.errors
+        for service in (ours, peer)
+        for procs, results in service.results.items()
+        for name, run in vars(results).items()
+        if isinstance(run, Run) and run.errors
+    }
+    cpu = platform.machine()
+    with suppress(OSError, StopIteration):
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    lines = [
+        f"- {time.strftime('%Y-%m-%d %H:%M %Z')}, {CORES} cores ({cpu}), load average before the run "
+        f"{LOAD_BEFORE:.1f}. wrk: {WRK_THREADS} threads, {DURATION} s runs after a {WARMUP_SECONDS} s warm-up; "
+        f"`/me` at {ME_CONNECTIONS} connections rotating over {USERS} seeded sessions, login at {LOGIN_CONNECTIONS} "
+        f"connections rotating over the {USERS} accounts. wrk, both services, PostgreSQL and Redis share the cores.",
+        "- pet_auth: `python -m pet_auth serve`, APP_ENV=production, a random 48-byte SESSION_SECRET, "
+        "`WEB_CONCURRENCY` 1 or 2 (uvicorn + uvloop + httptools); its login also rotates the session "
+        "(new id, new Redis key, per-user index entry). Express peer: `../shared/peers/express/run.sh` for 1 process; "
+        "for 2, the same server.js under Node's cluster module (`bench/peer_cluster.js`), sharing one port.",
+        "- Hash ceiling: cores ÷ the median of 7 single verifies timed in the benchmark process just before each "
+        f"login run: pet_auth's {ours.verifier.label} (a hash made by its PasswordHasher), the peer's "
+        f"{peer.verifier.label}. The next row divides by what {CORES} threads verifying at once achieved then.",
+        "- Server CPU: user + system time of the server's processes (not PostgreSQL's or Redis's) per request.",
+        f"- Redis: MEMORY USAGE, one live session per user. pet_auth: {ours.memory_note}; peer: {peer.memory_note}.",
+        "- Errors (socket errors + non-2xx responses): "
+        + (", ".join(f"{name}: {count}" for name, count in errors.items()) if errors else "none."),
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if not Path(WRK).exists():
+        print("bench: wrk is not installed", file=sys.stderr)
+        return 2
+    suffix = secrets.token_hex(3)
+    # The namespace is 8 characters, as long as the default "pet_auth": key lengths count in MEMORY USAGE.
+    resources = Resources(f"pet_auth_bench_{suffix}", f"express_peer_bench_{suffix}", f"pb{suffix}")
+    started = time.monotonic()
+    ours = Service("pet_auth", "__Host-pet_auth_session", argon2id_verifier())
+    peer = Service("Express peer", "sid", bcrypt_verifier())
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pet_auth_bench_")))
+        stack.callback(cleanup, resources)
+        files = {name: tmp / name.lower() for name in ("BENCH_COOKIES", "BENCH_LOGINS")}
+        ours_env, peer_env = ours_environment(resources), peer_environment(resources)
+        for workers in (1, 2):  # interleaved, so that drifting background load hits both alike
+            bench_ours(ours, workers, ours_env, resources, tmp, files)
+            bench_peer(peer, workers, peer_env, tmp, files)
+    text = (
+        f"{table(ours, peer)}\n\n{notes(ours, peer)}\n\n"
+        f"Reproduce: `make bench` (this run took {time.monotonic() - started:.0f} s).\n"
+    )
+    print(text)
+    (BENCH / "results.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
