@@ -13,7 +13,6 @@ anonymous request and rewrites the session on every response. This backend:
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
 import secrets
@@ -33,7 +32,7 @@ _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32): 256 bits
 
 
 def session_digest(secret: bytes, session_id: str) -> str:
-    mac = hmac.new(secret, session_id.encode(), hashlib.sha256).digest()
+    mac = hmac.digest(secret, session_id.encode(), "sha256")
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
