@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
+import os
+import sys
+import threading
 import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +24,7 @@ from pet_auth.domain.errors import FieldError, InvalidInput
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+HASH_THREAD_NICENESS = 5
 T = TypeVar("T")
 
 
@@ -58,7 +63,9 @@ class PasswordHasher:
         self._argon = argon2.PasswordHasher(
             time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=1, type=argon2.Type.ID
         )
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="password-hash")
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="password-hash", initializer=_lower_thread_priority
+        )
         # Verifying unknown emails against this keeps their timing close to known ones.
         self._dummy_hash = self._argon.hash("dummy password for timing equalization")
 
@@ -85,6 +92,14 @@ class PasswordHasher:
         except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
             return Verification(ok=False)
         return Verification(ok=True, needs_rehash=self._argon.check_needs_rehash(password_hash))
+
+
+def _lower_thread_priority() -> None:
+    """Hash threads run at a lower CPU priority (nice +5) than the event loop: during a login storm the CPU
+    goes to other requests first, and the hashes take what is left (all of it when nothing else runs)."""
+    if sys.platform == "linux":  # only there does setpriority on a thread id lower that one thread
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICENESS)
 
 
 def _bcrypt_matches(password_hash: str, password: str) -> bool:
