@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -123,7 +124,16 @@ async def test_a_locked_account_can_still_reset_its_password(
     assert_rate_limited(await login(client, email, PASSWORD))
 
     assert (await client.post(FORGOT, json={"email": email})).status_code == 202
-    # The emailed token is stored as HMAC(secret, token); arrange a known one beside it.
+    # The emailed token is issued after the response, replacing the user's other tokens: wait for it, so that
+    # the known token arranged below is not replaced. (It is stored as HMAC(secret, token).)
+    for _ in range(500):
+        async with db.connect() as connection:
+            query = text("SELECT count(*) FROM password_reset_tokens WHERE user_id = :u")
+            if await connection.scalar(query, {"u": user["id"]}):
+                break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("no reset token was issued for the locked account")
     token = secrets.token_urlsafe(32)
     token_hash = hmac.new(settings.session_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
     async with db.begin() as connection:

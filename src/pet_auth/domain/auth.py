@@ -32,6 +32,9 @@ class AuthService:
         self._audit.record("login", ip=ip, user_id=user.id)
         return user
 
+    def logged_out(self, user_id: int, ip: str) -> None:
+        self._audit.record("logout", ip=ip, user_id=user_id)
+
     async def authenticate(self, email: str, password: str, ip: str) -> User:
         """Check a password under the login limits; a legacy (bcrypt) hash is replaced by argon2id."""
         email = email.strip().lower()

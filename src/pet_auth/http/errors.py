@@ -135,9 +135,23 @@ def _undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[Pr
     return _unexpected(request, exc)
 
 
+_UNAVAILABLE_DETAIL = "A service this request needs is unavailable; try again shortly."
+
+
+def unavailable_problem() -> Problem:
+    status = 503
+    return Problem(
+        type="about:blank",
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=_UNAVAILABLE_DETAIL,
+        code="service_unavailable",
+    )
+
+
 def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     logger.warning("dependency unavailable: %s", type(exc).__name__)
-    return problem(503, "service_unavailable", "A service this request needs is unavailable; try again shortly.")
+    return problem(503, "service_unavailable", _UNAVAILABLE_DETAIL)
 
 
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
@@ -160,4 +174,4 @@ def exception_handlers() -> ExceptionHandlersMap:
     return handlers
 
 
-__all__ = ["PROBLEM_JSON", "ClientError", "exception_handlers", "problem"]
+__all__ = ["PROBLEM_JSON", "UNAVAILABLE_ERRORS", "ClientError", "exception_handlers", "problem", "unavailable_problem"]

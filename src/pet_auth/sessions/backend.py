@@ -17,14 +17,19 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import msgspec
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders
+from litestar.middleware.base import DefineMiddleware
+from litestar.middleware.session.base import SessionMiddleware
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
 from litestar.types import Empty, Message, ScopeSession
 
+from pet_auth.http.errors import PROBLEM_JSON, UNAVAILABLE_ERRORS, logger, unavailable_problem
 from pet_auth.sessions.store import SessionStore
 
 _STATE_KEY = "pet_auth.session_state"
@@ -121,11 +126,50 @@ class RedisSessionBackend(ServerSideSessionBackend):
         return cookie.to_header(header="")
 
 
+class RedisSessionMiddleware(SessionMiddleware[RedisSessionBackend]):
+    """Stock middleware, but a session write that fails because Redis is down answers 503 problem+json.
+
+    The write happens as the response starts, after the handler and beyond the exception handlers' reach:
+    stock Litestar turns it into a bare 500 from the server. Here the handler's response is dropped, the
+    503 sent in its place, and no cookie is set.
+    """
+
+    def create_send_wrapper(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> Callable[[Message], Awaitable[None]]:
+        replaced = False
+
+        async def wrapped_send(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return  # the rest of the handler's response, which the 503 replaced
+            if message["type"] != "http.response.start":
+                await connection.send(message)
+                return
+            try:
+                await self.backend.store_in_message(connection.scope.get("session"), message, connection)
+            except UNAVAILABLE_ERRORS as exc:
+                logger.warning("dependency unavailable while storing the session: %s", type(exc).__name__)
+                replaced = True
+                body = msgspec.json.encode(unavailable_problem())
+                headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
+                await connection.send({"type": "http.response.start", "status": 503, "headers": headers})
+                await connection.send({"type": "http.response.body", "body": body, "more_body": False})
+                return
+            await connection.send(message)
+
+        return wrapped_send
+
+
 @dataclass
 class RedisSessionConfig(ServerSideSessionConfig):
     _backend_class = RedisSessionBackend
     secret: bytes = field(default=b"", repr=False)
     samesite: Any = "lax"
+
+    @property
+    def middleware(self) -> DefineMiddleware:
+        return DefineMiddleware(RedisSessionMiddleware, backend=self._backend_class(config=self))
 
 
 def start_session(connection: ASGIConnection[Any, Any, Any, Any], data: dict[str, Any]) -> None:

@@ -42,9 +42,12 @@ class AuthController(Controller):
         return UserResponse(user=UserOut.of(user))
 
     @post("/logout", status_code=204, responses=problems())
-    async def logout(self, request: AnyRequest) -> None:
+    async def logout(self, request: AnyRequest, auth: NamedDependency[AuthService]) -> None:
         """Sign out: the server-side session is deleted and the cookie expired."""
+        user_id = request.session.get("uid")
         end_session(request)
+        if user_id is not None:
+            auth.logged_out(user_id, client_ip(request))
 
     @get(
         "/me",

@@ -1,0 +1,446 @@
+"""Dependency outages: private Redis and PostgreSQL servers, stopped and started again while the app runs.
+
+Every endpoint that needs the stopped dependency answers 503 `service_unavailable` (problem+json), never a 500 or a
+dropped connection; `/ready` names the dependency; everything recovers by itself once the server is back.
+The machine's shared servers are never touched: each test starts its own on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pet_auth.config import Settings
+from tests.conftest import PASSWORD, Client, MakeClient, alembic_config, register, unique_email
+from tests.live_server import free_port, live_server
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+STARTUP_TIMEOUT = 20.0
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, f"{response.request.method} {response.request.url}: {response.text}"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "service_unavailable"
+
+
+def _wait_for(ready: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"{what} did not start")
+
+
+class PrivateRedis:
+    """A redis-server of this test alone, keeping nothing on disk; stop() and start() keep the port."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        options = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(
+            ["redis-server", *options, "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for(self._answers, "redis-server")
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs the redis-server program")
+    with tempfile.TemporaryDirectory() as directory:
+        server = PrivateRedis(Path(directory))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of this module alone, in a temporary directory (as the `postgres` OS user under root,
+    which PostgreSQL refuses to run as)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.data = directory / "data"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, program: str, *args: str, check: bool = True) -> None:
+        command = [str(PG_BIN / program), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=check, capture_output=True, timeout=60)
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres")
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.directory / "log"), "-w", "start")
+
+    def stop(self, mode: str = "fast", check: bool = True) -> None:
+        # Fast shutdown disconnects every client, so the app's pooled connections break.
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop", check=check)
+
+
+@pytest.fixture(scope="module")
+async def private_postgres() -> AsyncIterator[PrivatePostgres]:
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"needs the PostgreSQL 15 server programs in {PG_BIN}")
+    directory = Path(tempfile.mkdtemp(prefix="pet_auth_pg_"))
+    server = PrivatePostgres(directory)
+    try:
+        await asyncio.to_thread(server.init)
+        await asyncio.to_thread(server.start)
+        url = server.url.replace("postgresql://", "postgresql+asyncpg://")
+        await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+        yield server
+    finally:
+        await asyncio.to_thread(server.stop, "immediate", False)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def _signed_in_requests(client: Client, session_handle: str) -> list[httpx.Response]:
+    """One request to every endpoint that reads the session (the client carries the cookie)."""
+    return [
+        await client.get("/api/auth/me"),
+        await client.get("/api/auth/sessions/"),
+        await client.delete(f"/api/auth/sessions/{session_handle}"),
+        await client.post("/api/auth/sessions/revoke-others"),
+        await client.post("/api/auth/change-password", json={"currentPassword": PASSWORD, "newPassword": "x" * 20}),
+        await client.post("/api/auth/logout"),
+    ]
+
+
+async def _anonymous_requests(client: Client, reset_token: str) -> list[httpx.Response]:
+    """One request to every endpoint that needs Redis without a session: limits, session writes, session ends."""
+    fresh = {"email": unique_email(), "password": PASSWORD}
+    return [
+        await client.post("/api/auth/login", json=fresh),
+        await client.post("/api/auth/register", json=fresh),
+        await client.post("/api/auth/forgot-password", json={"email": fresh["email"]}),
+        await client.post("/api/auth/reset-password", json={"token": reset_token, "password": "a new passphrase!"}),
+    ]
+
+
+async def _add_reset_token(db: AsyncEngine, settings: Settings, user_id: int) -> str:
+    token = secrets.token_urlsafe(32)
+    token_hash = hmac.new(settings.session_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+    async with db.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO password_reset_tokens (user_id, token_hash, expires_at) VALUES (:u, :h, :e)"),
+            {"u": user_id, "h": token_hash, "e": datetime.now(UTC) + timedelta(hours=1)},
+        )
+    return token
+
+
+async def test_a_redis_outage_is_a_503_everywhere_and_recovers_by_itself(
+    make_client: MakeClient, make_settings: Callable[..., Settings], private_redis: PrivateRedis, db: AsyncEngine
+) -> None:
+    settings = make_settings(redis_url=private_redis.url)
+    client = await make_client(settings)
+    email = unique_email()
+    user = await register(client, email)
+    (session,) = (await client.get("/api/auth/sessions/")).json()["sessions"]
+    token = await _add_reset_token(db, settings, user["id"])
+    cookie = client.cookies[settings.session_cookie_name]
+
+    private_redis.stop()
+    for response in await _signed_in_requests(client, session["id"]):
+        assert_unavailable(response)
+    # The cookie survives a failed request: nothing said the session ended.
+    assert client.cookies[settings.session_cookie_name] == cookie
+    signed_in = httpx.Cookies(client.cookies)
+    client.cookies.clear()
+    for response in await _anonymous_requests(client, token):
+        assert_unavailable(response)
+    # What needs no Redis still works: no session cookie to read, so no user.
+    assert (await client.get("/api/auth/me")).status_code == 401
+    client.cookies = signed_in
+    ready = await client.get("/ready")
+    assert_unavailable(ready)
+    assert "redis" in ready.json()["detail"]
+    assert "postgresql" not in ready.json()["detail"]
+    assert (await client.get("/health")).status_code == 200
+
+    private_redis.start()  # same port, empty: the private server kept nothing
+    assert (await client.get("/ready")).status_code == 200
+    me = await client.get("/api/auth/me")
+    assert me.status_code == 401  # the session is gone with the old server's memory...
+    assert settings.session_cookie_name not in client.cookies  # ...and its cookie is expired
+    login = await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    assert (await client.get("/api/auth/me")).json()["user"]["email"] == email
+    client.cookies.clear()
+    await register(client)
+    # The reset refused during the outage committed nothing: its token still works.
+    response = await client.post("/api/auth/reset-password", json={"token": token, "password": "a new passphrase!"})
+    assert response.status_code == 204, response.text
+
+
+async def _wait_for_lock_wait(db: AsyncEngine, query_prefix: str) -> None:
+    """Until a backend of this database waits on a lock while running a statement starting with `query_prefix`."""
+    async with db.connect() as connection:
+        for _ in range(500):
+            waiting = await connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query LIKE :prefix"
+                ),
+                {"prefix": f"{query_prefix}%"},
+            )
+            if waiting:
+                return
+            await connection.rollback()  # pg_stat_activity is a snapshot taken once per transaction
+            await asyncio.sleep(0.01)
+    raise AssertionError(f"no backend ever waited on a lock for {query_prefix!r}")
+
+
+async def test_redis_failing_while_the_session_is_written_is_a_503(
+    make_settings: Callable[..., Settings], private_redis: PrivateRedis, db: AsyncEngine
+) -> None:
+    """At register, the session is stored as the response starts (in the session middleware), after the handler.
+
+    A lock on the users table holds the INSERT until Redis is stopped, so the only Redis call left to fail is
+    that session write. (A real server: the in-process test client blocks the test's event loop per request.)
+    """
+    email = unique_email()
+    with live_server(make_settings(redis_url=private_redis.url)) as server:
+        async with db.connect() as blocker:
+            await blocker.execute(text("BEGIN"))
+            await blocker.execute(text("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"))
+            request = asyncio.create_task(
+                asyncio.to_thread(
+                    httpx.post, f"{server.url}/api/auth/register", json={"email": email, "password": PASSWORD}
+                )
+            )
+            await _wait_for_lock_wait(db, "INSERT INTO users")
+            private_redis.stop()
+            await blocker.execute(text("ROLLBACK"))
+            response = await request
+        assert_unavailable(response)
+        assert "set-cookie" not in response.headers
+        assert response.headers["cache-control"] == "no-store"
+
+        private_redis.start()
+        # The account was created before the session write failed; signing in works once Redis is back.
+        login = await asyncio.to_thread(
+            httpx.post, f"{server.url}/api/auth/login", json={"email": email, "password": PASSWORD}
+        )
+        assert login.status_code == 200, login.text
+
+
+async def test_a_postgresql_outage_is_a_503_and_pooled_connections_recover(
+    make_client: MakeClient, private_postgres: PrivatePostgres
+) -> None:
+    client = await make_client(database_url=private_postgres.url)
+    email = unique_email()
+    await register(client, email)
+    login = {"email": email, "password": PASSWORD}
+    assert (await client.post("/api/auth/login", json=login)).status_code == 200  # the pool now holds connections
+
+    await asyncio.to_thread(private_postgres.stop)
+    try:
+        assert_unavailable(await client.post("/api/auth/login", json=login))
+        assert_unavailable(
+            await client.post("/api/auth/register", json={"email": unique_email(), "password": PASSWORD})
+        )
+        ready = await client.get("/ready")
+        assert_unavailable(ready)
+        assert "postgresql" in ready.json()["detail"]
+        assert "redis" not in ready.json()["detail"]
+        assert (await client.get("/health")).status_code == 200
+        # The signed-in user is served from the session alone.
+        assert (await client.get("/api/auth/me")).status_code == 200
+    finally:
+        await asyncio.to_thread(private_postgres.start)
+
+    assert (await client.post("/api/auth/login", json=login)).status_code == 200
+    assert (await client.get("/ready")).status_code == 200
+
+
+async def test_a_postgresql_restart_between_requests_costs_no_request(
+    make_client: MakeClient, private_postgres: PrivatePostgres
+) -> None:
+    """Every pooled connection dies with the restart; pool_pre_ping replaces them before use."""
+    client = await make_client(database_url=private_postgres.url)
+    email = unique_email()
+    await register(client, email)
+    login = {"email": email, "password": PASSWORD}
+    assert (await client.post("/api/auth/login", json=login)).status_code == 200
+
+    await asyncio.to_thread(private_postgres.stop)
+    await asyncio.to_thread(private_postgres.start)
+
+    assert (await client.post("/api/auth/login", json=login)).status_code == 200
+    assert (
+        await client.post("/api/auth/register", json={"email": unique_email(), "password": PASSWORD})
+    ).status_code == 201
+
+
+def test_redis_stopped_under_traffic_on_a_real_server(
+    make_settings: Callable[..., Settings], private_redis: PrivateRedis
+) -> None:
+    """Real sockets, two workers, several clients: every request gets an HTTP answer, none a 500."""
+    settings = make_settings(
+        redis_url=private_redis.url, rate_limit_login_per_ip=100_000, rate_limit_login_per_account=100_000
+    )
+    with live_server(settings, workers=2) as server:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            email = unique_email()
+            assert http.post("/api/auth/register", json={"email": email, "password": PASSWORD}).status_code == 201
+            cookie = http.cookies[settings.session_cookie_name]
+
+        statuses: Counter[tuple[str, int]] = Counter()
+        failures: list[str] = []
+        stop = threading.Event()
+
+        def traffic() -> None:
+            session_cookie = {settings.session_cookie_name: cookie}
+            with httpx.Client(base_url=server.url, timeout=10, cookies=session_cookie) as own:
+                while not stop.is_set():
+                    try:
+                        me = own.get("/api/auth/me")
+                        login = own.post("/api/auth/login", json={"email": email, "password": "wrong password"})
+                    except httpx.TransportError as exc:
+                        failures.append(repr(exc))
+                        continue
+                    for name, response in (("me", me), ("login", login)):
+                        statuses[(name, response.status_code)] += 1
+                        if response.status_code == 503 and response.json()["code"] != "service_unavailable":
+                            failures.append(response.text)
+
+        threads = [threading.Thread(target=traffic) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            _wait_for(lambda: sum(statuses.values()) >= 20, "traffic")
+            private_redis.stop()
+            seen = sum(statuses.values())
+            _wait_for(lambda: statuses[("me", 503)] >= 10 and sum(statuses.values()) >= seen + 40, "outage traffic")
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+
+        assert not failures, failures[:5]
+        assert set(statuses) <= {("me", 200), ("me", 503), ("login", 401), ("login", 503)}, statuses
+        assert statuses[("login", 503)] > 0
+
+        private_redis.start()
+        # Each worker reconnects by itself, with no restart: fresh connections, so that both serve some.
+        _wait_for(lambda: httpx.get(f"{server.url}/ready", timeout=10).status_code == 200, "recovery")
+        for _ in range(6):
+            response = httpx.post(
+                f"{server.url}/api/auth/login", json={"email": email, "password": "wrong password"}, timeout=10
+            )
+            assert response.status_code == 401, response.text
+
+
+async def test_audit_log_lines_carry_no_secrets(
+    make_client: MakeClient, make_settings: Callable[..., Settings], db: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(rate_limit_login_per_account=2)
+    client = await make_client(settings)
+    # The app's logging config replaced the root handlers (caplog's among them) as it started.
+    audit_logger = logging.getLogger("pet_auth.audit")
+    audit_logger.addHandler(caplog.handler)
+    try:
+        secrets_sent, user_id = await _audited_requests(client, settings, db)
+    finally:
+        audit_logger.removeHandler(caplog.handler)
+
+    records = [record for record in caplog.records if record.name == "pet_auth.audit"]
+    events = [json.loads(record.getMessage()) for record in records]
+    assert [event["event"] for event in events] == [
+        "register",
+        "login_failed",
+        "login",
+        "reset_requested",
+        "logout",
+        "login_failed",
+        "login_failed",
+        "login_rate_limited",
+        "reset_completed",
+    ]
+    for event in events:
+        assert event["ip"] == "testclient"
+        assert event.get("user_id") == user_id or len(event.get("email_hash", "")) == 16, event
+    logged = "\n".join(record.getMessage() for record in records)
+    for secret in secrets_sent:
+        assert secret not in logged
+
+
+async def _audited_requests(client: Client, settings: Settings, db: AsyncEngine) -> tuple[list[str], int]:
+    """Every audited event once; returns what must never be logged (passwords, email, cookies, token)."""
+    email, wrong = unique_email(), "wrong password"
+    user = await register(client, email)
+    cookies = [client.cookies[settings.session_cookie_name]]
+    assert (await client.post("/api/auth/login", json={"email": email, "password": wrong})).status_code == 401
+    assert (await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})).status_code == 200
+    cookies.append(client.cookies[settings.session_cookie_name])
+    assert (await client.post("/api/auth/forgot-password", json={"email": email})).status_code == 202
+    assert (await client.post("/api/auth/logout")).status_code == 204
+    assert (await client.post("/api/auth/logout")).status_code == 204  # signed out already: nothing to audit
+    statuses = [
+        (await client.post("/api/auth/login", json={"email": email, "password": wrong})).status_code for _ in range(3)
+    ]
+    assert statuses == [401, 401, 429]
+    token = await _add_reset_token(db, settings, user["id"])
+    new_password = "another long passphrase"
+    response = await client.post("/api/auth/reset-password", json={"token": token, "password": new_password})
+    assert response.status_code == 204, response.text
+    return [PASSWORD, wrong, new_password, email, token, *cookies], user["id"]
