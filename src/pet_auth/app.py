@@ -93,7 +93,8 @@ def create_app(settings: Settings) -> Litestar:
     )
     limiter = RedisRateLimiter(redis, settings.redis_namespace, secret)
     limits = limits_from(settings)
-    hasher = PasswordHasher(threads=os.cpu_count() or 1)
+    # The worker processes share the cores: together they get one hash thread per core, not one each.
+    hasher = PasswordHasher(threads=max(1, (os.cpu_count() or 1) // settings.web_concurrency))
     mailer = create_mailer(settings)
     background = BackgroundTasks()
     audit = AuditLog(secret)
