@@ -14,7 +14,10 @@ Prints one markdown table (also written to bench/results.md). Everything it crea
 its two databases, its Redis namespace, and the peer's `sess:` keys (the peer gets a Redis logical database
 that was empty when the run began; only keys that appeared there during the run are deleted).
 
-Environment knobs: BENCH_DURATION (seconds per wrk run, default 10), BENCH_USERS (default 64),
+Both services run at the same time and take turns under load, each measurement repeated (BENCH_REPS, default 3)
+with the order alternating, so that the background load of a shared machine falls on both alike.
+
+Environment knobs: BENCH_DURATION (seconds per wrk run, default 5), BENCH_USERS (default 64),
 BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432), BENCH_REDIS (default redis://127.0.0.1:6379).
 """
 
@@ -33,7 +36,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -57,7 +59,8 @@ PEER_WORK = Path(
 PYTHON = sys.executable
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 
-DURATION = int(os.environ.get("BENCH_DURATION", "10"))
+DURATION = int(os.environ.get("BENCH_DURATION", "5"))
+REPS = int(os.environ.get("BENCH_REPS", "3"))
 USERS = int(os.environ.get("BENCH_USERS", "64"))
 POSTGRES = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
@@ -109,10 +112,9 @@ class Run:
 
 @dataclass(frozen=True)
 class HashRate:
-    """The login ceiling of one moment: cores / seconds per verify, and what CORES threads really achieved."""
+    """The login ceiling of one moment: cores / seconds per verify."""
 
     verify_seconds: float
-    parallel_rate: float  # verifies per second with CORES threads at once, in this process
 
     @property
     def ceiling(self) -> float:
@@ -132,12 +134,7 @@ class Verifier:
             start = time.perf_counter()
             self._verify()
             samples.append(time.perf_counter() - start)
-        jobs = 3 * CORES
-        with ThreadPoolExecutor(CORES) as pool:  # argon2-cffi and bcrypt release the GIL
-            start = time.perf_counter()
-            list(pool.map(lambda _: self._verify(), range(jobs)))
-            parallel = jobs / (time.perf_counter() - start)
-        return HashRate(statistics.median(samples), parallel)
+        return HashRate(statistics.median(samples))
 
 
 def argon2id_verifier() -> Verifier:
@@ -161,13 +158,56 @@ def bcrypt_verifier(rounds: int = 10) -> Verifier:
     return Verifier(f"bcrypt cost {rounds}", lambda: bcrypt.checkpw(PASSWORD.encode(), password_hash))
 
 
+def median_run(runs: list[Run]) -> Run:
+    """Each figure the median over the repetitions; requests and errors summed."""
+    return Run(
+        rps=statistics.median(run.rps for run in runs),
+        p50_ms=statistics.median(run.p50_ms for run in runs),
+        p99_ms=statistics.median(run.p99_ms for run in runs),
+        requests=sum(run.requests for run in runs),
+        errors=sum(run.errors for run in runs),
+        cpu_us=statistics.median(run.cpu_us for run in runs),
+    )
+
+
 @dataclass
 class Results:
-    me: Run
-    hash_rate: HashRate  # measured just before the login run
-    login: Run
-    storm_me: Run
-    storm_login: Run
+    me_runs: list[Run] = field(default_factory=list)
+    login_runs: list[tuple[HashRate, Run]] = field(default_factory=list)  # each with the hash rate just before
+    storm_me_runs: list[Run] = field(default_factory=list)
+    storm_login_runs: list[Run] = field(default_factory=list)
+
+    @property
+    def me(self) -> Run:
+        return median_run(self.me_runs)
+
+    @property
+    def login(self) -> Run:
+        return median_run([run for _, run in self.login_runs])
+
+    @property
+    def storm_me(self) -> Run:
+        return median_run(self.storm_me_runs)
+
+    @property
+    def storm_login(self) -> Run:
+        return median_run(self.storm_login_runs)
+
+    @property
+    def verify_seconds(self) -> float:
+        return statistics.median(rate.verify_seconds for rate, _ in self.login_runs)
+
+    @property
+    def share_of_ceiling(self) -> float:
+        return statistics.median(run.rps / rate.ceiling for rate, run in self.login_runs)
+
+    def all_runs(self) -> dict[str, list[Run]]:
+        return {
+            "/me": self.me_runs,
+            "login": [run for _, run in self.login_runs],
+            "storm /me": self.storm_me_runs,
+            "storm login": self.storm_login_runs,
+        }
 
 
 @dataclass
@@ -211,18 +251,49 @@ def finish(process: subprocess.Popen[str], session: int | None = None, cpu_befor
     return run
 
 
-def measure(url: str, files: dict[str, Path], session: int, verifier: Verifier) -> Results:
-    finish(wrk_process(url, "me", ME_CONNECTIONS, WARMUP_SECONDS, files))
-    cpu = server_cpu_seconds(session)
-    me = finish(wrk_process(url, "me", ME_CONNECTIONS, DURATION, files), session, cpu)
-    hash_rate = verifier.measure()
-    cpu = server_cpu_seconds(session)
-    login = finish(wrk_process(url, "login", LOGIN_CONNECTIONS, DURATION, files), session, cpu)
-    # The storm starts first and ends last, so every /me request of the second run meets it.
-    storm = wrk_process(url, "login", LOGIN_CONNECTIONS, DURATION + 2, files)
-    time.sleep(1)
-    storm_me = finish(wrk_process(url, "me", ME_CONNECTIONS, DURATION, files))
-    return Results(me=me, hash_rate=hash_rate, login=login, storm_me=storm_me, storm_login=finish(storm))
+@dataclass
+class Target:
+    """A running service: where it listens, its process session (for CPU time), its wrk input files."""
+
+    service: Service
+    url: str
+    session: int
+    files: dict[str, Path]
+    cpu_before: float | None = None
+
+    def run(self, mode: str, connections: int, seconds: int, *, cpu: bool = False) -> subprocess.Popen[str]:
+        self.cpu_before = server_cpu_seconds(self.session) if cpu else None
+        return wrk_process(self.url, mode, connections, seconds, self.files)
+
+    def finish(self, process: subprocess.Popen[str]) -> Run:
+        if self.cpu_before is None:
+            return finish(process)
+        return finish(process, self.session, self.cpu_before)
+
+
+def measure(targets: list[Target], workers: int) -> None:
+    """Every measurement REPS times, the services taking turns (the first one changes every round), so that
+    the machine's drifting background load falls on both alike; each figure is then a median."""
+    results = {id(target): target.service.results.setdefault(workers, Results()) for target in targets}
+
+    def rounds() -> Iterator[Target]:
+        for rep in range(REPS):
+            yield from targets[rep % len(targets) :] + targets[: rep % len(targets)]
+
+    for target in targets:
+        finish(target.run("me", ME_CONNECTIONS, WARMUP_SECONDS))
+    for target in rounds():
+        results[id(target)].me_runs.append(target.finish(target.run("me", ME_CONNECTIONS, DURATION, cpu=True)))
+    for target in rounds():
+        rate = target.service.verifier.measure()
+        run = target.finish(target.run("login", LOGIN_CONNECTIONS, DURATION, cpu=True))
+        results[id(target)].login_runs.append((rate, run))
+    for target in rounds():
+        # The storm starts first and ends last, so that every /me request of the run meets it.
+        storm = target.run("login", LOGIN_CONNECTIONS, DURATION + 2)
+        time.sleep(1)
+        results[id(target)].storm_me_runs.append(finish(target.run("me", ME_CONNECTIONS, DURATION)))
+        results[id(target)].storm_login_runs.append(finish(storm))
 
 
 # --------------------------------------------------------------------------------------------- processes
@@ -413,9 +484,10 @@ def ours_environment(resources: Resources) -> dict[str, str]:
     return environ
 
 
-def bench_ours(
-    service: Service, workers: int, base_env: dict[str, str], resources: Resources, tmp: Path, files: dict[str, Path]
-) -> None:
+@contextmanager
+def serve_ours(
+    service: Service, workers: int, base_env: dict[str, str], resources: Resources, tmp: Path
+) -> Iterator[Target]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     environ = {**base_env, "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
@@ -426,9 +498,7 @@ def bench_ours(
             log(f"{service.name}: seeding {USERS} users")
             seed(url, service)
             measure_memory_ours(service, resources.namespace)
-        write_inputs(service, files)
-        log(f"{service.name}: measuring at WEB_CONCURRENCY={workers}")
-        service.results[workers] = measure(url, files, server.pid, service.verifier)
+        yield Target(service, url, server.pid, write_inputs(service, tmp))
 
 
 def measure_memory_ours(service: Service, namespace: str) -> None:
@@ -484,7 +554,8 @@ def peer_environment(resources: Resources) -> dict[str, str]:
     return environ
 
 
-def bench_peer(service: Service, workers: int, base_env: dict[str, str], tmp: Path, files: dict[str, Path]) -> None:
+@contextmanager
+def serve_peer(service: Service, workers: int, base_env: dict[str, str], tmp: Path) -> Iterator[Target]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     environ = {**base_env, "PORT": str(port)}
@@ -499,9 +570,7 @@ def bench_peer(service: Service, workers: int, base_env: dict[str, str], tmp: Pa
             log(f"{service.name}: seeding {USERS} users")
             seed(url, service)
             measure_memory_peer(service, base_env["REDIS_URL"])
-        write_inputs(service, files)
-        log(f"{service.name}: measuring at {workers} process(es)")
-        service.results[workers] = measure(url, files, server.pid, service.verifier)
+        yield Target(service, url, server.pid, write_inputs(service, tmp))
 
 
 def measure_memory_peer(service: Service, redis_url: str) -> None:
@@ -520,9 +589,12 @@ def measure_memory_peer(service: Service, redis_url: str) -> None:
     service.memory_note = f"{statistics.mean(sizes):.0f} B session key (it keeps no User-Agent), no index"
 
 
-def write_inputs(service: Service, files: dict[str, Path]) -> None:
+def write_inputs(service: Service, tmp: Path) -> dict[str, Path]:
+    slug = "ours" if service.name == "pet_auth" else "peer"
+    files = {"BENCH_COOKIES": tmp / f"{slug}_cookies", "BENCH_LOGINS": tmp / f"{slug}_logins"}
     files["BENCH_COOKIES"].write_text("\n".join(service.cookies) + "\n")
     files["BENCH_LOGINS"].write_text("".join(f"bench-{i}@bench.example\t{PASSWORD}\n" for i in range(USERS)))
+    return files
 
 
 # --------------------------------------------------------------------------------------------- the table
@@ -555,23 +627,16 @@ def table(ours: Service, peer: Service) -> str:
     for workers in (1, 2):
         o, p = ours.results[workers], peer.results[workers]
         add(f"login req/s, {procs(workers)}", o.login.rps, p.login.rps, ".1f")
+        ceiling_o, ceiling_p = CORES / o.verify_seconds, CORES / p.verify_seconds
         rows.append((
             f"hash ceiling, logins/s = {CORES} cores ÷ s per verify, {procs(workers)}",
-            f"{o.hash_rate.ceiling:.1f} ({o.hash_rate.verify_seconds * 1000:.1f} ms)",
-            f"{p.hash_rate.ceiling:.1f} ({p.hash_rate.verify_seconds * 1000:.1f} ms)",
-            ratio(o.hash_rate.ceiling, p.hash_rate.ceiling),
+            f"{ceiling_o:.1f} ({o.verify_seconds * 1000:.1f} ms)",
+            f"{ceiling_p:.1f} ({p.verify_seconds * 1000:.1f} ms)",
+            ratio(ceiling_o, ceiling_p),
             "",
         ))  # fmt: skip
-        share_o, share_p = o.login.rps / o.hash_rate.ceiling, p.login.rps / p.hash_rate.ceiling
-        rows.append((f"login % of hash ceiling, {procs(workers)}", f"{share_o:.0%}", f"{share_p:.0%}", "",
-                     verdict("≥ 80%", share_o >= 0.8)))  # fmt: skip
-        rows.append((
-            f"login % of {CORES} threads' measured verify rate, {procs(workers)}",
-            f"{o.login.rps / o.hash_rate.parallel_rate:.0%} (of {o.hash_rate.parallel_rate:.1f}/s)",
-            f"{p.login.rps / p.hash_rate.parallel_rate:.0%} (of {p.hash_rate.parallel_rate:.1f}/s)",
-            "",
-            "",
-        ))  # fmt: skip
+        rows.append((f"login % of hash ceiling, {procs(workers)}", f"{o.share_of_ceiling:.0%}",
+                     f"{p.share_of_ceiling:.0%}", "", verdict("≥ 80%", o.share_of_ceiling >= 0.8)))  # fmt: skip
     for workers in (1, 2):
         o, p = ours.results[workers], peer.results[workers]
         add(f"`/me` p99 ms during a login storm, {procs(workers)}", o.storm_me.p99_ms, p.storm_me.p99_ms, ".1f")
@@ -592,11 +657,11 @@ def table(ours: Service, peer: Service) -> str:
 
 def notes(ours: Service, peer: Service) -> str:
     errors = {
-        f"{service.name} {procs}p {name}": run.errors
+        f"{service.name} {procs}p {name}": count
         for service in (ours, peer)
         for procs, results in service.results.items()
-        for name, run in vars(results).items()
-        if isinstance(run, Run) and run.errors
+        for name, runs in results.all_runs().items()
+        if (count := sum(run.errors for run in runs))
     }
     cpu = platform.machine()
     with suppress(OSError, StopIteration):
@@ -607,16 +672,18 @@ def notes(ours: Service, peer: Service) -> str:
         )
     lines = [
         f"- {time.strftime('%Y-%m-%d %H:%M %Z')}, {CORES} cores ({cpu}), load average before the run "
-        f"{LOAD_BEFORE:.1f}. wrk: {WRK_THREADS} threads, {DURATION} s runs after a {WARMUP_SECONDS} s warm-up; "
-        f"`/me` at {ME_CONNECTIONS} connections rotating over {USERS} seeded sessions, login at {LOGIN_CONNECTIONS} "
+        f"{LOAD_BEFORE:.1f}. Both services run side by side and take turns under load: each figure is the median "
+        f"of {REPS} wrk runs of {DURATION} s ({WRK_THREADS} threads), the order alternating round by round. `/me` at "
+        f"{ME_CONNECTIONS} connections rotating over {USERS} seeded sessions, login at {LOGIN_CONNECTIONS} "
         f"connections rotating over the {USERS} accounts. wrk, both services, PostgreSQL and Redis share the cores.",
         "- pet_auth: `python -m pet_auth serve`, APP_ENV=production, a random 48-byte SESSION_SECRET, "
         "`WEB_CONCURRENCY` 1 or 2 (uvicorn + uvloop + httptools); its login also rotates the session "
         "(new id, new Redis key, per-user index entry). Express peer: `../shared/peers/express/run.sh` for 1 process; "
         "for 2, the same server.js under Node's cluster module (`bench/peer_cluster.js`), sharing one port.",
         "- Hash ceiling: cores ÷ the median of 7 single verifies timed in the benchmark process just before each "
-        f"login run: pet_auth's {ours.verifier.label} (a hash made by its PasswordHasher), the peer's "
-        f"{peer.verifier.label}. The next row divides by what {CORES} threads verifying at once achieved then.",
+        "login run (the % rows are medians of the per-run ratios): pet_auth's "
+        f"{ours.verifier.label} (a hash made by its PasswordHasher), the peer's "
+        f"{peer.verifier.label}.",
         "- Server CPU: user + system time of the server's processes (not PostgreSQL's or Redis's) per request.",
         f"- Redis: MEMORY USAGE, one live session per user. pet_auth: {ours.memory_note}; peer: {peer.memory_note}.",
         "- Errors (socket errors + non-2xx responses): "
@@ -638,11 +705,14 @@ def main() -> int:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pet_auth_bench_")))
         stack.callback(cleanup, resources)
-        files = {name: tmp / name.lower() for name in ("BENCH_COOKIES", "BENCH_LOGINS")}
         ours_env, peer_env = ours_environment(resources), peer_environment(resources)
-        for workers in (1, 2):  # interleaved, so that drifting background load hits both alike
-            bench_ours(ours, workers, ours_env, resources, tmp, files)
-            bench_peer(peer, workers, peer_env, tmp, files)
+        for workers in (1, 2):
+            with (
+                serve_ours(ours, workers, ours_env, resources, tmp) as ours_target,
+                serve_peer(peer, workers, peer_env, tmp) as peer_target,
+            ):
+                log(f"measuring both at {workers} process(es) each, {REPS} rounds")
+                measure([ours_target, peer_target], workers)
     text = (
         f"{table(ours, peer)}\n\n{notes(ours, peer)}\n\n"
         f"Reproduce: `make bench` (this run took {time.monotonic() - started:.0f} s).\n"
