@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import BaseRouteHandler
 
@@ -22,13 +23,17 @@ def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> User:
     """The signed-in user, from the session alone: no SQL on the hot path.
 
     Only id, email and creation time are kept there; none can change while the session lives
-    (a password change or reset ends the user's other sessions). Without a signed-in session it refuses
-    (401) like `requires_login`, so a route that depends on it needs no guard.
+    (a password change or reset ends the user's other sessions). Routes use it behind `requires_login`;
+    it refuses a session without a user too, so that a route that forgot the guard is a 401, never a 500.
     """
     session = request.session
     if "uid" not in session:
         raise NotAuthorizedException("Sign in first.")
     return User(id=session["uid"], email=session["email"], created_at=datetime.fromisoformat(session["ucr"]))
+
+
+# The dependency that hands the signed-in user to handlers (beside the `requires_login` guard).
+CURRENT_USER = {"user": Provide(provide_current_user, sync_to_thread=False)}
 
 
 def session_data(user: User, request: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:

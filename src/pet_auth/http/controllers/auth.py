@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.models import User
-from pet_auth.http.guards import client_ip, provide_current_user, requires_login, session_data
+from pet_auth.http.guards import CURRENT_USER, client_ip, requires_login, session_data
 from pet_auth.http.openapi import problems
 from pet_auth.http.schemas import ChangePasswordRequest, LoginRequest, RegisterRequest, UserOut, UserResponse
 from pet_auth.sessions.backend import current_session_handle, end_session, start_session
@@ -49,21 +49,16 @@ class AuthController(Controller):
         if user_id is not None:
             auth.logged_out(user_id, client_ip(request))
 
-    @get(
-        "/me",
-        responses=problems(401),
-    )
-    async def me(self, request: AnyRequest) -> UserResponse:
+    @get("/me", guards=[requires_login], dependencies=CURRENT_USER, responses=problems(401))
+    async def me(self, user: NamedDependency[User]) -> UserResponse:
         """The signed-in user."""
-        # The hot path: no guard (Litestar copies the handler for each guard call) and no dependency injection;
-        # provide_current_user refuses a request without a signed-in session (401) just like the guard.
-        return UserResponse(user=UserOut.of(provide_current_user(request)))
+        return UserResponse(user=UserOut.of(user))
 
     @post(
         "/change-password",
         status_code=204,
         guards=[requires_login],
-        dependencies={"user": Provide(provide_current_user, sync_to_thread=False)},
+        dependencies=CURRENT_USER,
         responses=problems(401, 429),
     )
     async def change_password(

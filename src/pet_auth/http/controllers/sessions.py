@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.models import User
-from pet_auth.http.guards import client_ip, provide_current_user, requires_login
+from pet_auth.http.guards import CURRENT_USER, client_ip, requires_login
 from pet_auth.http.openapi import problems
 from pet_auth.http.schemas import SessionOut, SessionsResponse
 from pet_auth.sessions.backend import current_session_handle, end_session
@@ -22,7 +22,7 @@ class SessionsController(Controller):
     path = "/api/auth/sessions"
     tags = ["sessions"]
     guards = [requires_login]
-    dependencies = {"user": Provide(provide_current_user, sync_to_thread=False)}
+    dependencies = CURRENT_USER
 
     @get("/", responses=problems(401))
     async def list_sessions(
