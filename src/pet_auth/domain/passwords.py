@@ -24,7 +24,7 @@ from pet_auth.domain.errors import FieldError, InvalidInput
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
-HASH_THREAD_NICENESS = 5
+HASH_THREAD_NICENESS = 10
 T = TypeVar("T")
 
 
@@ -95,7 +95,7 @@ class PasswordHasher:
 
 
 def _lower_thread_priority() -> None:
-    """Hash threads run at a lower CPU priority (nice +5) than the event loop: during a login storm the CPU
+    """Hash threads run at a lower CPU priority (nice +10) than the event loop: during a login storm the CPU
     goes to other requests first, and the hashes take what is left (all of it when nothing else runs)."""
     if sys.platform == "linux":  # only there does setpriority on a thread id lower that one thread
         with contextlib.suppress(OSError):
