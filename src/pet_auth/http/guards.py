@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -11,6 +11,9 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import BaseRouteHandler
 
 from pet_auth.domain.models import User
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 async def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -29,7 +32,7 @@ def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> User:
     session = request.session
     if "uid" not in session:
         raise NotAuthorizedException("Sign in first.")
-    return User(id=session["uid"], email=session["email"], created_at=datetime.fromisoformat(session["ucr"]))
+    return User(id=session["uid"], email=session["email"], created_at=_EPOCH + timedelta(microseconds=session["ucr"]))
 
 
 # The dependency that hands the signed-in user to handlers (beside the `requires_login` guard).
@@ -41,7 +44,7 @@ def session_data(user: User, request: ASGIConnection[Any, Any, Any, Any]) -> dic
     return {
         "uid": user.id,
         "email": user.email,
-        "ucr": user.created_at.isoformat(),
+        "ucr": (user.created_at - _EPOCH) // _MICROSECOND,  # integer microseconds: compact and exact
         "ua": request.headers.get("user-agent", "")[:256],
         "ip": client_ip(request),
     }
