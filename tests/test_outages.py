@@ -283,14 +283,20 @@ async def test_redis_failing_while_the_session_is_written_is_a_503(
         assert login.status_code == 200, login.text
 
 
-async def test_a_postgresql_outage_is_a_503_and_pooled_connections_recover(
-    make_client: MakeClient, private_postgres: PrivatePostgres
-) -> None:
-    client = await make_client(database_url=private_postgres.url)
+async def signed_in_on(make_client: MakeClient, postgres: PrivatePostgres) -> tuple[Client, dict[str, str]]:
+    """A client of an app on the private PostgreSQL, signed in; its pool now holds connections."""
+    client = await make_client(database_url=postgres.url)
     email = unique_email()
     await register(client, email)
     login = {"email": email, "password": PASSWORD}
-    assert (await client.post("/api/auth/login", json=login)).status_code == 200  # the pool now holds connections
+    assert (await client.post("/api/auth/login", json=login)).status_code == 200
+    return client, login
+
+
+async def test_a_postgresql_outage_is_a_503_and_pooled_connections_recover(
+    make_client: MakeClient, private_postgres: PrivatePostgres
+) -> None:
+    client, login = await signed_in_on(make_client, private_postgres)
 
     await asyncio.to_thread(private_postgres.stop)
     try:
@@ -316,11 +322,7 @@ async def test_a_postgresql_restart_between_requests_costs_no_request(
     make_client: MakeClient, private_postgres: PrivatePostgres
 ) -> None:
     """Every pooled connection dies with the restart; pool_pre_ping replaces them before use."""
-    client = await make_client(database_url=private_postgres.url)
-    email = unique_email()
-    await register(client, email)
-    login = {"email": email, "password": PASSWORD}
-    assert (await client.post("/api/auth/login", json=login)).status_code == 200
+    client, login = await signed_in_on(make_client, private_postgres)
 
     await asyncio.to_thread(private_postgres.stop)
     await asyncio.to_thread(private_postgres.start)
