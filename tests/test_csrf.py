@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from httpx import Response
 
 from tests.conftest import API_ORIGIN, PASSWORD, SPA_ORIGIN, Client, register, unique_email
 
@@ -126,15 +127,20 @@ async def test_json_with_a_charset_parameter_is_accepted(client: Client) -> None
     assert response.status_code == 202, response.text
 
 
-async def test_cors_preflight_grants_the_allowed_origin_with_credentials(client: Client) -> None:
-    response = await client.options(
+async def preflight(client: Client, origin: str) -> Response:
+    """The browser's CORS preflight for a JSON POST to /login from `origin`."""
+    return await client.options(
         "/api/auth/login",
         headers={
-            "Origin": SPA_ORIGIN,
+            "Origin": origin,
             "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "content-type",
         },
     )
+
+
+async def test_cors_preflight_grants_the_allowed_origin_with_credentials(client: Client) -> None:
+    response = await preflight(client, SPA_ORIGIN)
     assert response.status_code in (200, 204)
     assert response.headers["access-control-allow-origin"] == SPA_ORIGIN
     assert response.headers["access-control-allow-credentials"] == "true"
@@ -154,14 +160,7 @@ async def test_a_credentialed_response_names_the_exact_allowed_origin(client: Cl
 
 @pytest.mark.parametrize("origin", [EVIL, "null", "http://localhost:5173.evil.example"])
 async def test_cors_preflight_grants_nothing_to_a_foreign_origin(client: Client, origin: str) -> None:
-    response = await client.options(
-        "/api/auth/login",
-        headers={
-            "Origin": origin,
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type",
-        },
-    )
+    response = await preflight(client, origin)
     assert "access-control-allow-origin" not in response.headers
     assert response.headers.get("access-control-allow-credentials") != "true"
     assert response.status_code < 500
