@@ -54,6 +54,12 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+def problem_body(status: int, code: str, detail: str, errors: list[FieldProblem] | None = None) -> Problem:
+    return Problem(
+        type="about:blank", title=HTTPStatus(status).phrase, status=status, detail=detail, code=code, errors=errors
+    )
+
+
 def problem(
     status: int,
     code: str,
@@ -61,14 +67,7 @@ def problem(
     errors: list[FieldProblem] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[Problem]:
-    body = Problem(
-        type="about:blank",
-        title=HTTPStatus(status).phrase,
-        status=status,
-        detail=detail,
-        code=code,
-        errors=errors,
-    )
+    body = problem_body(status, code, detail, errors)
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -139,14 +138,7 @@ _UNAVAILABLE_DETAIL = "A service this request needs is unavailable; try again sh
 
 
 def unavailable_problem() -> Problem:
-    status = 503
-    return Problem(
-        type="about:blank",
-        title=HTTPStatus(status).phrase,
-        status=status,
-        detail=_UNAVAILABLE_DETAIL,
-        code="service_unavailable",
-    )
+    return problem_body(503, "service_unavailable", _UNAVAILABLE_DETAIL)
 
 
 def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
