@@ -22,7 +22,7 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[Any])
 
 # A signed-in session holds exactly these fields (http/guards.py `session_data`, plus `iat`). It is stored as a
-# msgpack array in this order, not as a map of names: about a third smaller in Redis.
+# msgpack array in this order, not as a map: the field names are not stored with every session.
 SESSION_FIELDS = ("uid", "email", "ucr", "ua", "ip", "iat")
 
 # Ends every session of a user but one (ARGV[2], may be empty), atomically.
