@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
 import sys
 import threading
+from collections.abc import AsyncIterator, Callable
 
+import httpx
 import msgspec
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError, ResponseError
 
 from pet_auth.config import Settings
 from pet_auth.domain.passwords import PasswordHasher
+from pet_auth.sessions.batch import ReadBatcher
 from pet_auth.sessions.store import SESSION_FIELDS, decode_session, encode_session
 from tests.conftest import PASSWORD, Client, register, unique_email
+from tests.live_server import free_port, live_server
 
 SIGNED_IN = {
     "uid": 42,
@@ -72,3 +79,94 @@ async def test_hash_threads_run_below_the_event_loop_priority() -> None:
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller is untouched
     finally:
         hasher.close()
+
+
+# --------------------------------------------------------------------------- batched session reads
+
+
+@pytest.fixture
+async def batch_client(settings: Settings) -> AsyncIterator[Redis]:
+    """A Redis client of its own, named so that the server can tell how many connections it opened."""
+    client = Redis.from_url(settings.redis_url, client_name=f"batch-{secrets.token_hex(4)}")
+    yield client
+    await client.aclose()
+
+
+async def connections_of(client: Redis, redis: Redis) -> int:
+    """How many connections the server has open for `client` (asked through `redis`)."""
+    name = client.connection_pool.connection_kwargs["client_name"]
+    return sum(1 for entry in await redis.client_list() if entry["name"] == name)
+
+
+async def test_concurrent_session_reads_go_out_together_and_each_gets_its_own_value(
+    settings: Settings, redis: Redis, batch_client: Redis
+) -> None:
+    keys = [f"{settings.redis_namespace}:batch:{i}" for i in range(40)]
+    for i, key in enumerate(keys):
+        await redis.set(key, f"value-{i}", ex=10)
+    batcher = ReadBatcher(batch_client, timeout=2)
+
+    values = await asyncio.gather(*(batcher.getex(key, 100) for key in keys))
+
+    assert values == [f"value-{i}".encode() for i in range(len(keys))]
+    assert min(await asyncio.gather(*(redis.ttl(key) for key in keys))) > 10  # each expiry slid
+    # redis-py alone would have opened a connection per concurrent command.
+    assert await connections_of(batch_client, redis) == 1
+
+
+async def test_a_failed_read_fails_only_its_own_request(settings: Settings, redis: Redis, batch_client: Redis) -> None:
+    good, wrong_type = f"{settings.redis_namespace}:batch:good", f"{settings.redis_namespace}:batch:list"
+    await redis.set(good, "ok", ex=10)
+    await redis.rpush(wrong_type, "not a string")
+    await redis.expire(wrong_type, 10)
+    batcher = ReadBatcher(batch_client, timeout=2)
+
+    results = await asyncio.gather(
+        batcher.getex(good, 10), batcher.getex(wrong_type, 10), batcher.getex(good, 10), return_exceptions=True
+    )
+
+    assert results[0] == results[2] == b"ok"
+    assert isinstance(results[1], ResponseError)
+
+
+async def test_a_cancelled_read_leaves_the_others_and_the_connection_usable(
+    settings: Settings, redis: Redis, batch_client: Redis
+) -> None:
+    keys = [f"{settings.redis_namespace}:batch:c{i}" for i in range(3)]
+    for key in keys:
+        await redis.set(key, key, ex=10)
+    batcher = ReadBatcher(batch_client, timeout=2)
+
+    reads = [batcher.getex(key, 10) for key in keys]
+    reads[1].cancel()
+    assert await reads[0] == keys[0].encode()
+    assert await reads[2] == keys[2].encode()
+    assert await batcher.getex(keys[1], 10) == keys[1].encode()  # the next batch, on the same connection
+    assert await connections_of(batch_client, redis) == 1
+
+
+async def test_reads_fail_fast_with_a_connection_error_when_redis_is_unreachable() -> None:
+    unreachable = Redis.from_url(f"redis://127.0.0.1:{free_port()}", socket_connect_timeout=1)
+    batcher = ReadBatcher(unreachable, timeout=2)
+    try:
+        results = await asyncio.gather(batcher.getex("a", 10), batcher.getex("b", 10), return_exceptions=True)
+    finally:
+        await unreachable.aclose()
+    assert all(isinstance(result, ConnectionError) for result in results)
+
+
+async def test_concurrent_signed_in_requests_each_see_their_own_user(make_settings: Callable[..., Settings]) -> None:
+    # A real server: the in-process test client would serve the requests one at a time, never in one batch.
+    users = 12
+    with live_server(make_settings(rate_limit_register_per_ip=users)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            signed_in: list[tuple[int, str]] = []
+            for _ in range(users):
+                response = await http.post("/api/auth/register", json={"email": unique_email(), "password": PASSWORD})
+                assert response.status_code == 201
+                signed_in.append((response.json()["user"]["id"], response.headers["set-cookie"].split(";")[0]))
+                http.cookies.clear()
+            replies = await asyncio.gather(
+                *(http.get("/api/auth/me", headers={"cookie": cookie}) for _, cookie in signed_in * 5)
+            )
+    assert [reply.json()["user"]["id"] for reply in replies] == [user_id for user_id, _ in signed_in * 5]

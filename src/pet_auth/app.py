@@ -37,14 +37,15 @@ from pet_auth.sessions.backend import RedisSessionConfig
 from pet_auth.sessions.store import SessionStore
 
 MAX_BODY_BYTES = 16 * 1024
+REDIS_TIMEOUT_SECONDS = 2
 
 
 def create_redis(url: str) -> Redis:
     # Fail fast during an outage (503 at once), reconnect by itself when Redis is back.
     return Redis.from_url(
         url,
-        socket_connect_timeout=2,
-        socket_timeout=2,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
         retry=Retry(NoBackoff(), retries=1),
         health_check_interval=30,
     )
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> Litestar:
         namespace=f"{settings.redis_namespace}:session",
         idle_timeout=settings.session_idle_timeout,
         absolute_lifetime=settings.session_absolute_lifetime,
+        read_timeout=REDIS_TIMEOUT_SECONDS,
     )
     limiter = RedisRateLimiter(redis, settings.redis_namespace, secret)
     limits = limits_from(settings)

@@ -17,6 +17,7 @@ from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 
 from pet_auth.domain.models import SessionInfo
+from pet_auth.sessions.batch import ReadBatcher
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[Any])
@@ -55,18 +56,21 @@ class StoredSession:
 
 
 class SessionStore(RedisStore):
-    def __init__(self, redis: Redis, namespace: str, idle_timeout: int, absolute_lifetime: int) -> None:
+    def __init__(
+        self, redis: Redis, namespace: str, idle_timeout: int, absolute_lifetime: int, read_timeout: float
+    ) -> None:
         super().__init__(redis, namespace=namespace)
         self.idle_timeout = idle_timeout
         self.absolute_lifetime = absolute_lifetime
+        self._reads = ReadBatcher(redis, timeout=read_timeout)
         self._end_all = redis.register_script(_END_ALL)
 
     def _index_key(self, user_id: int) -> str:
         return f"{self.namespace}-index:{user_id}"
 
     async def load(self, digest: str) -> dict[str, Any] | None:
-        """Read a session and slide its idle timeout: one round trip (GETEX)."""
-        raw = cast("bytes | None", await self._redis.getex(self._make_key(digest), ex=self.idle_timeout))
+        """Read a session and slide its idle timeout: one GETEX, batched with the other requests' reads."""
+        raw = await self._reads.getex(self._make_key(digest), self.idle_timeout)
         return None if raw is None else decode_session(raw)
 
     async def create(self, digest: str, data: dict[str, Any], user_id: int, replaces: str | None) -> None:
