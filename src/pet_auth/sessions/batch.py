@@ -46,7 +46,7 @@ class ReadBatcher:
             except ConnectionError:
                 # Once more on a fresh connection (as redis-py's own retry would): these reads are idempotent.
                 await self._send([item for item in batch if not item[1].done()])
-        except (ConnectionError, TimeoutError, OSError) as exc:
+        except Exception as exc:  # whatever it is, every request of the batch hears of it: none waits forever
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
