@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.models import User
-from pet_auth.http.guards import CURRENT_USER, client_ip, requires_login, session_data
+from pet_auth.http.guards import CURRENT_USER, client_ip, guarded_get, requires_login, session_data
 from pet_auth.http.openapi import problems
 from pet_auth.http.schemas import ChangePasswordRequest, LoginRequest, RegisterRequest, UserOut, UserResponse
 from pet_auth.sessions.backend import current_session_handle, end_session, start_session
@@ -49,7 +49,7 @@ class AuthController(Controller):
         if user_id is not None:
             auth.logged_out(user_id, client_ip(request))
 
-    @get("/me", guards=[requires_login], dependencies=CURRENT_USER, responses=problems(401))
+    @guarded_get("/me", guards=[requires_login], dependencies=CURRENT_USER, responses=problems(401))
     async def me(self, user: NamedDependency[User]) -> UserResponse:
         """The signed-in user."""
         return UserResponse(user=UserOut.of(user))

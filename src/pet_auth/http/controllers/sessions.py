@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, delete, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.models import User
-from pet_auth.http.guards import CURRENT_USER, client_ip, requires_login
+from pet_auth.http.guards import CURRENT_USER, client_ip, guarded_get, requires_login
 from pet_auth.http.openapi import problems
 from pet_auth.http.schemas import SessionOut, SessionsResponse
 from pet_auth.sessions.backend import current_session_handle, end_session
@@ -24,7 +24,7 @@ class SessionsController(Controller):
     guards = [requires_login]
     dependencies = CURRENT_USER
 
-    @get("/", responses=problems(401))
+    @guarded_get("/", responses=problems(401))
     async def list_sessions(
         self, request: AnyRequest, user: NamedDependency[User], account: NamedDependency[AccountService]
     ) -> SessionsResponse:
