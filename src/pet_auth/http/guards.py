@@ -12,6 +12,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 
 from pet_auth.domain.models import User
+from pet_auth.http.user_agents import describe_user_agent
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -63,7 +64,7 @@ def session_data(user: User, request: ASGIConnection[Any, Any, Any, Any]) -> dic
         "uid": user.id,
         "email": user.email,
         "ucr": (user.created_at - _EPOCH) // _MICROSECOND,  # integer microseconds: compact and exact
-        "ua": request.headers.get("user-agent", "")[:256],
+        "ua": describe_user_agent(request.headers.get("user-agent", "")),
         "ip": client_ip(request),
     }
 
