@@ -502,42 +502,36 @@ def serve_ours(
 
 
 def measure_memory_ours(service: Service, namespace: str) -> None:
-    """Session keys are strings, per-user indexes sorted sets; rate-limit counters are not session state.
-
-    The index cost is spread over the sessions it lists: with one session per user, all of it.
+    """Each user's sessions are one hash (which is also the per-user index); rate-limit counters are not
+    session state. A hash's memory is spread over the sessions it holds: with one session per user, all of it.
     """
-    from pet_auth.sessions.store import decode_session
+    from pet_auth.http.user_agents import describe_user_agent
+    from pet_auth.sessions.store import PROFILE, SESSION_FIELDS, decode_fields
 
     redis = Redis.from_url(f"{REDIS}/0")
     try:
-        keys = [
-            key
-            for key in redis.scan_iter(match=f"{namespace}:*", count=1000)
-            if not key.startswith(f"{namespace}:ratelimit:".encode())
-        ]
+        keys = list(redis.scan_iter(match=f"{namespace}:session:*", count=1000))
         pipe = redis.pipeline(transaction=False)
         for key in keys:
-            pipe.type(key)
-        types = pipe.execute()
-        sessions = [key for key, kind in zip(keys, types, strict=True) if kind == b"string"]
-        index = [key for key, kind in zip(keys, types, strict=True) if kind == b"zset"]
-        if len(sessions) != USERS or len(sessions) + len(index) != len(keys):
-            raise RuntimeError(
-                f"expected {USERS} pet_auth sessions in Redis, found {len(sessions)} in {len(keys)} keys"
-            )
-        values = cast("list[bytes]", redis.mget(sessions))
-        index_bytes = session_memory(redis, index)
-        by_agent: dict[str, list[int]] = {name: [] for name, _ in USER_AGENTS}
-        agents = {agent: name for name, agent in USER_AGENTS}
-        for key, value in zip(sessions, values, strict=True):
-            by_agent[agents[decode_session(value)["ua"]]].append(session_memory(redis, [key]))
+            pipe.hgetall(key)
+        hashes = cast("list[dict[bytes, bytes]]", pipe.execute())
+        for stored in hashes:
+            stored.pop(PROFILE.encode())
+        sessions = sum(len(stored) for stored in hashes)
+        if sessions != USERS:
+            raise RuntimeError(f"expected {USERS} pet_auth sessions in Redis, found {sessions} in {len(keys)} keys")
+        by_agent: dict[str, list[float]] = {name: [] for name, _ in USER_AGENTS}
+        agents = {describe_user_agent(agent): name for name, agent in USER_AGENTS}
+        for key, stored in zip(keys, hashes, strict=True):
+            share = session_memory(redis, [key]) / len(stored)
+            for raw in stored.values():
+                by_agent[agents[decode_fields(raw, SESSION_FIELDS)["ua"]]].append(share)
     finally:
         redis.close()
-    index_share = index_bytes / len(sessions)
-    service.bytes_per_session = {name: statistics.mean(sizes) + index_share for name, sizes in by_agent.items()}
+    service.bytes_per_session = {name: statistics.mean(sizes) for name, sizes in by_agent.items()}
     service.memory_note = (
-        ", ".join(f"{statistics.mean(sizes):.0f} B session key ({name} UA)" for name, sizes in by_agent.items())
-        + f", + {index_share:.0f} B per-user index ({len(index)} sorted sets / {len(sessions)} sessions)"
+        f"one hash per user ({len(keys)} hashes / {sessions} sessions) holding the user's fields once and each "
+        "session's own, which is also the per-user index; the User-Agent is kept as a short description"
     )
 
 
@@ -678,7 +672,7 @@ def notes(ours: Service, peer: Service) -> str:
         f"connections rotating over the {USERS} accounts. wrk, both services, PostgreSQL and Redis share the cores.",
         "- pet_auth: `python -m pet_auth serve`, APP_ENV=production, a random 48-byte SESSION_SECRET, "
         "`WEB_CONCURRENCY` 1 or 2 (uvicorn + uvloop + httptools); its login also rotates the session "
-        "(new id, new Redis key, per-user index entry). Express peer: `../shared/peers/express/run.sh` for 1 process; "
+        "(new id, new session in the user's Redis hash). Express peer: `../shared/peers/express/run.sh` for 1 process; "
         "for 2, the same server.js under Node's cluster module (`bench/peer_cluster.js`), sharing one port.",
         "- Hash ceiling: cores ÷ the median of 7 single verifies timed in the benchmark process just before each "
         "login run (the % rows are medians of the per-run ratios): pet_auth's "

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import cast
 
 from redis.asyncio import Redis
 
 from pet_auth.config import Settings
+from pet_auth.sessions.store import PROFILE, SESSION_FIELDS, decode_fields, encode_fields
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
 
 NEW_PASSWORD = "a brand new passphrase 42"
@@ -81,16 +82,39 @@ async def test_revoke_others_keeps_only_this_session(make_client: MakeClient) ->
     assert sessions[0]["current"] is True
 
 
+async def sessions_key(client: Client, settings: Settings) -> str:
+    """The Redis hash of the signed-in user's sessions."""
+    return f"{settings.redis_namespace}:session:{(await client.get('/api/auth/me')).json()['user']['id']}"
+
+
+async def go_quiet(redis: Redis, settings: Settings, key: str, *digests: str) -> None:
+    """Move these sessions' last use back by an idle timeout, as if their devices had gone quiet."""
+    for digest in digests:
+        data = decode_fields(cast(bytes, await redis.hget(key, digest)), SESSION_FIELDS)
+        quiet_since = data["seen"] - settings.session_idle_timeout * 1000
+        await redis.hset(key, digest, encode_fields({**data, "seen": quiet_since}, SESSION_FIELDS))
+
+
 async def test_expired_sessions_are_not_listed(make_client: MakeClient, settings: Settings, redis: Redis) -> None:
     first, second, _ = await signed_in_pair(make_client)
     other = next(s for s in await list_sessions(first) if not s["current"])
-    # Let Redis expire the other session as its idle timeout would, a little sooner.
-    await redis.pexpire(f"{settings.redis_namespace}:session:{other['id']}", 1)
-    await asyncio.sleep(0.05)
-    assert (await second.get("/api/auth/me")).status_code == 401
+    key = await sessions_key(first, settings)
+    await go_quiet(redis, settings, key, str(other["id"]))
     assert [s["current"] for s in await list_sessions(first)] == [True]
-    index = f"{settings.redis_namespace}:session-index:{(await first.get('/api/auth/me')).json()['user']['id']}"
-    assert await redis.zcard(index) == 1  # the ghost entry is gone from the index too
+    assert await redis.hlen(key) == 2  # the user's fields and the live session: the ended one is gone too
+    assert (await second.get("/api/auth/me")).status_code == 401
+
+
+async def test_signing_in_again_drops_the_users_ended_sessions(
+    make_client: MakeClient, settings: Settings, redis: Redis
+) -> None:
+    first, _, email = await signed_in_pair(make_client)
+    key = await sessions_key(first, settings)
+    sessions = [cast(bytes, field).decode() for field in await redis.hkeys(key) if field != PROFILE.encode()]
+    await go_quiet(redis, settings, key, *sessions)
+    third = await make_client()
+    assert (await third.post("/api/auth/login", json={"email": email, "password": PASSWORD})).status_code == 200
+    assert await redis.hlen(key) == 2  # the user's fields and the new session
 
 
 async def test_sessions_need_a_login(client: Client) -> None:

@@ -18,7 +18,7 @@ from redis.exceptions import ConnectionError, ResponseError
 from pet_auth.config import Settings
 from pet_auth.domain.passwords import PasswordHasher
 from pet_auth.sessions.batch import ReadBatcher
-from pet_auth.sessions.store import SESSION_FIELDS, decode_session, encode_session
+from pet_auth.sessions.store import PROFILE_FIELDS, SESSION_FIELDS, decode_fields, encode_fields
 from tests.conftest import PASSWORD, Client, register, unique_email
 from tests.live_server import free_port, live_server
 
@@ -26,20 +26,25 @@ SIGNED_IN = {
     "uid": 42,
     "email": "ada@example.com",
     "ucr": 1_741_064_767_891_011,
-    "ua": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+    "ua": "Firefox 133 on Linux",
     "ip": "203.0.113.9",
     "iat": 1_750_000_000,
+    "seen": 1_750_000_123_456,
 }
 
 
 def test_session_data_round_trips_exactly() -> None:
-    assert decode_session(encode_session(SIGNED_IN)) == SIGNED_IN
+    for names in (PROFILE_FIELDS, SESSION_FIELDS):
+        expected = {name: SIGNED_IN[name] for name in names}
+        assert decode_fields(encode_fields(SIGNED_IN, names), names) == expected
+    assert set(PROFILE_FIELDS) | set(SESSION_FIELDS) | {"uid"} == set(SIGNED_IN)  # the user id is the key's
 
 
 def test_signed_in_session_is_stored_compactly() -> None:
-    # An array without the field names: each name costs a map its length plus a one-byte header.
-    as_map = msgspec.msgpack.encode(SIGNED_IN)
-    assert len(encode_session(SIGNED_IN)) == len(as_map) - sum(len(name) + 1 for name in SESSION_FIELDS)
+    # Arrays without the field names: each name costs a map its length plus a one-byte header.
+    for names in (PROFILE_FIELDS, SESSION_FIELDS):
+        as_map = msgspec.msgpack.encode({name: SIGNED_IN[name] for name in names})
+        assert len(encode_fields(SIGNED_IN, names)) == len(as_map) - sum(len(name) + 1 for name in names)
 
 
 async def test_me_reads_the_user_from_the_compact_session(client: Client, settings: Settings, redis: Redis) -> None:
@@ -48,9 +53,9 @@ async def test_me_reads_the_user_from_the_compact_session(client: Client, settin
     assert me.status_code == 200
     assert me.json()["user"] == user  # createdAt survives the integer encoding to the microsecond
     [key] = [key async for key in redis.scan_iter(match=f"{settings.redis_namespace}:session:*")]
-    raw = await redis.get(key)
-    assert isinstance(raw, bytes)
-    assert isinstance(msgspec.msgpack.decode(raw), list)
+    for raw in (await redis.hgetall(key)).values():  # the user's fields and the session's
+        assert isinstance(raw, bytes)
+        assert isinstance(msgspec.msgpack.decode(raw), list)
 
 
 async def test_me_refuses_a_session_without_a_user(client: Client) -> None:
@@ -106,7 +111,7 @@ async def test_concurrent_session_reads_go_out_together_and_each_gets_its_own_va
         await redis.set(key, f"value-{i}", ex=10)
     batcher = ReadBatcher(batch_client, timeout=2)
 
-    values = await asyncio.gather(*(batcher.getex(key, 100) for key in keys))
+    values = await asyncio.gather(*(batcher.read("GETEX", key, "EX", 100) for key in keys))
 
     assert values == [f"value-{i}".encode() for i in range(len(keys))]
     assert min(await asyncio.gather(*(redis.ttl(key) for key in keys))) > 10  # each expiry slid
@@ -122,7 +127,7 @@ async def test_a_failed_read_fails_only_its_own_request(settings: Settings, redi
     batcher = ReadBatcher(batch_client, timeout=2)
 
     results = await asyncio.gather(
-        batcher.getex(good, 10), batcher.getex(wrong_type, 10), batcher.getex(good, 10), return_exceptions=True
+        batcher.read("GET", good), batcher.read("GET", wrong_type), batcher.read("GET", good), return_exceptions=True
     )
 
     assert results[0] == results[2] == b"ok"
@@ -137,11 +142,11 @@ async def test_a_cancelled_read_leaves_the_others_and_the_connection_usable(
         await redis.set(key, key, ex=10)
     batcher = ReadBatcher(batch_client, timeout=2)
 
-    reads = [batcher.getex(key, 10) for key in keys]
+    reads = [batcher.read("GET", key) for key in keys]
     reads[1].cancel()
     assert await reads[0] == keys[0].encode()
     assert await reads[2] == keys[2].encode()
-    assert await batcher.getex(keys[1], 10) == keys[1].encode()  # the next batch, on the same connection
+    assert await batcher.read("GET", keys[1]) == keys[1].encode()  # the next batch, on the same connection
     assert await connections_of(batch_client, redis) == 1
 
 
@@ -149,7 +154,7 @@ async def test_reads_fail_fast_with_a_connection_error_when_redis_is_unreachable
     unreachable = Redis.from_url(f"redis://127.0.0.1:{free_port()}", socket_connect_timeout=1)
     batcher = ReadBatcher(unreachable, timeout=2)
     try:
-        results = await asyncio.gather(batcher.getex("a", 10), batcher.getex("b", 10), return_exceptions=True)
+        results = await asyncio.gather(batcher.read("GET", "a"), batcher.read("GET", "b"), return_exceptions=True)
     finally:
         await unreachable.aclose()
     assert all(isinstance(result, ConnectionError) for result in results)

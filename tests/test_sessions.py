@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from http.cookies import SimpleCookie
+from typing import cast
 
 import pytest
 from redis.asyncio import Redis
 
 from pet_auth.config import Settings
 from pet_auth.sessions.backend import session_digest
-from pet_auth.sessions.store import decode_session
+from pet_auth.sessions.store import PROFILE, PROFILE_FIELDS, SESSION_FIELDS, SessionStore, decode_fields
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
 
 
@@ -35,8 +37,17 @@ def use_cookie(client: Client, name: str, value: str) -> None:
     client.cookies.set(name, value)
 
 
-def redis_key(settings: Settings, session_id: str) -> str:
-    return f"{settings.redis_namespace}:session:{session_digest(settings.session_secret.encode(), session_id)}"
+def user_key(settings: Settings, session_id: str) -> str:
+    """The Redis hash of the user's sessions; the cookie starts with the user id."""
+    return f"{settings.redis_namespace}:session:{session_id.split('.')[0]}"
+
+
+def digest_of(settings: Settings, session_id: str) -> str:
+    return session_digest(settings.session_secret.encode(), session_id)
+
+
+async def is_stored(redis: Redis, settings: Settings, session_id: str) -> bool:
+    return bool(await redis.hexists(user_key(settings, session_id), digest_of(settings, session_id)))
 
 
 async def test_login_issues_a_new_id_and_the_old_one_dies(client: Client, settings: Settings, redis: Redis) -> None:
@@ -48,7 +59,8 @@ async def test_login_issues_a_new_id_and_the_old_one_dies(client: Client, settin
     after = client.cookies[name]
     assert response.status_code == 200
     assert after != before
-    assert await redis.exists(redis_key(settings, before)) == 0
+    assert await is_stored(redis, settings, after)
+    assert not await is_stored(redis, settings, before)
     use_cookie(client, name, before)
     assert (await client.get("/api/auth/me")).status_code == 401
 
@@ -56,8 +68,9 @@ async def test_login_issues_a_new_id_and_the_old_one_dies(client: Client, settin
 async def test_a_planted_cookie_is_never_adopted(client: Client, settings: Settings, redis: Redis) -> None:
     email = unique_email()
     await register(client, email)
+    user_id = (await client.get("/api/auth/me")).json()["user"]["id"]
     await client.post("/api/auth/logout")
-    planted = secrets.token_urlsafe(32)  # well-formed, but never issued by the server
+    planted = f"{user_id}.{secrets.token_urlsafe(32)}"  # well-formed, but never issued by the server
     use_cookie(client, settings.session_cookie_name, planted)
     me = await client.get("/api/auth/me")
     assert me.status_code == 401
@@ -67,7 +80,7 @@ async def test_a_planted_cookie_is_never_adopted(client: Client, settings: Setti
     assert login.status_code == 200
     issued = session_cookie(login.headers.get_list("set-cookie"), settings.session_cookie_name)
     assert issued[settings.session_cookie_name].value != planted
-    assert await redis.exists(redis_key(settings, planted)) == 0
+    assert not await is_stored(redis, settings, planted)
 
 
 async def test_anonymous_requests_write_no_session_keys(client: Client, settings: Settings, redis: Redis) -> None:
@@ -86,29 +99,54 @@ async def test_anonymous_requests_write_no_session_keys(client: Client, settings
 async def keyspace_events(redis: Redis) -> AsyncIterator[Redis]:
     """Turns on Redis keyspace notifications for the test, restoring the server's setting after."""
     previous = str((await redis.config_get("notify-keyspace-events"))["notify-keyspace-events"])
-    await redis.config_set("notify-keyspace-events", "K$g")
+    await redis.config_set("notify-keyspace-events", "Kh$g")  # hash, string and generic commands
     yield redis
     await redis.config_set("notify-keyspace-events", previous)
+
+
+async def keyspace_events_during(redis: Redis, key: str, requests: Callable[[], Awaitable[None]]) -> list[bytes]:
+    """The keyspace events (commands that changed `key`) while `requests` ran."""
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(f"__keyspace@0__:{key}")
+    await pubsub.get_message(timeout=1)  # the subscription confirmation
+    await requests()
+    events = []
+    while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)) is not None:
+        events.append(message["data"])
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    return events
 
 
 async def test_an_unchanged_session_is_not_rewritten(
     client: Client, settings: Settings, keyspace_events: Redis
 ) -> None:
     await register(client)
-    key = redis_key(settings, client.cookies[settings.session_cookie_name])
-    pubsub = keyspace_events.pubsub()
-    await pubsub.subscribe(f"__keyspace@0__:{key}")
-    await pubsub.get_message(timeout=1)  # the subscription confirmation
-    for _ in range(3):
-        response = await client.get("/api/auth/me")
-        assert response.status_code == 200
-        assert "set-cookie" not in response.headers
-    events = []
-    while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)) is not None:
-        events.append(message["data"])
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
-    assert events, "GETEX should have slid the expiry"
-    assert set(events) == {b"expire"}  # slid, never SET again
+    key = user_key(settings, client.cookies[settings.session_cookie_name])
+
+    async def three_requests() -> None:
+        for _ in range(3):
+            response = await client.get("/api/auth/me")
+            assert response.status_code == 200
+            assert "set-cookie" not in response.headers
+
+    assert await keyspace_events_during(keyspace_events, key, three_requests) == []
+
+
+async def test_a_session_records_its_use_once_per_touch_interval(
+    make_client: MakeClient, settings: Settings, keyspace_events: Redis
+) -> None:
+    client = await make_client(session_idle_timeout=10)  # a touch interval of 100 ms
+    await register(client)
+    key = user_key(settings, client.cookies[settings.session_cookie_name])
+
+    async def requests_after_the_interval() -> None:
+        await asyncio.sleep(0.15)
+        for _ in range(3):
+            assert (await client.get("/api/auth/me")).status_code == 200
+
+    events = await keyspace_events_during(keyspace_events, key, requests_after_the_interval)
+    assert events.count(b"hset") == 1  # the first request recorded its use; the next two had nothing to write
+    assert set(events) <= {b"hset", b"expire"}
 
 
 async def test_idle_timeout_slides_and_then_ends_the_session(make_client: MakeClient) -> None:
@@ -120,6 +158,21 @@ async def test_idle_timeout_slides_and_then_ends_the_session(make_client: MakeCl
     await asyncio.sleep(1.6)
     response = await client.get("/api/auth/me")
     assert response.status_code == 401
+
+
+async def test_idle_timeout_ends_a_quiet_session_while_the_users_other_one_stays_active(
+    make_client: MakeClient,
+) -> None:
+    # Both sessions live in one Redis hash that the active one keeps alive: the check on each read ends the quiet one.
+    quiet, active = await make_client(session_idle_timeout=1), await make_client(session_idle_timeout=1)
+    email = unique_email()
+    await register(quiet, email)
+    assert (await active.post("/api/auth/login", json={"email": email, "password": PASSWORD})).status_code == 200
+    for _ in range(3):
+        await asyncio.sleep(0.5)
+        assert (await active.get("/api/auth/me")).status_code == 200
+    assert (await quiet.get("/api/auth/me")).status_code == 401
+    assert (await active.get("/api/auth/me")).status_code == 200
 
 
 async def test_absolute_lifetime_ends_even_an_active_session(make_client: MakeClient) -> None:
@@ -134,6 +187,34 @@ async def test_absolute_lifetime_ends_even_an_active_session(make_client: MakeCl
     assert statuses[-1] == 401
 
 
+async def test_a_cookie_naming_another_user_is_refused(make_client: MakeClient, settings: Settings) -> None:
+    mine, theirs = await make_client(), await make_client()
+    await register(mine)
+    await register(theirs)
+    name = settings.session_cookie_name
+    their_id, my_token = theirs.cookies[name].split(".")[0], mine.cookies[name].split(".")[1]
+    use_cookie(mine, name, f"{their_id}.{my_token}")
+    assert (await mine.get("/api/auth/me")).status_code == 401
+    assert (await theirs.get("/api/auth/me")).status_code == 200
+
+
+async def test_a_session_ended_meanwhile_is_not_written_back(settings: Settings, redis: Redis) -> None:
+    """A request read its session; a logout deleted it; the request's late write must not bring it back."""
+    client = Redis.from_url(settings.redis_url)
+    store = SessionStore(client, f"{settings.redis_namespace}:session", 60, 600, read_timeout=2)
+    try:
+        data = {"uid": 7, "email": "a@example.com", "ucr": 0, "ua": "", "ip": "", "iat": int(time.time())}
+        await store.create(7, "digest", data, replaces=None)
+        loaded = await store.load(7, "digest")
+        assert loaded is not None
+        await store.remove(7, "digest")
+        await store.replace_data(7, "digest", loaded, {**loaded, "email": "b@example.com"})
+        assert await store.load(7, "digest") is None
+        assert await redis.exists(f"{settings.redis_namespace}:session:7") == 0
+    finally:
+        await client.aclose()
+
+
 async def test_cookie_attributes_in_development(client: Client, settings: Settings) -> None:
     response = await client.post("/api/auth/register", json={"email": unique_email(), "password": PASSWORD})
     cookie = session_cookie(response.headers.get_list("set-cookie"), settings.session_cookie_name)
@@ -142,8 +223,9 @@ async def test_cookie_attributes_in_development(client: Client, settings: Settin
     assert morsel["samesite"].lower() == "lax"
     assert morsel["path"] == "/"
     assert not morsel["domain"]
-    value = morsel.value
-    assert len(value) == 43  # 32 random bytes, base64url: 256 bits
+    user_id, token = morsel.value.split(".")
+    assert int(user_id) == (await client.get("/api/auth/me")).json()["user"]["id"]
+    assert len(token) == 43  # 32 random bytes, base64url: 256 bits
 
 
 async def test_cookie_is_secure_with_host_prefix_in_production(make_client: MakeClient) -> None:
@@ -159,12 +241,14 @@ async def test_redis_keys_are_keyed_hashes_and_hold_no_secret(client: Client, se
     user = await register(client)
     session_id = client.cookies[settings.session_cookie_name]
     keys = await session_keys(redis, settings)
-    assert keys == [redis_key(settings, session_id).encode()]
-    assert session_id.encode() not in keys[0]
-    raw = await redis.get(keys[0])
-    assert isinstance(raw, bytes)
-    data = decode_session(raw)
-    assert data["uid"] == user["id"]
+    assert keys == [user_key(settings, session_id).encode()]
+    stored = cast("dict[bytes, bytes]", await redis.hgetall(keys[0]))
+    assert set(stored) == {PROFILE.encode(), digest_of(settings, session_id).encode()}
+    token = session_id.split(".")[1].encode()
+    assert not any(token in part for part in (keys[0], *stored, *stored.values()))
+    profile = decode_fields(stored.pop(PROFILE.encode()), PROFILE_FIELDS)
+    assert profile["email"] == user["email"]
+    data = {**profile, **decode_fields(stored.popitem()[1], SESSION_FIELDS)}
     assert not any("hash" in name or "password" in name for name in data)
     assert not any(isinstance(value, str) and value.startswith("$argon2") for value in data.values())
 
@@ -176,7 +260,8 @@ async def test_logout_deletes_the_key_and_expires_the_cookie_alike(
     session_id = client.cookies[settings.session_cookie_name]
     response = await client.post("/api/auth/logout")
     assert response.status_code == 204
-    assert await redis.exists(redis_key(settings, session_id)) == 0
+    assert not await is_stored(redis, settings, session_id)
+    assert await session_keys(redis, settings) == []  # the user's last session: the hash is gone too
     cookie = session_cookie(response.headers.get_list("set-cookie"), settings.session_cookie_name)
     morsel = cookie[settings.session_cookie_name]
     assert morsel["max-age"] == "0"

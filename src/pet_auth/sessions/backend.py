@@ -2,12 +2,15 @@
 
 Stock Litestar keeps the session id across login, adopts any id a client sends, writes Redis for every
 anonymous request and rewrites the session on every response. This backend:
-- issues a fresh CSPRNG id whenever a session starts (`start_session`), deleting the old key in the same step;
+- issues a fresh CSPRNG id whenever a session starts (`start_session`), deleting the old session in the same step;
 - only reads ids it issued: an unknown or malformed cookie is expired, never adopted;
 - writes nothing for a request without a session, and nothing when a session did not change
-  (the idle timeout slides with GETEX on read);
-- keys Redis by HMAC(secret, id), so a listing of keys yields no usable cookie;
-- enforces the absolute lifetime on every read.
+  (its last use is recorded at most once per touch interval, see sessions/store.py);
+- keys Redis by HMAC(secret, id), so a listing of Redis yields no usable cookie;
+- enforces the idle timeout and the absolute lifetime on every read.
+
+The cookie is `<user id>.<43 random characters>` (256 bits): the user id names the Redis hash that holds the
+user's sessions; the random part is the secret.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from pet_auth.http.errors import PROBLEM_JSON, UNAVAILABLE_ERRORS, logger, unava
 from pet_auth.sessions.store import SessionStore
 
 _STATE_KEY = "pet_auth.session_state"
-_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32): 256 bits
+_SESSION_ID = re.compile(r"([1-9][0-9]{0,17})\.[A-Za-z0-9_-]{43}")  # user id . token_urlsafe(32)
 
 
 def session_digest(secret: bytes, session_id: str) -> str:
@@ -43,13 +46,21 @@ def session_digest(secret: bytes, session_id: str) -> str:
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
+@dataclass(frozen=True, slots=True)
+class LoadedSession:
+    """The signed-in session a request came with."""
+
+    session_id: str
+    user_id: int
+    digest: str
+    data: dict[str, Any]
+
+
 @dataclass(slots=True)
 class SessionState:
     """What the backend knows about this request's session, kept in the ASGI scope."""
 
-    session_id: str | None = None
-    digest: str | None = None
-    loaded: dict[str, Any] | None = None
+    loaded: LoadedSession | None = None
     rotate: bool = False
     stale_cookie: bool = False
 
@@ -65,30 +76,26 @@ class RedisSessionBackend(ServerSideSessionBackend):
     def _store(self, connection: ASGIConnection[Any, Any, Any, Any]) -> SessionStore:
         return cast(SessionStore, self.config.get_store_from_app(connection.scope["app"]))
 
-    def generate_session_id(self) -> str:
-        return secrets.token_urlsafe(32)
+    def generate_session_id(self, user_id: int = 0) -> str:
+        return f"{user_id}.{secrets.token_urlsafe(32)}"
 
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:  # type: ignore[override]
-        return session_state(connection).session_id
+        loaded = session_state(connection).loaded
+        return None if loaded is None else loaded.session_id
 
     async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
         state = session_state(connection)
         session_id = connection.cookies.get(self.config.key)
         if session_id is None:
             return {}
-        if not _SESSION_ID.fullmatch(session_id):
-            state.stale_cookie = True
-            return {}
-        store = self._store(connection)
+        well_formed = _SESSION_ID.fullmatch(session_id)
+        user_id = int(well_formed[1]) if well_formed else 0
         digest = session_digest(self.config.secret, session_id)
-        data = await store.load(digest)
-        if data is not None and data["iat"] + store.absolute_lifetime <= time.time():
-            await store.remove(digest, data.get("uid"))
-            data = None
+        data = await self._store(connection).load(user_id, digest) if well_formed else None
         if data is None:
             state.stale_cookie = True
             return {}
-        state.session_id, state.digest, state.loaded = session_id, digest, dict(data)
+        state.loaded = LoadedSession(session_id, user_id, digest, dict(data))
         return data
 
     async def store_in_message(
@@ -97,20 +104,23 @@ class RedisSessionBackend(ServerSideSessionBackend):
         state = session_state(connection)
         store = self._store(connection)
         headers = MutableScopeHeaders.from_message(message)
+        loaded = state.loaded
         if scope_session is Empty or not scope_session:
-            if state.digest is not None and state.loaded is not None:
-                await store.remove(state.digest, state.loaded.get("uid"))
-            if state.loaded is not None or state.stale_cookie:
+            if loaded is not None:
+                await store.remove(loaded.user_id, loaded.digest)
+            if loaded is not None or state.stale_cookie:
                 headers.add("Set-Cookie", self._cookie("", max_age=0))
             return
         data = dict(cast("dict[str, Any]", scope_session))
-        if state.digest is not None and not state.rotate:
-            if data != state.loaded:
-                await store.replace_data(state.digest, data)
+        if loaded is not None and not state.rotate:
+            if data != loaded.data:
+                await store.replace_data(loaded.user_id, loaded.digest, loaded.data, data)
             return
-        session_id = self.generate_session_id()
+        user_id = int(data["uid"])
+        session_id = self.generate_session_id(user_id)
         digest = session_digest(self.config.secret, session_id)
-        await store.create(digest, data, user_id=int(data["uid"]), replaces=state.digest)
+        replaces = None if loaded is None else (loaded.user_id, loaded.digest)
+        await store.create(user_id, digest, data, replaces=replaces)
         headers.add("Set-Cookie", self._cookie(session_id, max_age=store.absolute_lifetime))
 
     def _cookie(self, value: str, max_age: int) -> str:
@@ -183,4 +193,5 @@ def end_session(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
 
 
 def current_session_handle(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    return session_state(connection).digest
+    loaded = session_state(connection).loaded
+    return None if loaded is None else loaded.digest

@@ -1,6 +1,6 @@
 """Session reads of concurrent requests go to Redis together, as one pipeline.
 
-Every signed-in request reads its session with one GETEX. redis-py spends more CPU on each command (pool
+Every signed-in request reads its session with one command. redis-py spends more CPU on each command (pool
 checkout and release, retry wrapper, instrumentation hooks, a timeout per read) than the round trip costs
 Redis. Under load many requests wait for their session in the same event-loop turn: the reads queued in that
 turn are written to one connection at once and their replies read back in order, so that per-command cost is
@@ -27,15 +27,15 @@ class ReadBatcher:
         self._pending: _Pending = []
         self._flushes: set[asyncio.Task[None]] = set()
 
-    def getex(self, key: str, seconds: int) -> asyncio.Future[bytes | None]:
-        """GET the key and set its expiry, together with the other reads of this turn."""
+    def read(self, *command: str | int) -> asyncio.Future[Any]:
+        """Send a read-only command (`"HGET", key, field`) with the other reads of this turn; its reply."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[bytes | None] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         if not self._pending:
             flush = loop.create_task(self._flush())  # its first step runs after the tasks already ready
             self._flushes.add(flush)
             flush.add_done_callback(self._flushes.discard)
-        self._pending.append((("GETEX", key, "EX", seconds), future))
+        self._pending.append((command, future))
         return future
 
     async def _flush(self) -> None:
@@ -44,7 +44,7 @@ class ReadBatcher:
             try:
                 await self._send(batch)
             except ConnectionError:
-                # Once more on a fresh connection (as redis-py's own retry would): these reads are idempotent.
+                # Once more on a fresh connection (as redis-py's own retry would): reads are idempotent.
                 await self._send([item for item in batch if not item[1].done()])
         except Exception as exc:  # whatever it is, every request of the batch hears of it: none waits forever
             for _, future in batch:

@@ -1,8 +1,18 @@
-"""Redis storage of sessions: Litestar's RedisStore, extended with a per-user index of sessions.
+"""Redis storage of sessions: Litestar's RedisStore, holding each user's sessions together in one hash.
 
-Keys (under the store's namespace):
-  <ns>:<digest>             the session data (msgpack, see `encode_session`), TTL = idle timeout, slid by GETEX
-  <ns>-index:<user id>      sorted set of that user's session digests, scored by their absolute expiry
+One key per user, `<ns>:<user id>`, a hash of
+  u          the user's own fields that a session serves (`PROFILE_FIELDS`), kept once for all their sessions
+  <digest>   one session (`SESSION_FIELDS`), per session digest
+each a msgpack array (the field names are not stored). That hash is also the per-user index of sessions:
+listing them or ending them all is one key's work, and no index entry can outlive its session. Redis's per-key
+overhead is paid once per user, not once per session plus once per index; and small values keep the hash in
+Redis's compact listpack encoding.
+
+Redis 7.0 has no expiry per hash field, so each session carries its last use (`seen`) and every read checks both
+timeouts; the key expires an idle timeout after its most recent use. A read records its use at most once per
+`touch_interval` (1% of the idle timeout, at most a minute), with a compare-and-set: an unchanged session is not
+rewritten on every request, and a session ended meanwhile stays ended. A session may so end up to one
+`touch_interval` before its exact idle deadline, never after it.
 """
 
 from __future__ import annotations
@@ -19,40 +29,55 @@ from redis.asyncio import Redis
 from pet_auth.domain.models import SessionInfo
 from pet_auth.sessions.batch import ReadBatcher
 
+PROFILE = "u"
+# Signed-in session data (http/guards.py `session_data`, with `iat`, issue time in seconds, and `seen`, last use
+# in milliseconds) is split in two: the user's fields, stored once per user, and the session's own.
+PROFILE_FIELDS = ("email", "ucr")
+SESSION_FIELDS = ("iat", "seen", "ua", "ip")
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[Any])
 
-# A signed-in session holds exactly these fields (http/guards.py `session_data`, plus `iat`). It is stored as a
-# msgpack array in this order, not as a map: the field names are not stored with every session.
-SESSION_FIELDS = ("uid", "email", "ucr", "ua", "ip", "iat")
+# Sets one session to ARGV[3] if it still holds ARGV[2]; keeps the user's key alive for an idle timeout (ARGV[4]).
+_COMPARE_AND_SET = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
+return 1
+"""
 
-# Ends every session of a user but one (ARGV[2], may be empty), atomically.
-_END_ALL = """
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+# Ends the sessions ARGV[2..] of a user, or with ARGV[1] == 'all-but', all of them but ARGV[2] (may be '').
+# The user's key goes with their last session. Returns how many ended.
+_END = """
 local ended = 0
-for _, digest in ipairs(members) do
-  if digest ~= ARGV[2] then
-    ended = ended + redis.call('DEL', ARGV[1] .. digest)
-    redis.call('ZREM', KEYS[1], digest)
+if ARGV[1] == 'all-but' then
+  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if field ~= 'u' and field ~= ARGV[2] then ended = ended + redis.call('HDEL', KEYS[1], field) end
   end
+else
+  for i = 2, #ARGV do ended = ended + redis.call('HDEL', KEYS[1], ARGV[i]) end
 end
+if redis.call('HLEN', KEYS[1]) <= 1 then redis.call('DEL', KEYS[1]) end
 return ended
 """
 
 
-def encode_session(data: dict[str, Any]) -> bytes:
-    return _encoder.encode([data[name] for name in SESSION_FIELDS])
+def encode_fields(data: dict[str, Any], names: tuple[str, ...]) -> bytes:
+    return _encoder.encode([data[name] for name in names])
 
 
-def decode_session(raw: bytes) -> dict[str, Any]:
-    return dict(zip(SESSION_FIELDS, _decoder.decode(raw), strict=True))
+def decode_fields(raw: bytes, names: tuple[str, ...]) -> dict[str, Any]:
+    return dict(zip(names, _decoder.decode(raw), strict=True))
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
 class StoredSession:
     digest: str
     data: dict[str, Any]
-    ttl: int
 
 
 class SessionStore(RedisStore):
@@ -62,85 +87,99 @@ class SessionStore(RedisStore):
         super().__init__(redis, namespace=namespace)
         self.idle_timeout = idle_timeout
         self.absolute_lifetime = absolute_lifetime
+        self.touch_interval_ms = min(60_000, idle_timeout * 10)  # 1% of the idle timeout
         self._reads = ReadBatcher(redis, timeout=read_timeout)
-        self._end_all = redis.register_script(_END_ALL)
+        self._compare_and_set = redis.register_script(_COMPARE_AND_SET)
+        self._end = redis.register_script(_END)
 
-    def _index_key(self, user_id: int) -> str:
-        return f"{self.namespace}-index:{user_id}"
+    def _user_key(self, user_id: int) -> str:
+        return self._make_key(str(user_id))
 
-    async def load(self, digest: str) -> dict[str, Any] | None:
-        """Read a session and slide its idle timeout: one GETEX, batched with the other requests' reads."""
-        raw = await self._reads.getex(self._make_key(digest), self.idle_timeout)
-        return None if raw is None else decode_session(raw)
+    def _is_live(self, session: dict[str, Any], now_ms: int) -> bool:
+        idle_deadline = int(session["seen"]) + self.idle_timeout * 1000
+        absolute_deadline = (int(session["iat"]) + self.absolute_lifetime) * 1000
+        return now_ms < min(idle_deadline, absolute_deadline)
 
-    async def create(self, digest: str, data: dict[str, Any], user_id: int, replaces: str | None) -> None:
-        """Store a new session and index it under its user; drop the session it replaces in the same step."""
-        index = self._index_key(user_id)
+    async def load(self, user_id: int, digest: str) -> dict[str, Any] | None:
+        """A live session with its user's fields, its use recorded; None (and the session gone) once either
+        timeout has passed. One HMGET, batched with the other requests' reads; a write only when the last
+        recorded use is older than the touch interval."""
+        profile, raw = await self._reads.read("HMGET", self._user_key(user_id), PROFILE, digest)
+        if profile is None or raw is None:
+            return None
+        session, now_ms = decode_fields(raw, SESSION_FIELDS), _now_ms()
+        if not self._is_live(session, now_ms):
+            await self.remove(user_id, digest)
+            return None
+        if now_ms - session["seen"] >= self.touch_interval_ms:
+            if not await self._set_if_unchanged(user_id, digest, session, {**session, "seen": now_ms}):
+                return await self.load(user_id, digest)  # it changed or ended meanwhile: read it again
+            session["seen"] = now_ms
+        return {"uid": user_id, **decode_fields(profile, PROFILE_FIELDS), **session}
+
+    async def create(self, user_id: int, digest: str, data: dict[str, Any], replaces: tuple[int, str] | None) -> None:
+        """Store a new session among its user's; end the session it replaces in the same step."""
+        await self._live_sessions(user_id)  # ends what has timed out, so that the hash does not collect them
+        key = self._user_key(user_id)
+        session = encode_fields({**data, "seen": _now_ms()}, SESSION_FIELDS)
         async with self._redis.pipeline(transaction=True) as pipe:
             if replaces is not None:
-                pipe.delete(self._make_key(replaces))
-                pipe.zrem(index, replaces)
-            pipe.set(self._make_key(digest), encode_session(data), ex=self.idle_timeout)
-            pipe.zadd(index, {digest: int(data["iat"]) + self.absolute_lifetime})
-            pipe.expire(index, self.absolute_lifetime)
+                await self._end(keys=[self._user_key(replaces[0])], args=["these", replaces[1]], client=pipe)
+            pipe.hset(key, mapping={PROFILE: encode_fields(data, PROFILE_FIELDS), digest: session})
+            pipe.expire(key, self.idle_timeout, nx=True)
+            pipe.expire(key, self.idle_timeout, gt=True)
             await pipe.execute()
 
-    async def replace_data(self, digest: str, data: dict[str, Any]) -> None:
-        await self._redis.set(self._make_key(digest), encode_session(data), keepttl=True, xx=True)
+    async def replace_data(self, user_id: int, digest: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+        """Store a session's changed data, unless it changed or ended meanwhile (then this change is dropped).
+        Only the session's own fields: the user's are not the session's to change."""
+        await self._set_if_unchanged(user_id, digest, old, new)
 
-    async def remove(self, digest: str, user_id: int | None) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._make_key(digest))
-            if user_id is not None:
-                pipe.zrem(self._index_key(user_id), digest)
-            await pipe.execute()
+    async def _set_if_unchanged(self, user_id: int, digest: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        args: list[str | bytes | int] = [
+            digest,
+            encode_fields(old, SESSION_FIELDS),
+            encode_fields(new, SESSION_FIELDS),
+            self.idle_timeout,
+        ]
+        return bool(await self._compare_and_set(keys=[self._user_key(user_id)], args=args))
+
+    async def remove(self, user_id: int, *digests: str) -> int:
+        return int(await self._end(keys=[self._user_key(user_id)], args=["these", *digests]))
 
     async def _live_sessions(self, user_id: int) -> list[StoredSession]:
-        """The user's live sessions; index entries whose session expired are dropped, never listed."""
-        index = self._index_key(user_id)
-        await self._redis.zremrangebyscore(index, "-inf", int(time.time()))
-        members = cast("list[bytes]", await self._redis.zrange(index, 0, -1))
-        digests = [member.decode() for member in members]
-        if not digests:
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for digest in digests:
-                pipe.get(self._make_key(digest))
-                pipe.ttl(self._make_key(digest))
-            replies = await pipe.execute()
-        live, ghosts = [], []
-        for digest, raw, ttl in zip(digests, replies[::2], replies[1::2], strict=True):
-            if raw is None:
-                ghosts.append(digest)
+        """The user's live sessions; those that have timed out are ended, never listed."""
+        stored = cast("dict[bytes, bytes]", await self._redis.hgetall(self._user_key(user_id)))
+        stored.pop(PROFILE.encode(), None)
+        now_ms = _now_ms()
+        live, ended = [], []
+        for digest, raw in stored.items():
+            session = decode_fields(raw, SESSION_FIELDS)
+            if self._is_live(session, now_ms):
+                live.append(StoredSession(digest.decode(), session))
             else:
-                live.append(StoredSession(digest, decode_session(raw), int(ttl)))
-        if ghosts:
-            await self._redis.zrem(index, *ghosts)
+                ended.append(digest.decode())
+        if ended:
+            await self.remove(user_id, *ended)
         return live
 
     async def end_all_sessions(self, user_id: int, keep: str | None = None) -> int:
-        ended = await self._end_all(keys=[self._index_key(user_id)], args=[self._make_key(""), keep or ""])
-        return int(ended)
+        return int(await self._end(keys=[self._user_key(user_id)], args=["all-but", keep or ""]))
 
     async def end_session(self, user_id: int, digest: str) -> bool:
         """End one of the user's sessions; False when the digest is not one of theirs."""
-        index = self._index_key(user_id)
-        if await self._redis.zscore(index, digest) is None:
-            return False
-        await self.remove(digest, user_id)
-        return True
+        return digest != PROFILE and await self.remove(user_id, digest) == 1
 
     async def list_sessions(self, user_id: int) -> list[SessionInfo]:
-        return [self._describe(stored) for stored in await self._live_sessions(user_id)]
+        return [_describe(stored) for stored in await self._live_sessions(user_id)]
 
-    def _describe(self, stored: StoredSession) -> SessionInfo:
-        # GETEX resets the TTL to the idle timeout on every use, so the TTL tells when it was last used.
-        last_seen = time.time() - max(0, self.idle_timeout - stored.ttl)
-        data = stored.data
-        return SessionInfo(
-            handle=stored.digest,
-            created_at=datetime.fromtimestamp(data["iat"], UTC),
-            last_seen_at=datetime.fromtimestamp(max(last_seen, data["iat"]), UTC),
-            user_agent=data.get("ua", ""),
-            ip=data.get("ip", ""),
-        )
+
+def _describe(stored: StoredSession) -> SessionInfo:
+    session = stored.data
+    return SessionInfo(
+        handle=stored.digest,
+        created_at=datetime.fromtimestamp(session["iat"], UTC),
+        last_seen_at=datetime.fromtimestamp(max(session["seen"] / 1000, session["iat"]), UTC),
+        user_agent=session["ua"],
+        ip=session["ip"],
+    )
