@@ -7,7 +7,7 @@ from typing import cast
 from redis.asyncio import Redis
 
 from pet_auth.config import Settings
-from pet_auth.sessions.store import PROFILE, SESSION_FIELDS, decode_fields, encode_fields
+from pet_auth.sessions.store import PROFILE, PRUNE_ABOVE, SESSION_FIELDS, decode_fields, encode_fields
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
 
 NEW_PASSWORD = "a brand new passphrase 42"
@@ -18,9 +18,13 @@ async def signed_in_pair(make_client: MakeClient) -> tuple[Client, Client, str]:
     first, second = await make_client(), await make_client()
     email = unique_email()
     await register(first, email)
-    login = await second.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    login = await second.post("/api/auth/login", json=login_of(email))
     assert login.status_code == 200
     return first, second, email
+
+
+def login_of(email: str) -> dict[str, str]:
+    return {"email": email, "password": PASSWORD}
 
 
 async def list_sessions(client: Client) -> list[dict[str, object]]:
@@ -105,16 +109,18 @@ async def test_expired_sessions_are_not_listed(make_client: MakeClient, settings
     assert (await second.get("/api/auth/me")).status_code == 401
 
 
-async def test_signing_in_again_drops_the_users_ended_sessions(
+async def test_a_sign_in_drops_the_users_ended_sessions_once_they_pile_up(
     make_client: MakeClient, settings: Settings, redis: Redis
 ) -> None:
     first, _, email = await signed_in_pair(make_client)
+    for _ in range(PRUNE_ABOVE - 2):
+        assert (await (await make_client()).post("/api/auth/login", json=login_of(email))).status_code == 200
     key = await sessions_key(first, settings)
     sessions = [cast(bytes, field).decode() for field in await redis.hkeys(key) if field != PROFILE.encode()]
-    await go_quiet(redis, settings, key, *sessions)
-    third = await make_client()
-    assert (await third.post("/api/auth/login", json={"email": email, "password": PASSWORD})).status_code == 200
-    assert await redis.hlen(key) == 2  # the user's fields and the new session
+    assert len(sessions) == PRUNE_ABOVE
+    await go_quiet(redis, settings, key, *sessions[1:])  # every device but one went quiet
+    assert (await (await make_client()).post("/api/auth/login", json=login_of(email))).status_code == 200
+    assert await redis.hlen(key) == 3  # the user's fields, the active session and the new one
 
 
 async def test_sessions_need_a_login(client: Client) -> None:

@@ -46,8 +46,9 @@ class RedisRateLimiter:
         if retry_after:
             raise RateLimited(retry_after)
 
-    async def forgive(self, limit: Limit, subject: str) -> None:
-        await self._redis.delete(self._key(limit, subject))
-
-    async def refund(self, limit: Limit, subject: str) -> None:
-        await self._redis.decr(self._key(limit, subject))
+    async def forgive(self, limit: Limit, subject: str, refund: tuple[Limit, str] | None = None) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:  # one round trip
+            pipe.delete(self._key(limit, subject))
+            if refund is not None:
+                pipe.decr(self._key(*refund))
+            await pipe.execute()

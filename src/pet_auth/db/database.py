@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from pet_auth.db.repositories import ResetTokenRepository, UserRepository
 
@@ -30,16 +30,30 @@ class Repositories:
     reset_tokens: ResetTokenRepository
 
 
+def _repositories(session: AsyncSession) -> Repositories:
+    return Repositories(users=UserRepository(session), reset_tokens=ResetTokenRepository(session))
+
+
 class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._autocommit_sessions = async_sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Repositories]:
         """Commits when the block ends normally, rolls back when it raises."""
         async with self._sessions() as session, session.begin():
-            yield Repositories(users=UserRepository(session), reset_tokens=ResetTokenRepository(session))
+            yield _repositories(session)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Repositories]:
+        """For one read-only statement, which needs no transaction around it: no BEGIN and COMMIT round trips
+        (the login's lookup of the credentials is on every sign-in)."""
+        async with self._autocommit_sessions() as session:
+            yield _repositories(session)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

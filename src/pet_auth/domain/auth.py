@@ -41,7 +41,7 @@ class AuthService:
         check_email_characters(email)  # no account has one; a NUL would not even reach PostgreSQL
         limits = self._limits
         await self.limit("login", ip, email, (limits.login_per_account, email), (limits.login_per_ip, ip))
-        async with self._db.transaction() as repos:
+        async with self._db.read() as repos:
             credentials = await repos.users.get_credentials_by_email(email)
         if credentials is None:
             await self._hasher.verify_dummy(password)
@@ -55,8 +55,7 @@ class AuthService:
             new_hash = await self._hasher.hash(password)
             async with self._db.transaction() as repos:
                 await repos.users.set_password_hash(credentials.user.id, new_hash)
-        await self._limiter.forgive(limits.login_per_account, email)
-        await self._limiter.refund(limits.login_per_ip, ip)
+        await self._limiter.forgive(limits.login_per_account, email, refund=(limits.login_per_ip, ip))
         return credentials.user
 
     async def limit(self, action: str, ip: str, email: str, *checks: tuple[Limit, str]) -> None:

@@ -29,11 +29,9 @@ class RateLimiter(Protocol):
     async def hit(self, *checks: tuple[Limit, str]) -> None:
         """Count one attempt against each (limit, subject); raise `RateLimited` when any is over."""
 
-    async def forgive(self, limit: Limit, subject: str) -> None:
-        """Forget the attempts counted for a subject (after a success)."""
-
-    async def refund(self, limit: Limit, subject: str) -> None:
-        """Take back one counted attempt (it succeeded, so it was no failure)."""
+    async def forgive(self, limit: Limit, subject: str, refund: tuple[Limit, str] | None = None) -> None:
+        """After a success: forget the attempts counted for a subject; take back the one attempt counted for
+        `refund` (it succeeded, so it was no failure)."""
 
 
 class SessionRegistry(Protocol):

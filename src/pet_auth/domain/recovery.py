@@ -69,7 +69,7 @@ class RecoveryService:
         check_password_policy(new_password)
         token_hash = self._token_hash(token)
         # Checked before hashing so that junk tokens cost no argon2 run; `consume` below is what decides.
-        async with self._db.transaction() as repos:
+        async with self._db.read() as repos:
             live = await repos.reset_tokens.is_live(token_hash)
         if not live:
             raise InvalidToken

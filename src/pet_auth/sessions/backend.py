@@ -41,7 +41,7 @@ _SESSION_ID = re.compile(r"([1-9][0-9]{0,17})\.[A-Za-z0-9_-]{43}")  # user id . 
 
 def session_digest(secret: bytes, session_id: str) -> str:
     # HMAC-SHA256 truncated to 128 bits (22 characters): still no way back to the id, no collision in practice,
-    # and 21 bytes less in Redis for every session key and every per-user index entry.
+    # and 21 bytes less in Redis for every session.
     mac = hmac.digest(secret, session_id.encode(), "sha256")[:16]
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
@@ -89,9 +89,11 @@ class RedisSessionBackend(ServerSideSessionBackend):
         if session_id is None:
             return {}
         well_formed = _SESSION_ID.fullmatch(session_id)
-        user_id = int(well_formed[1]) if well_formed else 0
-        digest = session_digest(self.config.secret, session_id)
-        data = await self._store(connection).load(user_id, digest) if well_formed else None
+        if well_formed is None:
+            state.stale_cookie = True
+            return {}
+        user_id, digest = int(well_formed[1]), session_digest(self.config.secret, session_id)
+        data = await self._store(connection).load(user_id, digest)
         if data is None:
             state.stale_cookie = True
             return {}

@@ -35,6 +35,10 @@ PROFILE = "u"
 PROFILE_FIELDS = ("email", "ucr")
 SESSION_FIELDS = ("iat", "seen", "ua", "ip")
 
+# Sessions past a deadline are deleted when read or listed; a sign-in that finds more than this many sessions
+# stored for the user deletes those past a deadline too, so that a user who never lists them does not collect them.
+PRUNE_ABOVE = 8
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[Any])
 
@@ -119,7 +123,6 @@ class SessionStore(RedisStore):
 
     async def create(self, user_id: int, digest: str, data: dict[str, Any], replaces: tuple[int, str] | None) -> None:
         """Store a new session among its user's; end the session it replaces in the same step."""
-        await self._live_sessions(user_id)  # ends what has timed out, so that the hash does not collect them
         key = self._user_key(user_id)
         session = encode_fields({**data, "seen": _now_ms()}, SESSION_FIELDS)
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -128,7 +131,10 @@ class SessionStore(RedisStore):
             pipe.hset(key, mapping={PROFILE: encode_fields(data, PROFILE_FIELDS), digest: session})
             pipe.expire(key, self.idle_timeout, nx=True)
             pipe.expire(key, self.idle_timeout, gt=True)
-            await pipe.execute()
+            pipe.hlen(key)
+            *_, fields = await pipe.execute()
+        if fields > PRUNE_ABOVE + 1:  # sessions that timed out while others kept the key alive: drop them
+            await self._live_sessions(user_id)
 
     async def replace_data(self, user_id: int, digest: str, old: dict[str, Any], new: dict[str, Any]) -> None:
         """Store a session's changed data, unless it changed or ended meanwhile (then this change is dropped).
