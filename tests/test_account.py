@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import cast
 
 from redis.asyncio import Redis
 
 from pet_auth.config import Settings
-from pet_auth.sessions.store import PROFILE, PRUNE_ABOVE, SESSION_FIELDS, decode_fields, encode_fields
+from pet_auth.sessions.store import SESSION_FIELDS, decode_fields, encode_fields
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
 
 NEW_PASSWORD = "a brand new passphrase 42"
@@ -109,18 +110,38 @@ async def test_expired_sessions_are_not_listed(make_client: MakeClient, settings
     assert (await second.get("/api/auth/me")).status_code == 401
 
 
-async def test_a_sign_in_drops_the_users_ended_sessions_once_they_pile_up(
+async def sign_in(make_client: MakeClient, email: str, **settings: object) -> Client:
+    device = await make_client(**settings)
+    assert (await device.post("/api/auth/login", json=login_of(email))).status_code == 200
+    return device
+
+
+async def test_signing_in_past_the_limit_ends_the_least_recently_used_session(make_client: MakeClient) -> None:
+    limits = {"sessions_per_user": 3, "session_idle_timeout": 10}  # a use is recorded after 100 ms
+    email = unique_email()
+    first = await make_client(**limits)
+    await register(first, email)
+    second, third = await sign_in(make_client, email, **limits), await sign_in(make_client, email, **limits)
+    await asyncio.sleep(0.15)
+    assert (await first.get("/api/auth/me")).status_code == 200  # now the second is the least recently used
+    fourth = await sign_in(make_client, email, **limits)
+    statuses = [(await device.get("/api/auth/me")).status_code for device in (first, second, third, fourth)]
+    assert statuses == [200, 401, 200, 200]
+
+
+async def test_signing_in_past_the_limit_ends_sessions_past_a_deadline_first(
     make_client: MakeClient, settings: Settings, redis: Redis
 ) -> None:
-    first, _, email = await signed_in_pair(make_client)
-    for _ in range(PRUNE_ABOVE - 2):
-        assert (await (await make_client()).post("/api/auth/login", json=login_of(email))).status_code == 200
+    email = unique_email()
+    first = await make_client(sessions_per_user=3)
+    await register(first, email)
+    quiet = [await sign_in(make_client, email, sessions_per_user=3) for _ in range(2)]
     key = await sessions_key(first, settings)
-    sessions = [cast(bytes, field).decode() for field in await redis.hkeys(key) if field != PROFILE.encode()]
-    assert len(sessions) == PRUNE_ABOVE
-    await go_quiet(redis, settings, key, *sessions[1:])  # every device but one went quiet
-    assert (await (await make_client()).post("/api/auth/login", json=login_of(email))).status_code == 200
-    assert await redis.hlen(key) == 3  # the user's fields, the active session and the new one
+    await go_quiet(redis, settings, key, *[str(s["id"]) for s in await list_sessions(first) if not s["current"]])
+    await sign_in(make_client, email, sessions_per_user=3)
+    assert await redis.hlen(key) == 3  # the user's fields, the first session and the new one: the quiet ones ended
+    assert (await first.get("/api/auth/me")).status_code == 200
+    assert [(await device.get("/api/auth/me")).status_code for device in quiet] == [401, 401]
 
 
 async def test_sessions_need_a_login(client: Client) -> None:

@@ -201,7 +201,7 @@ async def test_a_cookie_naming_another_user_is_refused(make_client: MakeClient, 
 async def test_a_session_ended_meanwhile_is_not_written_back(settings: Settings, redis: Redis) -> None:
     """A request read its session; a logout deleted it; the request's late write must not bring it back."""
     client = Redis.from_url(settings.redis_url)
-    store = SessionStore(client, f"{settings.redis_namespace}:session", 60, 600, read_timeout=2)
+    store = SessionStore(client, f"{settings.redis_namespace}:session", 60, 600, most_per_user=4, read_timeout=2)
     try:
         data = {"uid": 7, "email": "a@example.com", "ucr": 0, "ua": "", "ip": "", "iat": int(time.time())}
         await store.create(7, "digest", data, replaces=None)

@@ -91,6 +91,7 @@ def create_app(settings: Settings) -> Litestar:
         namespace=f"{settings.redis_namespace}:session",
         idle_timeout=settings.session_idle_timeout,
         absolute_lifetime=settings.session_absolute_lifetime,
+        most_per_user=settings.sessions_per_user,
         read_timeout=REDIS_TIMEOUT_SECONDS,
     )
     limiter = RedisRateLimiter(redis, settings.redis_namespace, secret)

@@ -32,6 +32,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     frontend_url: str = "http://localhost:5173"
     session_idle_timeout: int = 24 * 3600
     session_absolute_lifetime: int = 30 * 24 * 3600
+    sessions_per_user: int = 32
     reset_token_ttl: int = 3600
     mail_backend: Literal["console", "smtp"] = "console"
     mail_from: str = "Pet Manager <no-reply@localhost>"
@@ -72,6 +73,7 @@ _POSITIVE_FIELDS = (
     "web_concurrency",
     "session_idle_timeout",
     "session_absolute_lifetime",
+    "sessions_per_user",
     "reset_token_ttl",
     "smtp_port",
     "rate_limit_window_seconds",

@@ -35,10 +35,6 @@ PROFILE = "u"
 PROFILE_FIELDS = ("email", "ucr")
 SESSION_FIELDS = ("iat", "seen", "ua", "ip")
 
-# Sessions past a deadline are deleted when read or listed; a sign-in that finds more than this many sessions
-# stored for the user deletes those past a deadline too, so that a user who never lists them does not collect them.
-PRUNE_ABOVE = 8
-
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[Any])
 
@@ -48,6 +44,31 @@ if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 if redis.call('TTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
 return 1
+"""
+
+# Adds a session (digest ARGV[2], ARGV[3]) and the user's fields (ARGV[1]); keeps the key alive for an idle timeout
+# (ARGV[4] s). Past ARGV[7] sessions, ends those past a deadline (now ARGV[5] ms, absolute lifetime ARGV[6] s),
+# then the least recently used, so that no user collects sessions without bound.
+_ADD = """
+redis.call('HSET', KEYS[1], 'u', ARGV[1], ARGV[2], ARGV[3])
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
+local most = tonumber(ARGV[7])
+if redis.call('HLEN', KEYS[1]) <= most + 1 then return 0 end
+local now, idle_ms, absolute_ms = tonumber(ARGV[5]), tonumber(ARGV[4]) * 1000, tonumber(ARGV[6]) * 1000
+local fields, live, ended = redis.call('HGETALL', KEYS[1]), {}, 0
+for i = 1, #fields, 2 do
+  if fields[i] ~= 'u' then
+    local session = cmsgpack.unpack(fields[i + 1])  -- SESSION_FIELDS: iat, seen, ...
+    if session[2] + idle_ms <= now or session[1] * 1000 + absolute_ms <= now then
+      ended = ended + redis.call('HDEL', KEYS[1], fields[i])
+    else
+      live[#live + 1] = {session[2], fields[i]}
+    end
+  end
+end
+table.sort(live, function(a, b) return a[1] < b[1] end)
+for i = 1, #live - most do ended = ended + redis.call('HDEL', KEYS[1], live[i][2]) end
+return ended
 """
 
 # Ends the sessions ARGV[2..] of a user, or with ARGV[1] == 'all-but', all of them but ARGV[2] (may be '').
@@ -86,13 +107,21 @@ class StoredSession:
 
 class SessionStore(RedisStore):
     def __init__(
-        self, redis: Redis, namespace: str, idle_timeout: int, absolute_lifetime: int, read_timeout: float
+        self,
+        redis: Redis,
+        namespace: str,
+        idle_timeout: int,
+        absolute_lifetime: int,
+        most_per_user: int,
+        read_timeout: float,
     ) -> None:
         super().__init__(redis, namespace=namespace)
         self.idle_timeout = idle_timeout
         self.absolute_lifetime = absolute_lifetime
+        self.most_per_user = most_per_user
         self.touch_interval_ms = min(60_000, idle_timeout * 10)  # 1% of the idle timeout
         self._reads = ReadBatcher(redis, timeout=read_timeout)
+        self._add = redis.register_script(_ADD)
         self._compare_and_set = redis.register_script(_COMPARE_AND_SET)
         self._end = redis.register_script(_END)
 
@@ -123,18 +152,21 @@ class SessionStore(RedisStore):
 
     async def create(self, user_id: int, digest: str, data: dict[str, Any], replaces: tuple[int, str] | None) -> None:
         """Store a new session among its user's; end the session it replaces in the same step."""
-        key = self._user_key(user_id)
-        session = encode_fields({**data, "seen": _now_ms()}, SESSION_FIELDS)
+        now_ms = _now_ms()
+        args: list[str | bytes | int] = [
+            encode_fields(data, PROFILE_FIELDS),
+            digest,
+            encode_fields({**data, "seen": now_ms}, SESSION_FIELDS),
+            self.idle_timeout,
+            now_ms,
+            self.absolute_lifetime,
+            self.most_per_user,
+        ]
         async with self._redis.pipeline(transaction=True) as pipe:
             if replaces is not None:
                 await self._end(keys=[self._user_key(replaces[0])], args=["these", replaces[1]], client=pipe)
-            pipe.hset(key, mapping={PROFILE: encode_fields(data, PROFILE_FIELDS), digest: session})
-            pipe.expire(key, self.idle_timeout, nx=True)
-            pipe.expire(key, self.idle_timeout, gt=True)
-            pipe.hlen(key)
-            *_, fields = await pipe.execute()
-        if fields > PRUNE_ABOVE + 1:  # sessions that timed out while others kept the key alive: drop them
-            await self._live_sessions(user_id)
+            await self._add(keys=[self._user_key(user_id)], args=args, client=pipe)
+            await pipe.execute()
 
     async def replace_data(self, user_id: int, digest: str, old: dict[str, Any], new: dict[str, Any]) -> None:
         """Store a session's changed data, unless it changed or ended meanwhile (then this change is dropped).
