@@ -20,6 +20,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_timeout=5,
         # A pooled connection broken by a PostgreSQL restart is detected and replaced before use.
         pool_pre_ping=True,
+        # Pooled connections rest in autocommit: SQLAlchemy's asyncpg pre-ping is then one statement, not three
+        # (outside autocommit it wraps the ping in BEGIN ... ROLLBACK). Transactions ask for READ COMMITTED.
+        isolation_level="AUTOCOMMIT",
         connect_args={"timeout": 3, "command_timeout": 10},
     )
 
@@ -37,10 +40,10 @@ def _repositories(session: AsyncSession) -> Repositories:
 class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._autocommit_sessions = async_sessionmaker(
-            engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        self._sessions = async_sessionmaker(
+            engine.execution_options(isolation_level="READ COMMITTED"), expire_on_commit=False
         )
+        self._autocommit_sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Repositories]:

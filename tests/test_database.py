@@ -1,0 +1,59 @@
+"""The unit of work: transactions are atomic; single reads run without one (issue 8: fewer round trips)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pet_auth.db.database import Database, create_engine
+from tests.conftest import unique_email
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    database = Database(create_engine(database_url, pool_size=1))
+    yield database
+    await database.engine.dispose()
+
+
+async def transaction_states(db: AsyncEngine, database_url: str) -> list[str]:
+    """The states of the other sessions on the test database (`idle`, `idle in transaction`, ...)."""
+    name = database_url.rsplit("/", 1)[1]
+    async with db.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT state FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"),
+            {"name": name},
+        )
+        return [row.state for row in rows]
+
+
+async def test_a_transaction_that_fails_writes_nothing(database: Database) -> None:
+    email = unique_email()
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as repos:
+            await repos.users.add(email, "not-a-real-hash")
+            async with database.read() as other:  # another connection does not see it before the commit
+                assert await other.users.get_id_by_email(email) is None
+            raise RuntimeError("the unit of work fails after its write")
+    async with database.read() as repos:
+        assert await repos.users.get_id_by_email(email) is None
+
+
+async def test_a_transaction_commits_its_writes(database: Database) -> None:
+    email = unique_email()
+    async with database.transaction() as repos:
+        user = await repos.users.add(email, "not-a-real-hash")
+    async with database.read() as repos:
+        assert await repos.users.get_id_by_email(email) == user.id
+
+
+async def test_a_read_holds_no_transaction_open(database: Database, db: AsyncEngine, database_url: str) -> None:
+    async with database.transaction() as repos:
+        await repos.users.get_id_by_email(unique_email())
+        assert "idle in transaction" in await transaction_states(db, database_url)
+    async with database.read() as repos:
+        await repos.users.get_id_by_email(unique_email())
+        assert "idle in transaction" not in await transaction_states(db, database_url)
