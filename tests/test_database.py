@@ -32,12 +32,16 @@ async def transaction_states(db: AsyncEngine, database_url: str) -> list[str]:
 
 async def test_a_transaction_that_fails_writes_nothing(database: Database) -> None:
     email = unique_email()
-    with pytest.raises(RuntimeError):
+
+    async def write_then_fail() -> None:
         async with database.transaction() as repos:
             await repos.users.add(email, "not-a-real-hash")
             async with database.read() as other:  # another connection does not see it before the commit
                 assert await other.users.get_id_by_email(email) is None
             raise RuntimeError("the unit of work fails after its write")
+
+    with pytest.raises(RuntimeError):
+        await write_then_fail()
     async with database.read() as repos:
         assert await repos.users.get_id_by_email(email) is None
 
