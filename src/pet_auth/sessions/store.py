@@ -46,45 +46,63 @@ if redis.call('TTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('EXPIRE', KEYS
 return 1
 """
 
-# Adds a session (digest ARGV[2], ARGV[3]) and the user's fields (ARGV[1]); keeps the key alive for an idle timeout
-# (ARGV[4] s). Past ARGV[7] sessions, ends those past a deadline (now ARGV[5] ms, absolute lifetime ARGV[6] s),
-# then the least recently used, so that no user collects sessions without bound.
-_ADD = """
+# Deletes sessions of a user, and the user's key (then holding only 'u') with their last session.
+_DELETE_SESSIONS = """
+local function delete_sessions(key, digests)
+  local ended = 0
+  for _, digest in ipairs(digests) do ended = ended + redis.call('HDEL', key, digest) end
+  if redis.call('HLEN', key) <= 1 then redis.call('DEL', key) end
+  return ended
+end
+"""
+
+# Adds a session (digest ARGV[2], ARGV[3]) and the user's fields (ARGV[1]) to KEYS[1], ending the session it
+# replaces (ARGV[8] in KEYS[2], if not ''); keeps the key alive for an idle timeout (ARGV[4] s). Past ARGV[7]
+# sessions, ends those past a deadline (now ARGV[5] ms, absolute lifetime ARGV[6] s), then the least recently
+# used, so that no user collects sessions without bound. One script, not a MULTI: redis-py checks a pipeline's
+# scripts with SCRIPT EXISTS first, a round trip more.
+_ADD = (
+    _DELETE_SESSIONS
+    + """
+if ARGV[8] ~= '' then delete_sessions(KEYS[2], {ARGV[8]}) end
 redis.call('HSET', KEYS[1], 'u', ARGV[1], ARGV[2], ARGV[3])
 if redis.call('TTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
 local most = tonumber(ARGV[7])
 if redis.call('HLEN', KEYS[1]) <= most + 1 then return 0 end
 local now, idle_ms, absolute_ms = tonumber(ARGV[5]), tonumber(ARGV[4]) * 1000, tonumber(ARGV[6]) * 1000
-local fields, live, ended = redis.call('HGETALL', KEYS[1]), {}, 0
+local fields, live, ended = redis.call('HGETALL', KEYS[1]), {}, {}
 for i = 1, #fields, 2 do
   if fields[i] ~= 'u' then
     local session = cmsgpack.unpack(fields[i + 1])  -- SESSION_FIELDS: iat, seen, ...
     if session[2] + idle_ms <= now or session[1] * 1000 + absolute_ms <= now then
-      ended = ended + redis.call('HDEL', KEYS[1], fields[i])
+      ended[#ended + 1] = fields[i]
     else
       live[#live + 1] = {session[2], fields[i]}
     end
   end
 end
 table.sort(live, function(a, b) return a[1] < b[1] end)
-for i = 1, #live - most do ended = ended + redis.call('HDEL', KEYS[1], live[i][2]) end
-return ended
+for i = 1, #live - most do ended[#ended + 1] = live[i][2] end
+return delete_sessions(KEYS[1], ended)
 """
+)
 
 # Ends the sessions ARGV[2..] of a user, or with ARGV[1] == 'all-but', all of them but ARGV[2] (may be '').
-# The user's key goes with their last session. Returns how many ended.
-_END = """
-local ended = 0
+# Returns how many ended.
+_END = (
+    _DELETE_SESSIONS
+    + """
+local digests = {}
 if ARGV[1] == 'all-but' then
   for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-    if field ~= 'u' and field ~= ARGV[2] then ended = ended + redis.call('HDEL', KEYS[1], field) end
+    if field ~= 'u' and field ~= ARGV[2] then digests[#digests + 1] = field end
   end
 else
-  for i = 2, #ARGV do ended = ended + redis.call('HDEL', KEYS[1], ARGV[i]) end
+  for i = 2, #ARGV do digests[#digests + 1] = ARGV[i] end
 end
-if redis.call('HLEN', KEYS[1]) <= 1 then redis.call('DEL', KEYS[1]) end
-return ended
+return delete_sessions(KEYS[1], digests)
 """
+)
 
 
 def encode_fields(data: dict[str, Any], names: tuple[str, ...]) -> bytes:
@@ -161,12 +179,10 @@ class SessionStore(RedisStore):
             now_ms,
             self.absolute_lifetime,
             self.most_per_user,
+            "" if replaces is None else replaces[1],
         ]
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if replaces is not None:
-                await self._end(keys=[self._user_key(replaces[0])], args=["these", replaces[1]], client=pipe)
-            await self._add(keys=[self._user_key(user_id)], args=args, client=pipe)
-            await pipe.execute()
+        replaced_key = self._user_key(user_id if replaces is None else replaces[0])
+        await self._add(keys=[self._user_key(user_id), replaced_key], args=args)
 
     async def replace_data(self, user_id: int, digest: str, old: dict[str, Any], new: dict[str, Any]) -> None:
         """Store a session's changed data, unless it changed or ended meanwhile (then this change is dropped).
