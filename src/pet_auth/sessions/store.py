@@ -12,7 +12,9 @@ Redis 7.0 has no expiry per hash field, so each session carries its last use (`s
 timeouts; the key expires an idle timeout after its most recent use. A read records its use at most once per
 `touch_interval` (1% of the idle timeout, at most a minute), with a compare-and-set: an unchanged session is not
 rewritten on every request, and a session ended meanwhile stays ended. A session may so end up to one
-`touch_interval` before its exact idle deadline, never after it.
+`touch_interval` before its exact idle deadline, never after it. Sessions past a deadline are deleted when read,
+when listed, and by a sign-in that finds the user at their limit of sessions (`most_per_user`; past it, the least
+recently used session ends too).
 """
 
 from __future__ import annotations
