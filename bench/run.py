@@ -68,6 +68,7 @@ REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 CORES = os.cpu_count() or 1
 ME_CONNECTIONS, LOGIN_CONNECTIONS, WRK_THREADS = 64, 16, 2
 WARMUP_SECONDS = 2
+SETTLE_SECONDS = 1
 PASSWORD = "bench-load-Passw0rd-7f3a"  # a throwaway account's
 PEER_LOCK = "pet_auth_bench:peer_db_lock"
 USER_AGENTS = [
@@ -308,6 +309,7 @@ def measure(targets: list[Target], workers: int) -> None:
     for target in rounds():
         results[id(target)].me_runs.append(target.finish(target.run("me", ME_CONNECTIONS, DURATION, cpu=True)))
     for target in rounds():
+        time.sleep(SETTLE_SECONDS)  # the last run's queued work (hashes above all) finishes before the timing
         rate = target.service.verifier.measure()
         run = target.finish(target.run("login", LOGIN_CONNECTIONS, DURATION, cpu=True))
         results[id(target)].login_runs.append((rate, run))
@@ -702,7 +704,8 @@ def notes(ours: Service, peer: Service) -> str:
         "(new id, new session in the user's Redis hash). Express peer: `../shared/peers/express/run.sh` for 1 process; "
         "for 2, the same server.js under Node's cluster module (`bench/peer_cluster.js`), sharing one port.",
         "- Hash ceiling: cores ÷ the median of 7 single verifies timed in the benchmark process just before each "
-        "login run (the % rows are medians of the per-run ratios): pet_auth's "
+        f"login run, {SETTLE_SECONDS} s after the previous run ended (the % rows are medians of the per-run "
+        "ratios): pet_auth's "
         f"{ours.verifier.label} (a hash made by its PasswordHasher), the peer's "
         f"{peer.verifier.label}. The all-cores rows time one thread per core verifying at once for 3 s before the "
         "servers start: how far the hardware itself falls short of that ceiling when every core hashes.",
