@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pet_auth.db.models import PasswordResetTokenRow, UserRow
 from pet_auth.domain.errors import EmailTaken
@@ -21,47 +21,47 @@ def _user(row: Any) -> User:  # a Row with id, email and created_at
 
 
 class UserRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
     async def add(self, email: str, password_hash: str) -> User:
         """Insert a user; the unique index on lower(email) decides races, so a duplicate is `EmailTaken`."""
         statement = insert(UserRow).values(email=email, password_hash=password_hash).returning(*_USER_COLUMNS)
         try:
-            async with self._session.begin_nested():
-                row = (await self._session.execute(statement)).one()
+            async with self._connection.begin_nested():
+                row = (await self._connection.execute(statement)).one()
         except IntegrityError as exc:
             raise EmailTaken from exc
         return _user(row)
 
     async def get_credentials_by_email(self, email: str) -> Credentials | None:
         statement = select(*_USER_COLUMNS, UserRow.password_hash).where(func.lower(UserRow.email) == email)
-        row = (await self._session.execute(statement)).one_or_none()
+        row = (await self._connection.execute(statement)).one_or_none()
         if row is None:
             return None
         return Credentials(user=_user(row), password_hash=row.password_hash)
 
     async def get(self, user_id: int) -> User | None:
-        row = (await self._session.execute(select(*_USER_COLUMNS).where(UserRow.id == user_id))).one_or_none()
+        row = (await self._connection.execute(select(*_USER_COLUMNS).where(UserRow.id == user_id))).one_or_none()
         return None if row is None else _user(row)
 
     async def get_id_by_email(self, email: str) -> int | None:
-        return await self._session.scalar(select(UserRow.id).where(func.lower(UserRow.email) == email))
+        return await self._connection.scalar(select(UserRow.id).where(func.lower(UserRow.email) == email))
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
-        await self._session.execute(update(UserRow).where(UserRow.id == user_id).values(password_hash=password_hash))
+        await self._connection.execute(update(UserRow).where(UserRow.id == user_id).values(password_hash=password_hash))
 
 
 class ResetTokenRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
     async def replace_for_user(self, user_id: int, token_hash: str, expires_at: datetime) -> None:
         """Store a new token and drop every earlier one of the user, used or not."""
         # Locking the user row serializes concurrent requests, so that one live token remains, not two.
-        await self._session.execute(select(UserRow.id).where(UserRow.id == user_id).with_for_update())
-        await self._session.execute(delete(PasswordResetTokenRow).where(PasswordResetTokenRow.user_id == user_id))
-        await self._session.execute(
+        await self._connection.execute(select(UserRow.id).where(UserRow.id == user_id).with_for_update())
+        await self._connection.execute(delete(PasswordResetTokenRow).where(PasswordResetTokenRow.user_id == user_id))
+        await self._connection.execute(
             insert(PasswordResetTokenRow).values(user_id=user_id, token_hash=token_hash, expires_at=expires_at)
         )
 
@@ -71,7 +71,7 @@ class ResetTokenRepository:
             PasswordResetTokenRow.used_at.is_(None),
             PasswordResetTokenRow.expires_at > func.now(),
         )
-        return await self._session.scalar(statement) is not None
+        return await self._connection.scalar(statement) is not None
 
     async def consume(self, token_hash: str) -> int | None:
         """Mark a live token used and return its user id; of two concurrent calls only one gets the id."""
@@ -85,10 +85,10 @@ class ResetTokenRepository:
             .values(used_at=func.now())
             .returning(PasswordResetTokenRow.user_id)
         )
-        return await self._session.scalar(statement)
+        return await self._connection.scalar(statement)
 
     async def delete_others(self, user_id: int, keep_token_hash: str) -> None:
-        await self._session.execute(
+        await self._connection.execute(
             delete(PasswordResetTokenRow).where(
                 PasswordResetTokenRow.user_id == user_id, PasswordResetTokenRow.token_hash != keep_token_hash
             )
@@ -96,7 +96,7 @@ class ResetTokenRepository:
 
     async def purge_dead(self) -> int:
         """Delete used and expired tokens of every user; returns how many went."""
-        result = await self._session.execute(
+        result = await self._connection.execute(
             delete(PasswordResetTokenRow)
             .where((PasswordResetTokenRow.used_at.is_not(None)) | (PasswordResetTokenRow.expires_at <= func.now()))
             .returning(PasswordResetTokenRow.id)
