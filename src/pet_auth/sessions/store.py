@@ -165,7 +165,7 @@ class SessionStore(RedisStore):
             await self.remove(user_id, digest)
             return None
         if now_ms - session["seen"] >= self.touch_interval_ms:
-            if not await self._set_if_unchanged(user_id, digest, session, {**session, "seen": now_ms}):
+            if not await self._set_if_unchanged(user_id, digest, raw, {**session, "seen": now_ms}):
                 return await self.load(user_id, digest)  # it changed or ended meanwhile: read it again
             session["seen"] = now_ms
         return {"uid": user_id, **decode_fields(profile, PROFILE_FIELDS), **session}
@@ -189,15 +189,10 @@ class SessionStore(RedisStore):
     async def replace_data(self, user_id: int, digest: str, old: dict[str, Any], new: dict[str, Any]) -> None:
         """Store a session's changed data, unless it changed or ended meanwhile (then this change is dropped).
         Only the session's own fields: the user's are not the session's to change."""
-        await self._set_if_unchanged(user_id, digest, old, new)
+        await self._set_if_unchanged(user_id, digest, encode_fields(old, SESSION_FIELDS), new)
 
-    async def _set_if_unchanged(self, user_id: int, digest: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
-        args: list[str | bytes | int] = [
-            digest,
-            encode_fields(old, SESSION_FIELDS),
-            encode_fields(new, SESSION_FIELDS),
-            self.idle_timeout,
-        ]
+    async def _set_if_unchanged(self, user_id: int, digest: str, expected: bytes, new: dict[str, Any]) -> bool:
+        args: list[str | bytes | int] = [digest, expected, encode_fields(new, SESSION_FIELDS), self.idle_timeout]
         return bool(await self._compare_and_set(keys=[self._user_key(user_id)], args=args))
 
     async def remove(self, user_id: int, *digests: str) -> int:
