@@ -150,6 +150,19 @@ async def test_a_cancelled_read_leaves_the_others_and_the_connection_usable(
     assert await connections_of(batch_client, redis) == 1
 
 
+async def test_a_read_after_the_server_dropped_the_connection_succeeds(
+    settings: Settings, redis: Redis, batch_client: Redis
+) -> None:
+    key = f"{settings.redis_namespace}:batch:dropped"
+    await redis.set(key, "still here", ex=10)
+    batcher = ReadBatcher(batch_client, timeout=2)
+    assert await batcher.read("GET", key) == b"still here"
+    name = batch_client.connection_pool.connection_kwargs["client_name"]
+    [entry] = [entry for entry in await redis.client_list() if entry["name"] == name]
+    await redis.client_kill_filter(_id=entry["id"])
+    assert await batcher.read("GET", key) == b"still here"  # a new connection, not an error
+
+
 async def test_reads_fail_fast_with_a_connection_error_when_redis_is_unreachable() -> None:
     unreachable = Redis.from_url(f"redis://127.0.0.1:{free_port()}", socket_connect_timeout=1)
     batcher = ReadBatcher(unreachable, timeout=2)
