@@ -95,6 +95,13 @@ async def request_token(client: Client | httpx.AsyncClient, smtp: MailSink, emai
     return mails[nth - 1].token
 
 
+async def registered_with_token(client: Client, smtp: MailSink) -> tuple[str, str]:
+    """A new user, signed up through `client`, and the token of the reset link they were then mailed."""
+    email = unique_email()
+    await register(client, email)
+    return email, await request_token(client, smtp, email)
+
+
 async def reset(client: Client | httpx.AsyncClient, token: str, password: str = NEW_PASSWORD) -> httpx.Response:
     return await client.post(RESET, json={"token": token, "password": password})
 
@@ -159,9 +166,7 @@ async def test_the_email_carries_a_frontend_link_never_one_built_from_the_reques
 
 
 async def test_the_token_works_once(mail_client: Client, smtp: MailSink) -> None:
-    email = unique_email()
-    await register(mail_client, email)
-    token = await request_token(mail_client, smtp, email)
+    email, token = await registered_with_token(mail_client, smtp)
 
     first = await reset(mail_client, token)
     assert first.status_code == 204, first.text
@@ -174,9 +179,7 @@ async def test_the_token_works_once(mail_client: Client, smtp: MailSink) -> None
 async def test_the_new_password_logs_in_the_old_one_does_not_and_a_changed_email_is_sent(
     mail_client: Client, smtp: MailSink
 ) -> None:
-    email = unique_email()
-    await register(mail_client, email)
-    token = await request_token(mail_client, smtp, email)
+    email, token = await registered_with_token(mail_client, smtp)
     assert (await reset(mail_client, token)).status_code == 204
 
     old = await login(mail_client, email, PASSWORD)
@@ -194,9 +197,7 @@ async def test_the_new_password_logs_in_the_old_one_does_not_and_a_changed_email
 async def test_an_expired_token_is_refused(
     mail_client: Client, mail_settings: Settings, smtp: MailSink, db: AsyncEngine
 ) -> None:
-    email = unique_email()
-    await register(mail_client, email)
-    token = await request_token(mail_client, smtp, email)
+    email, token = await registered_with_token(mail_client, smtp)
     async with db.begin() as connection:
         updated = await connection.execute(
             text("UPDATE password_reset_tokens SET expires_at = now() - interval '1 second' WHERE token_hash = :h"),
@@ -211,9 +212,7 @@ async def test_an_expired_token_is_refused(
 async def test_the_database_holds_only_a_keyed_hash_of_the_token(
     mail_client: Client, mail_settings: Settings, smtp: MailSink, db: AsyncEngine
 ) -> None:
-    email = unique_email()
-    await register(mail_client, email)
-    token = await request_token(mail_client, smtp, email)
+    email, token = await registered_with_token(mail_client, smtp)
 
     (row,) = await token_rows(db, email)
     for value in row.values():
@@ -264,9 +263,7 @@ async def test_a_reset_ends_every_session_and_signs_no_one_in(
 
 
 async def test_a_signed_in_browser_that_resets_is_signed_out_too(mail_client: Client, smtp: MailSink) -> None:
-    email = unique_email()
-    await register(mail_client, email)
-    token = await request_token(mail_client, smtp, email)
+    _, token = await registered_with_token(mail_client, smtp)
     assert (await reset(mail_client, token)).status_code == 204
     assert (await mail_client.get(ME)).status_code == 401
 
@@ -277,9 +274,7 @@ async def test_a_signed_in_browser_that_resets_is_signed_out_too(mail_client: Cl
     ids=["too-short", "too-long", "common", "common-any-case", "control-char"],
 )
 async def test_the_new_password_follows_the_register_policy(mail_client: Client, smtp: MailSink, password: str) -> None:
-    email = unique_email()
-    await register(mail_client, email)
-    token = await request_token(mail_client, smtp, email)
+    _, token = await registered_with_token(mail_client, smtp)
 
     refused = await reset(mail_client, token, password)
     assert_validation_error(refused)
@@ -496,8 +491,6 @@ async def test_starttls_with_a_trusted_certificate_logs_in_and_delivers(
     sink, cert = tls_smtp
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust the test certificate as a CA
     client = await make_client(**sink.settings, smtp_username="mailer", smtp_password="smtp-secret")
-    email = unique_email()
-    await register(client, email)
-    token = await request_token(client, sink, email)
+    email, token = await registered_with_token(client, sink)
     assert TOKEN_SHAPE.fullmatch(token)
     assert sink.logins == [("mailer", "smtp-secret", True)]
