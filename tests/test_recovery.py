@@ -491,6 +491,6 @@ async def test_starttls_with_a_trusted_certificate_logs_in_and_delivers(
     sink, cert = tls_smtp
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust the test certificate as a CA
     client = await make_client(**sink.settings, smtp_username="mailer", smtp_password="smtp-secret")
-    email, token = await registered_with_token(client, sink)
+    _, token = await registered_with_token(client, sink)
     assert TOKEN_SHAPE.fullmatch(token)
     assert sink.logins == [("mailer", "smtp-secret", True)]
