@@ -40,16 +40,12 @@ SESSION_FIELDS = ("iat", "seen", "ua", "ip")
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[Any])
 
-# Sets one session to ARGV[3] if it still holds ARGV[2]; keeps the user's key alive for an idle timeout (ARGV[4]).
-_COMPARE_AND_SET = """
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-if redis.call('TTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
-return 1
-"""
-
-# Deletes sessions of a user, and the user's key (then holding only 'u') with their last session.
-_DELETE_SESSIONS = """
+# Lua shared by the scripts below: keep a user's key alive for an idle timeout after a use (never shortening it);
+# delete sessions of a user, and the user's key (then holding only 'u') with their last session.
+_HELPERS = """
+local function keep_alive(key, idle_seconds)
+  if redis.call('TTL', key) < tonumber(idle_seconds) then redis.call('EXPIRE', key, idle_seconds) end
+end
 local function delete_sessions(key, digests)
   local ended = 0
   for _, digest in ipairs(digests) do ended = ended + redis.call('HDEL', key, digest) end
@@ -58,17 +54,28 @@ local function delete_sessions(key, digests)
 end
 """
 
+# Sets one session to ARGV[3] if it still holds ARGV[2]; keeps the user's key alive for an idle timeout (ARGV[4]).
+_COMPARE_AND_SET = (
+    _HELPERS
+    + """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+keep_alive(KEYS[1], ARGV[4])
+return 1
+"""
+)
+
 # Adds a session (digest ARGV[2], ARGV[3]) and the user's fields (ARGV[1]) to KEYS[1], ending the session it
 # replaces (ARGV[8] in KEYS[2], if not ''); keeps the key alive for an idle timeout (ARGV[4] s). Past ARGV[7]
 # sessions, ends those past a deadline (now ARGV[5] ms, absolute lifetime ARGV[6] s), then the least recently
 # used, so that no user collects sessions without bound. One script, not a MULTI: redis-py checks a pipeline's
 # scripts with SCRIPT EXISTS first, a round trip more.
 _ADD = (
-    _DELETE_SESSIONS
+    _HELPERS
     + """
 if ARGV[8] ~= '' then delete_sessions(KEYS[2], {ARGV[8]}) end
 redis.call('HSET', KEYS[1], 'u', ARGV[1], ARGV[2], ARGV[3])
-if redis.call('TTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
+keep_alive(KEYS[1], ARGV[4])
 local most = tonumber(ARGV[7])
 if redis.call('HLEN', KEYS[1]) <= most + 1 then return 0 end
 local now, idle_ms, absolute_ms = tonumber(ARGV[5]), tonumber(ARGV[4]) * 1000, tonumber(ARGV[6]) * 1000
@@ -92,7 +99,7 @@ return delete_sessions(KEYS[1], ended)
 # Ends the sessions ARGV[2..] of a user, or with ARGV[1] == 'all-but', all of them but ARGV[2] (may be '').
 # Returns how many ended.
 _END = (
-    _DELETE_SESSIONS
+    _HELPERS
     + """
 local digests = {}
 if ARGV[1] == 'all-but' then
