@@ -18,10 +18,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+def _signed_in_session(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
+    session: dict[str, Any] = connection.session
+    if "uid" not in session:
+        raise NotAuthorizedException("Sign in first.")
+    return session
+
+
 async def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     # async on purpose: Litestar runs a sync guard in a worker thread, a thread hop on every guarded request.
-    if "uid" not in connection.session:
-        raise NotAuthorizedException("Sign in first.")
+    _signed_in_session(connection)
 
 
 class SharedHandlerRoute(HTTPRouteHandler):
@@ -48,9 +54,7 @@ def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> User:
     (a password change or reset ends the user's other sessions). Routes use it behind `requires_login`;
     it refuses a session without a user too, so that a route that forgot the guard is a 401, never a 500.
     """
-    session = request.session
-    if "uid" not in session:
-        raise NotAuthorizedException("Sign in first.")
+    session = _signed_in_session(request)
     return User(id=session["uid"], email=session["email"], created_at=_EPOCH + timedelta(microseconds=session["ucr"]))
 
 
