@@ -15,10 +15,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
+from pet_auth.domain.errors import RateLimited
+from pet_auth.domain.ports import Limit
+from pet_auth.ratelimit import RedisRateLimiter
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
 from tests.live_server import live_server
 
@@ -84,6 +89,30 @@ async def test_successful_logins_do_not_use_up_the_ip_limit(make_client: MakeCli
     await register(client, email)
     for _ in range(4):
         assert (await login(client, email, PASSWORD)).status_code == 200
+
+
+async def test_a_refund_after_its_window_ended_leaves_no_counter_behind(redis: Redis, run_namespace: str) -> None:
+    """A sign-in's hit on its address is refunded when it succeeds. Should the window end between the hit and
+    the refund, no counter may be left at -1 without an expiry: it would never be reset, and the address would
+    count towards its limit forever."""
+    namespace = f"{run_namespace}:{secrets.token_hex(4)}"
+    limiter = RedisRateLimiter(redis, namespace, b"a test secret")
+    account, address = Limit("login_account", 10, 600), Limit("login_ip", 2, 600)
+    checks = ((account, "someone@example.com"), (address, "192.0.2.7"))
+    await limiter.hit(*checks)
+    address_keys = [key async for key in redis.scan_iter(match=f"{namespace}:ratelimit:login_ip:*")]
+    assert len(address_keys) == 1
+    await redis.delete(*address_keys)  # the window ends, as it would by expiry
+
+    await limiter.forgive(*checks[0], refund=checks[1])
+
+    assert [key async for key in redis.scan_iter(match=f"{namespace}:ratelimit:*")] == []
+    # The next window counts from one again, with an expiry: two hits pass, the third is refused.
+    await limiter.hit(checks[1])
+    assert 0 < await redis.ttl(address_keys[0]) <= 600
+    await limiter.hit(checks[1])
+    with pytest.raises(RateLimited):
+        await limiter.hit(checks[1])
 
 
 async def test_registrations_per_ip_are_limited(make_client: MakeClient) -> None:

@@ -22,6 +22,13 @@ end
 return result
 """
 
+# Forget KEYS[1]; take one hit back from KEYS[2], if given, only while its window lasts: a DECR on a key whose
+# window has just ended would create a counter at -1 with no expiry, which would never be reset again.
+_FORGIVE = """
+redis.call('DEL', KEYS[1])
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('DECR', KEYS[2]) end
+"""
+
 
 class RedisRateLimiter:
     def __init__(self, redis: Redis, namespace: str, secret: bytes) -> None:
@@ -29,6 +36,7 @@ class RedisRateLimiter:
         self._prefix = f"{namespace}:ratelimit:"
         self._secret = secret
         self._hit = redis.register_script(_HIT)
+        self._forgive = redis.register_script(_FORGIVE)
 
     def _key(self, limit: Limit, subject: str) -> str:
         # Subjects (emails, addresses) are stored keyed-hashed: a key listing shows no personal data.
@@ -47,8 +55,7 @@ class RedisRateLimiter:
             raise RateLimited(retry_after)
 
     async def forgive(self, limit: Limit, subject: str, refund: tuple[Limit, str] | None = None) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:  # one round trip
-            pipe.delete(self._key(limit, subject))
-            if refund is not None:
-                pipe.decr(self._key(*refund))
-            await pipe.execute()
+        keys = [self._key(limit, subject)]
+        if refund is not None:
+            keys.append(self._key(*refund))
+        await self._forgive(keys=keys)
