@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -14,6 +14,9 @@ from pet_auth.domain.errors import EmailTaken
 from pet_auth.domain.models import Credentials, User
 
 _USER_COLUMNS = (UserRow.id, UserRow.email, UserRow.created_at)
+_CREDENTIALS_BY_EMAIL = select(*_USER_COLUMNS, UserRow.password_hash).where(
+    func.lower(UserRow.email) == bindparam("email")
+)
 
 
 def _user(row: Any) -> User:  # a Row with id, email and created_at
@@ -35,8 +38,7 @@ class UserRepository:
         return _user(row)
 
     async def get_credentials_by_email(self, email: str) -> Credentials | None:
-        statement = select(*_USER_COLUMNS, UserRow.password_hash).where(func.lower(UserRow.email) == email)
-        row = (await self._connection.execute(statement)).one_or_none()
+        row = (await self._connection.execute(_CREDENTIALS_BY_EMAIL, {"email": email})).one_or_none()
         if row is None:
             return None
         return Credentials(user=_user(row), password_hash=row.password_hash)
