@@ -321,7 +321,7 @@ async def test_a_postgresql_outage_is_a_503_and_pooled_connections_recover(
 async def test_a_postgresql_restart_between_requests_costs_no_request(
     make_client: MakeClient, private_postgres: PrivatePostgres
 ) -> None:
-    """Every pooled connection dies with the restart; the pool replaces each closed one at checkout."""
+    """Every pooled connection dies with the restart; pool_pre_ping replaces them before use."""
     client, login = await signed_in_on(make_client, private_postgres)
 
     await asyncio.to_thread(private_postgres.stop)
