@@ -395,7 +395,7 @@ def test_redis_stopped_under_traffic_on_a_real_server(
 async def test_audit_log_lines_carry_no_secrets(
     make_client: MakeClient, make_settings: Callable[..., Settings], db: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = make_settings(rate_limit_login_per_account=2)
+    settings = make_settings(rate_limit_login_per_account=2, rate_limit_login_per_device=2)
     client = await make_client(settings)
     # The app's logging config replaced the root handlers (caplog's among them) as it started.
     audit_logger = logging.getLogger("pet_auth.audit")
@@ -430,7 +430,7 @@ async def _audited_requests(client: Client, settings: Settings, db: AsyncEngine)
     """Every audited event once; returns what must never be logged (passwords, email, cookies, token)."""
     email, wrong = unique_email(), "wrong password"
     user = await register(client, email)
-    cookies = [client.cookies[settings.session_cookie_name]]
+    cookies = [client.cookies[settings.session_cookie_name], client.cookies[settings.device_cookie_name]]
     assert (await client.post("/api/auth/login", json={"email": email, "password": wrong})).status_code == 401
     assert (await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})).status_code == 200
     cookies.append(client.cookies[settings.session_cookie_name])

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.app import create_app
 from pet_auth.config import Settings
-from tests.conftest import API_ORIGIN, PASSWORD, Client, MakeClient, register, unique_email
+from tests.conftest import API_ORIGIN, PASSWORD, Client, MakeClient, forget_device, register, unique_email
 from tests.live_server import free_port, live_server, settings_environ
 from tests.smtp import MailSink, running_sink
 
@@ -257,9 +257,10 @@ async def test_a_reset_ends_every_session_and_signs_no_one_in(
         me = await device.get(ME)
         assert me.status_code == 401
         assert me.json()["code"] == "not_authenticated"
-    # Gone from Redis, not merely refused.
+    # Gone from Redis, not merely refused: the user's key holds only the new credential version.
     namespace = f"{mail_settings.redis_namespace}:session:"
-    assert [key async for key in redis.scan_iter(match=f"{namespace}*")] == []
+    [key] = [key async for key in redis.scan_iter(match=f"{namespace}*")]
+    assert await redis.hgetall(key) == {b"v": b"2"}
 
 
 async def test_a_signed_in_browser_that_resets_is_signed_out_too(mail_client: Client, smtp: MailSink) -> None:
@@ -436,6 +437,7 @@ async def test_a_locked_out_account_can_reset_its_password_and_then_log_in(
     email = unique_email()
     await register(client, email)
     await client.post("/api/auth/logout")
+    forget_device(client)
     for _ in range(2):
         assert (await login(client, email, "wrong password, surely")).status_code == 401
     locked = await login(client, email, PASSWORD)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from http.cookies import SimpleCookie
 from typing import cast
 
@@ -13,8 +13,18 @@ import pytest
 from redis.asyncio import Redis
 
 from pet_auth.config import Settings
-from pet_auth.sessions.backend import session_digest
-from pet_auth.sessions.store import PROFILE, PROFILE_FIELDS, SESSION_FIELDS, SessionStore, decode_fields
+from pet_auth.domain import models
+from pet_auth.sessions.store import (
+    CREDENTIAL_VERSION,
+    CREDENTIAL_VERSION_GRACE_SECONDS,
+    PROFILE,
+    PROFILE_FIELDS,
+    SESSION_FIELDS,
+    SessionStore,
+    decode_fields,
+    encode_fields,
+    session_digest,
+)
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
 
 
@@ -198,19 +208,23 @@ async def test_a_cookie_naming_another_user_is_refused(make_client: MakeClient, 
     assert (await theirs.get("/api/auth/me")).status_code == 200
 
 
-async def test_a_session_ended_meanwhile_is_not_written_back(settings: Settings, redis: Redis) -> None:
-    """A request read its session; a logout deleted it; the request's late write must not bring it back."""
+async def test_a_session_ended_meanwhile_is_not_touched_back(settings: Settings, redis: Redis) -> None:
+    """A request read its session; a logout deleted it; the request's late record of use must not bring it back."""
     client = Redis.from_url(settings.redis_url)
-    store = SessionStore(client, f"{settings.redis_namespace}:session", 60, 600, most_per_user=4, read_timeout=2)
+    store = SessionStore(
+        client, f"{settings.redis_namespace}:session", 60, 600, most_per_user=4, read_timeout=2, secret=b"s" * 32
+    )
     try:
-        data = {"uid": 7, "email": "a@example.com", "ucr": 0, "ua": "", "ip": "", "iat": int(time.time())}
-        await store.create(7, "digest", data, replaces=None)
-        loaded = await store.load(7, "digest")
+        user = models.User(id=7, email="a@example.com", created_at=datetime.now(UTC))
+        token = await store.start(user, 1, models.Client(ip="192.0.2.1", device="curl/8"), replaces=None)
+        digest = session_digest(b"s" * 32, token)
+        loaded = await store.load(7, digest)
         assert loaded is not None
-        await store.remove(7, "digest")
-        await store.replace_data(7, "digest", loaded, {**loaded, "email": "b@example.com"})
-        assert await store.load(7, "digest") is None
-        assert await redis.exists(f"{settings.redis_namespace}:session:7") == 0
+        raw = encode_fields(loaded, SESSION_FIELDS)
+        await store.remove(7, digest)
+        assert not await store._set_if_unchanged(7, digest, raw, {**loaded, "seen": loaded["seen"] + 1})
+        assert await store.load(7, digest) is None
+        assert await redis.hkeys(f"{settings.redis_namespace}:session:7") == [CREDENTIAL_VERSION.encode()]
     finally:
         await client.aclose()
 
@@ -243,7 +257,8 @@ async def test_redis_keys_are_keyed_hashes_and_hold_no_secret(client: Client, se
     keys = await session_keys(redis, settings)
     assert keys == [user_key(settings, session_id).encode()]
     stored = cast("dict[bytes, bytes]", await redis.hgetall(keys[0]))
-    assert set(stored) == {PROFILE.encode(), digest_of(settings, session_id).encode()}
+    assert set(stored) == {PROFILE.encode(), CREDENTIAL_VERSION.encode(), digest_of(settings, session_id).encode()}
+    assert stored.pop(CREDENTIAL_VERSION.encode()) == b"1"
     token = session_id.split(".")[1].encode()
     assert not any(token in part for part in (keys[0], *stored, *stored.values()))
     profile = decode_fields(stored.pop(PROFILE.encode()), PROFILE_FIELDS)
@@ -261,7 +276,10 @@ async def test_logout_deletes_the_key_and_expires_the_cookie_alike(
     response = await client.post("/api/auth/logout")
     assert response.status_code == 204
     assert not await is_stored(redis, settings, session_id)
-    assert await session_keys(redis, settings) == []  # the user's last session: the hash is gone too
+    # The user's last session: only the credential version stays, for minutes, not for the idle timeout.
+    [key] = await session_keys(redis, settings)
+    assert await redis.hgetall(key) == {CREDENTIAL_VERSION.encode(): b"1"}
+    assert 0 < await redis.ttl(key) <= CREDENTIAL_VERSION_GRACE_SECONDS
     cookie = session_cookie(response.headers.get_list("set-cookie"), settings.session_cookie_name)
     morsel = cookie[settings.session_cookie_name]
     assert morsel["max-age"] == "0"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Identity, Index, MetaData, String, Text, func, text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, MetaData, String, Text, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -29,6 +29,9 @@ class UserRow(Base):
     # Deferred: only the login and password-change paths ask for it.
     password_hash: Mapped[str] = mapped_column(Text, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Advanced by every credential change, in the transaction that makes it; a session is only stored for the
+    # version it was verified against (see sessions/store.py).
+    credential_version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
 
 
 class PasswordResetTokenRow(Base):
