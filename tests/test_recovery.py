@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import logging
 import re
+import secrets
 import shutil
 import ssl
 import subprocess
@@ -16,6 +17,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import argon2
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
@@ -496,3 +498,34 @@ async def test_starttls_with_a_trusted_certificate_logs_in_and_delivers(
     _, token = await registered_with_token(client, sink)
     assert TOKEN_SHAPE.fullmatch(token)
     assert sink.logins == [("mailer", "smtp-secret", True)]
+
+
+async def test_a_reset_unlocks_a_legacy_address_stored_with_capitals(
+    make_client: MakeClient, mail_settings: Settings, smtp: MailSink, db: AsyncEngine
+) -> None:
+    """Sign-ins count under the account, however its address is typed or stored, so that the reset clears the
+    very lock they set."""
+    stored = f"Hank-{secrets.token_hex(4)}@Example.com"
+    password_hash = argon2.PasswordHasher().hash(PASSWORD)
+    async with db.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO users (email, password_hash) VALUES (:e, :h)"), {"e": stored, "h": password_hash}
+        )
+    typed = stored.lower()
+    client = await make_client(mail_settings)
+    for _ in range(mail_settings.rate_limit_login_per_account):
+        assert (await login(client, typed, "wrong password, surely")).status_code == 401
+    assert (await login(client, typed, PASSWORD)).status_code == 429
+
+    token = await request_token(client, smtp, typed)
+    assert (await reset(client, token)).status_code == 204
+    assert (await login(client, typed, NEW_PASSWORD)).status_code == 200
+
+
+async def test_a_password_change_ends_pending_reset_links(mail_client: Client, smtp: MailSink) -> None:
+    _, token = await registered_with_token(mail_client, smtp)
+    body = {"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}
+    assert (await mail_client.post("/api/auth/change-password", json=body)).status_code == 204
+    response = await reset(mail_client, token, password="yet another passphrase")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_token"

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from pet_auth.config import Settings
 from pet_auth.domain import models
+from pet_auth.domain.errors import CredentialsChanged
 from pet_auth.sessions.store import (
     CREDENTIAL_VERSION,
     CREDENTIAL_VERSION_GRACE_SECONDS,
@@ -297,3 +298,37 @@ async def test_session_ids_differ_between_sessions(make_client: MakeClient, sett
         await register(client)
         ids.add(client.cookies[settings.session_cookie_name])
     assert len(ids) == 3
+
+
+async def test_a_credential_change_that_never_committed_locks_no_one_out(
+    make_client: MakeClient, settings: Settings, redis: Redis
+) -> None:
+    """A reset raises the version in Redis before its transaction commits; should the commit then fail, Redis
+    is ahead of PostgreSQL. A sign-in refused for that is confirmed against PostgreSQL, and goes ahead."""
+    client = await make_client(settings)
+    email = unique_email()
+    user = await register(client, email)
+    key = f"{settings.redis_namespace}:session:{user['id']}"
+    await redis.hset(key, CREDENTIAL_VERSION, 2)  # as a reset whose commit failed leaves it; PostgreSQL has 1
+
+    response = await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    assert (await client.get("/api/auth/me")).status_code == 200
+    assert await redis.hget(key, CREDENTIAL_VERSION) == b"1"
+
+
+async def test_a_session_for_superseded_credentials_is_refused(settings: Settings) -> None:
+    client = Redis.from_url(settings.redis_url)
+    store = SessionStore(
+        client, f"{settings.redis_namespace}:session", 60, 600, most_per_user=4, read_timeout=2, secret=b"s" * 32
+    )
+    user = models.User(id=8, email="b@example.com", created_at=datetime.now(UTC))
+    device = models.Client(ip="192.0.2.1", device="curl/8")
+    try:
+        await store.credentials_changed(8, 3)
+        with pytest.raises(CredentialsChanged):
+            await store.start(user, 2, device, replaces=None)
+        token = await store.start(user, 3, device, replaces=None)
+        assert await store.load(8, session_digest(b"s" * 32, token)) is not None
+    finally:
+        await client.aclose()

@@ -30,7 +30,7 @@ from litestar.middleware.session.server_side import ServerSideSessionBackend, Se
 from litestar.types import Empty, Message, ScopeSession
 
 from pet_auth.domain.models import SessionRef
-from pet_auth.http.errors import PROBLEM_JSON, UNAVAILABLE_ERRORS, logger, unavailable_problem
+from pet_auth.http.errors import PROBLEM_JSON, is_unavailable, logger, unavailable_problem
 from pet_auth.sessions.store import SessionStore, session_digest
 
 _STATE_KEY = "pet_auth.session_state"
@@ -141,7 +141,9 @@ class RedisSessionMiddleware(SessionMiddleware[RedisSessionBackend]):
                 return
             try:
                 await self.backend.store_in_message(connection.scope.get("session"), message, connection)
-            except UNAVAILABLE_ERRORS as exc:
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
                 logger.warning("dependency unavailable while storing the session: %s", type(exc).__name__)
                 replaced = True
                 body = msgspec.json.encode(unavailable_problem())
