@@ -106,8 +106,8 @@ async def test_expired_sessions_are_not_listed(make_client: MakeClient, settings
     key = await sessions_key(first, settings)
     await go_quiet(redis, settings, key, str(other["id"]))
     assert [s["current"] for s in await list_sessions(first)] == [True]
-    # The user's fields, credential version and live session: the ended one is gone too.
-    assert await redis.hlen(key) == 3
+    # The user's fields, their version, the credential version and the live session: the ended one is gone too.
+    assert await redis.hlen(key) == 4
     assert (await second.get("/api/auth/me")).status_code == 401
 
 
@@ -140,8 +140,8 @@ async def test_signing_in_past_the_limit_ends_sessions_past_a_deadline_first(
     key = await sessions_key(first, settings)
     await go_quiet(redis, settings, key, *[str(s["id"]) for s in await list_sessions(first) if not s["current"]])
     await sign_in(make_client, email, sessions_per_user=3)
-    # The user's fields and credential version, the first session and the new one: the quiet ones ended.
-    assert await redis.hlen(key) == 4
+    # The user's fields, the two versions, the first session and the new one: the quiet ones ended.
+    assert await redis.hlen(key) == 5
     assert (await first.get("/api/auth/me")).status_code == 200
     assert [(await device.get("/api/auth/me")).status_code for device in quiet] == [401, 401]
 

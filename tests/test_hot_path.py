@@ -26,6 +26,7 @@ SIGNED_IN = {
     "uid": 42,
     "email": "ada@example.com",
     "ucr": 1_741_064_767_891_011,
+    "ev": True,
     "ua": "Firefox 133 on Linux",
     "ip": "203.0.113.9",
     "iat": 1_750_000_000,
@@ -55,6 +56,7 @@ async def test_me_reads_the_user_from_the_compact_session(client: Client, settin
     [key] = [key async for key in redis.scan_iter(match=f"{settings.redis_namespace}:session:*")]
     stored = await redis.hgetall(key)
     assert stored.pop(b"v") == b"1"  # the credential version
+    assert stored.pop(b"p") == b"1"  # the version of the user's fields
     for raw in stored.values():  # the user's fields and the session's
         assert isinstance(raw, bytes)
         assert isinstance(msgspec.msgpack.decode(raw), list)

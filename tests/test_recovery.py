@@ -259,10 +259,10 @@ async def test_a_reset_ends_every_session_and_signs_no_one_in(
         me = await device.get(ME)
         assert me.status_code == 401
         assert me.json()["code"] == "not_authenticated"
-    # Gone from Redis, not merely refused: the user's key holds only the new credential version.
+    # Gone from Redis, not merely refused: the user's key holds only the versions, the credential one advanced.
     namespace = f"{mail_settings.redis_namespace}:session:"
     [key] = [key async for key in redis.scan_iter(match=f"{namespace}*")]
-    assert await redis.hgetall(key) == {b"v": b"2"}
+    assert await redis.hgetall(key) == {b"v": b"2", b"p": b"1"}
 
 
 async def test_a_signed_in_browser_that_resets_is_signed_out_too(mail_client: Client, smtp: MailSink) -> None:
@@ -327,7 +327,7 @@ async def test_an_unknown_email_gets_the_same_answer_and_no_mail(mail_settings: 
     assert for_unknown.headers["content-type"] == for_known.headers["content-type"]
     assert len(smtp.mails(known, RESET_SUBJECT)) == 1
     assert smtp.mails(unknown) == []
-    assert len(smtp.mails()) == 1
+    assert len(smtp.mails()) == 2  # the reset link and the sign-up's verification link
 
 
 async def test_concurrent_resets_with_one_token_give_exactly_one_success(
@@ -366,8 +366,11 @@ async def test_an_unreachable_mail_server_changes_no_response(make_settings: Cal
             for_unknown = await forgot(client, unknown)
     assert for_known.status_code == for_unknown.status_code == 202
     assert for_known.content == for_unknown.content
-    failures = [r.getMessage() for r in records if r.name == "pet_auth.background"]
-    assert failures == ["background task 'password reset email' failed: ConnectionRefusedError"]
+    failures = sorted(r.getMessage() for r in records if r.name == "pet_auth.background")
+    assert failures == [
+        "background task 'password reset email' failed: ConnectionRefusedError",
+        "background task 'verification email' failed: ConnectionRefusedError",
+    ]
 
 
 async def test_a_stopped_mail_server_changes_no_response(mail_settings: Settings, smtp: MailSink) -> None:
@@ -424,7 +427,7 @@ async def test_purge_tokens_removes_used_and_expired_tokens(
     )
     stdout, stderr = await process.communicate()
     assert process.returncode == 0, stderr.decode()
-    assert re.fullmatch(r"purged [1-9]\d* used or expired reset tokens\n", stdout.decode())
+    assert re.fullmatch(r"purged [1-9]\d* used or expired reset and email links\n", stdout.decode())
 
     assert await token_rows(db, used) == []
     assert await token_rows(db, expired) == []
@@ -485,8 +488,11 @@ async def test_starttls_refuses_a_mail_server_whose_certificate_it_cannot_verify
             assert (await forgot(client, email)).status_code == 202
     assert sink.mails() == []
     assert sink.logins == []  # the SMTP password never went to an unverified server
-    failures = [r.getMessage() for r in records if r.name == "pet_auth.background"]
-    assert failures == ["background task 'password reset email' failed: SSLCertVerificationError"]
+    failures = sorted(r.getMessage() for r in records if r.name == "pet_auth.background")
+    assert failures == [
+        "background task 'password reset email' failed: SSLCertVerificationError",
+        "background task 'verification email' failed: SSLCertVerificationError",
+    ]
 
 
 async def test_starttls_with_a_trusted_certificate_logs_in_and_delivers(
@@ -497,7 +503,7 @@ async def test_starttls_with_a_trusted_certificate_logs_in_and_delivers(
     client = await make_client(**sink.settings, smtp_username="mailer", smtp_password="smtp-secret")
     _, token = await registered_with_token(client, sink)
     assert TOKEN_SHAPE.fullmatch(token)
-    assert sink.logins == [("mailer", "smtp-secret", True)]
+    assert set(sink.logins) == {("mailer", "smtp-secret", True)}  # one login per mail (verification, reset)
 
 
 async def test_a_reset_unlocks_a_legacy_address_stored_with_capitals(

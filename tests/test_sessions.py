@@ -20,6 +20,7 @@ from pet_auth.sessions.store import (
     CREDENTIAL_VERSION_GRACE_SECONDS,
     PROFILE,
     PROFILE_FIELDS,
+    PROFILE_VERSION,
     SESSION_FIELDS,
     SessionStore,
     decode_fields,
@@ -216,7 +217,7 @@ async def test_a_session_ended_meanwhile_is_not_touched_back(settings: Settings,
         client, f"{settings.redis_namespace}:session", 60, 600, most_per_user=4, read_timeout=2, secret=b"s" * 32
     )
     try:
-        user = models.User(id=7, email="a@example.com", created_at=datetime.now(UTC))
+        user = models.User(7, "a@example.com", datetime.now(UTC), email_verified=False, profile_version=1)
         token = await store.start(user, 1, models.Client(ip="192.0.2.1", device="curl/8"), replaces=None)
         digest = session_digest(b"s" * 32, token)
         loaded = await store.load(7, digest)
@@ -225,7 +226,8 @@ async def test_a_session_ended_meanwhile_is_not_touched_back(settings: Settings,
         await store.remove(7, digest)
         assert not await store._set_if_unchanged(7, digest, raw, {**loaded, "seen": loaded["seen"] + 1})
         assert await store.load(7, digest) is None
-        assert await redis.hkeys(f"{settings.redis_namespace}:session:7") == [CREDENTIAL_VERSION.encode()]
+        stored = await redis.hkeys(f"{settings.redis_namespace}:session:7")
+        assert sorted(stored) == [PROFILE_VERSION.encode(), CREDENTIAL_VERSION.encode()]
     finally:
         await client.aclose()
 
@@ -258,8 +260,9 @@ async def test_redis_keys_are_keyed_hashes_and_hold_no_secret(client: Client, se
     keys = await session_keys(redis, settings)
     assert keys == [user_key(settings, session_id).encode()]
     stored = cast("dict[bytes, bytes]", await redis.hgetall(keys[0]))
-    assert set(stored) == {PROFILE.encode(), CREDENTIAL_VERSION.encode(), digest_of(settings, session_id).encode()}
-    assert stored.pop(CREDENTIAL_VERSION.encode()) == b"1"
+    versions = {CREDENTIAL_VERSION.encode(), PROFILE_VERSION.encode()}
+    assert set(stored) == {PROFILE.encode(), *versions, digest_of(settings, session_id).encode()}
+    assert [stored.pop(version) for version in versions] == [b"1", b"1"]
     token = session_id.split(".")[1].encode()
     assert not any(token in part for part in (keys[0], *stored, *stored.values()))
     profile = decode_fields(stored.pop(PROFILE.encode()), PROFILE_FIELDS)
@@ -279,7 +282,7 @@ async def test_logout_deletes_the_key_and_expires_the_cookie_alike(
     assert not await is_stored(redis, settings, session_id)
     # The user's last session: only the credential version stays, for minutes, not for the idle timeout.
     [key] = await session_keys(redis, settings)
-    assert await redis.hgetall(key) == {CREDENTIAL_VERSION.encode(): b"1"}
+    assert await redis.hgetall(key) == {CREDENTIAL_VERSION.encode(): b"1", PROFILE_VERSION.encode(): b"1"}
     assert 0 < await redis.ttl(key) <= CREDENTIAL_VERSION_GRACE_SECONDS
     cookie = session_cookie(response.headers.get_list("set-cookie"), settings.session_cookie_name)
     morsel = cookie[settings.session_cookie_name]
@@ -322,7 +325,7 @@ async def test_a_session_for_superseded_credentials_is_refused(settings: Setting
     store = SessionStore(
         client, f"{settings.redis_namespace}:session", 60, 600, most_per_user=4, read_timeout=2, secret=b"s" * 32
     )
-    user = models.User(id=8, email="b@example.com", created_at=datetime.now(UTC))
+    user = models.User(8, "b@example.com", datetime.now(UTC), email_verified=False, profile_version=1)
     device = models.Client(ip="192.0.2.1", device="curl/8")
     try:
         await store.credentials_changed(8, 3)

@@ -41,11 +41,11 @@ def _purge_tokens(settings: Settings) -> None:
         db = Database(create_engine(settings.async_database_url, pool_size=1))
         try:
             async with db.transaction() as repos:
-                return await repos.reset_tokens.purge_dead()
+                return await repos.reset_tokens.purge_dead() + await repos.email_tokens.purge_dead()
         finally:
             await db.engine.dispose()
 
-    print(f"purged {asyncio.run(purge())} used or expired reset tokens")
+    print(f"purged {asyncio.run(purge())} used or expired reset and email links")
 
 
 def _serve(settings: Settings, reload: bool) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
@@ -24,9 +25,12 @@ from pet_auth.domain.account import AccountService
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.devices import DeviceTokens
+from pet_auth.domain.email_links import EmailLinks
 from pet_auth.domain.passwords import PasswordHasher
 from pet_auth.domain.ports import Limit, Limits
 from pet_auth.domain.recovery import RecoveryService
+from pet_auth.domain.verification import EmailService
+from pet_auth.http.controllers.account import AccountController
 from pet_auth.http.controllers.auth import AuthController
 from pet_auth.http.controllers.health import HealthController
 from pet_auth.http.controllers.recovery import RecoveryController
@@ -78,6 +82,7 @@ def limits_from(settings: Settings) -> Limits:
         register_per_ip=Limit("register-ip", settings.rate_limit_register_per_ip, window),
         forgot_per_ip=Limit("forgot-ip", settings.rate_limit_forgot_per_ip, window),
         forgot_per_email=Limit("forgot-email", settings.rate_limit_forgot_per_email, window),
+        email_links_per_account=Limit("email-links-account", settings.rate_limit_email_links_per_account, window),
     )
 
 
@@ -109,6 +114,15 @@ def create_app(settings: Settings) -> Litestar:
     background = BackgroundTasks()
     audit = AuditLog(secret)
 
+    links = EmailLinks(
+        db=db,
+        mailer=mailer,
+        spawn=background.spawn,
+        secret=secret,
+        frontend_url=settings.frontend_url,
+        verify_ttl=settings.verify_token_ttl,
+        change_ttl=settings.email_change_token_ttl,
+    )
     auth = AuthService(
         db=db,
         hasher=hasher,
@@ -116,7 +130,11 @@ def create_app(settings: Settings) -> Litestar:
         limits=limits,
         sessions=sessions,
         devices=DeviceTokens(hmac.digest(secret, b"pet_auth device cookie", "sha256")),
+        links=links,
+        mailer=mailer,
+        spawn=background.spawn,
         audit=audit,
+        frontend_url=settings.frontend_url,
     )
     common: dict[str, Any] = {
         "db": db, "hasher": hasher, "auth": auth, "sessions": sessions,
@@ -131,6 +149,17 @@ def create_app(settings: Settings) -> Litestar:
         token_ttl=settings.reset_token_ttl,
     )
     account = AccountService(**common)
+    emails = EmailService(
+        db=db,
+        auth=auth,
+        links=links,
+        limiter=limiter,
+        limits=limits,
+        sessions=sessions,
+        mailer=mailer,
+        spawn=background.spawn,
+        audit=audit,
+    )
     pings: dict[str, Callable[[], Awaitable[object]]] = {"postgresql": db.ping, "redis": redis.ping}
 
     session_config = RedisSessionConfig(
@@ -149,11 +178,13 @@ def create_app(settings: Settings) -> Litestar:
         await db.engine.dispose()
 
     return Litestar(
-        route_handlers=[AuthController, RecoveryController, SessionsController, HealthController],
+        route_handlers=[AuthController, RecoveryController, AccountController, SessionsController, HealthController],
+        state=State({"require_verified_email": settings.require_verified_email}),
         dependencies={
             "auth": _provide(auth),
             "recovery": _provide(recovery),
             "account": _provide(account),
+            "emails": _provide(emails),
             "pings": _provide(pings),
             "device_cookie": _provide(DeviceCookie(name=settings.device_cookie_name, secure=settings.is_production)),
         },

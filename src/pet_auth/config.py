@@ -34,6 +34,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     session_absolute_lifetime: int = 30 * 24 * 3600
     sessions_per_user: int = 32
     reset_token_ttl: int = 3600
+    verify_token_ttl: int = 24 * 3600
+    email_change_token_ttl: int = 3600
+    # When true, an unverified account gets 403 email_not_verified from change-email, delete-account and any route
+    # marked with the `requires_verified_email` guard.
+    require_verified_email: bool = False
     mail_backend: Literal["console", "smtp"] = "console"
     mail_from: str = "Pet Manager <no-reply@localhost>"
     smtp_host: str = "localhost"
@@ -48,6 +53,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     rate_limit_register_per_ip: int = 20
     rate_limit_forgot_per_ip: int = 20
     rate_limit_forgot_per_email: int = 3
+    rate_limit_email_links_per_account: int = 3
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property
@@ -80,6 +86,8 @@ _POSITIVE_FIELDS = (
     "session_absolute_lifetime",
     "sessions_per_user",
     "reset_token_ttl",
+    "verify_token_ttl",
+    "email_change_token_ttl",
     "smtp_port",
     "rate_limit_window_seconds",
     "rate_limit_login_per_account",
@@ -88,6 +96,7 @@ _POSITIVE_FIELDS = (
     "rate_limit_register_per_ip",
     "rate_limit_forgot_per_ip",
     "rate_limit_forgot_per_email",
+    "rate_limit_email_links_per_account",
 )
 
 

@@ -9,11 +9,17 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pet_auth.db.models import PasswordResetTokenRow, UserRow
+from pet_auth.db.models import EmailTokenRow, PasswordResetTokenRow, UserRow
 from pet_auth.domain.errors import EmailTaken
 from pet_auth.domain.models import Credentials, User
 
-_USER_COLUMNS = (UserRow.id, UserRow.email, UserRow.created_at)
+_USER_COLUMNS = (
+    UserRow.id,
+    UserRow.email,
+    UserRow.created_at,
+    UserRow.email_verified_at,
+    UserRow.profile_version,
+)
 # Every sign-in runs this one: built once, its compiled-cache key is computed once too (building the statement
 # per call cost more event-loop time than the rest of the query).
 _CREDENTIALS_BY_EMAIL = select(*_USER_COLUMNS, UserRow.password_hash, UserRow.credential_version).where(
@@ -21,8 +27,14 @@ _CREDENTIALS_BY_EMAIL = select(*_USER_COLUMNS, UserRow.password_hash, UserRow.cr
 )
 
 
-def _user(row: Any) -> User:  # a Row with id, email and created_at
-    return User(id=row.id, email=row.email, created_at=row.created_at)
+def _user(row: Any) -> User:  # a Row of _USER_COLUMNS
+    return User(
+        id=row.id,
+        email=row.email,
+        created_at=row.created_at,
+        email_verified=row.email_verified_at is not None,
+        profile_version=row.profile_version,
+    )
 
 
 class UserRepository:
@@ -56,17 +68,50 @@ class UserRepository:
     async def get_id_by_email(self, email: str) -> int | None:
         return await self._connection.scalar(select(UserRow.id).where(func.lower(UserRow.email) == email))
 
-    async def change_password_hash(self, user_id: int, password_hash: str) -> int:
+    async def change_password_hash(self, user_id: int, password_hash: str, *, proves_email: bool = False) -> int:
         """Set a new password and advance the credential version; returns the new version. The row stays locked
         until the transaction ends, so a concurrent sign-in that waits on `lock_credential_version` sees the
-        outcome."""
+        outcome. `proves_email`: the change came through a link mailed to the address (a reset)."""
+        values: dict[str, Any] = {"password_hash": password_hash, "credential_version": UserRow.credential_version + 1}
+        if proves_email:
+            values["email_verified_at"] = func.coalesce(UserRow.email_verified_at, func.now())
+            values["profile_version"] = UserRow.profile_version + 1
+        statement = update(UserRow).where(UserRow.id == user_id).values(**values).returning(UserRow.credential_version)
+        return int((await self._connection.execute(statement)).scalar_one())
+
+    async def mark_email_verified(self, user_id: int, email: str) -> User | None:
+        """Mark the address verified, if it is still the user's; the user, or None when it is not."""
+        statement = (
+            update(UserRow)
+            .where(UserRow.id == user_id, UserRow.email == email)
+            .values(
+                email_verified_at=func.coalesce(UserRow.email_verified_at, func.now()),
+                profile_version=UserRow.profile_version + 1,
+            )
+            .returning(*_USER_COLUMNS)
+        )
+        row = (await self._connection.execute(statement)).one_or_none()
+        return None if row is None else _user(row)
+
+    async def change_email(self, user_id: int, email: str) -> User | None:
+        """Move the account to a verified new address; `EmailTaken` if another account has it."""
         statement = (
             update(UserRow)
             .where(UserRow.id == user_id)
-            .values(password_hash=password_hash, credential_version=UserRow.credential_version + 1)
-            .returning(UserRow.credential_version)
+            .values(email=email, email_verified_at=func.now(), profile_version=UserRow.profile_version + 1)
+            .returning(*_USER_COLUMNS)
         )
-        return int((await self._connection.execute(statement)).scalar_one())
+        try:
+            async with self._connection.begin_nested():
+                row = (await self._connection.execute(statement)).one_or_none()
+        except IntegrityError as exc:
+            raise EmailTaken from exc
+        return None if row is None else _user(row)
+
+    async def delete(self, user_id: int) -> bool:
+        """Delete the user; their tokens go with them (ON DELETE CASCADE)."""
+        statement = delete(UserRow).where(UserRow.id == user_id).returning(UserRow.id)
+        return (await self._connection.execute(statement)).one_or_none() is not None
 
     async def upgrade_password_hash(self, user_id: int, verified_hash: str, new_hash: str) -> bool:
         """Replace the hash of the same password (a stronger scheme), only if it is still the one verified: a
@@ -134,5 +179,54 @@ class ResetTokenRepository:
             delete(PasswordResetTokenRow)
             .where((PasswordResetTokenRow.used_at.is_not(None)) | (PasswordResetTokenRow.expires_at <= func.now()))
             .returning(PasswordResetTokenRow.id)
+        )
+        return len(result.all())
+
+
+class EmailTokenRepository:
+    """Links mailed to prove an address, by purpose: `verify` (the account's address), `change` (a new one)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def replace_for_user(
+        self, user_id: int, purpose: str, email: str, token_hash: str, expires_at: datetime
+    ) -> None:
+        """Store a new link and end the user's earlier ones of the same purpose."""
+        await self._connection.execute(select(UserRow.id).where(UserRow.id == user_id).with_for_update())
+        await self.delete_for_user(user_id, purpose)
+        await self._connection.execute(
+            insert(EmailTokenRow).values(
+                user_id=user_id, purpose=purpose, email=email, token_hash=token_hash, expires_at=expires_at
+            )
+        )
+
+    async def consume(self, token_hash: str, purpose: str) -> tuple[int, str] | None:
+        """Mark a live link used; its user id and address. Of two concurrent calls only one gets them."""
+        statement = (
+            update(EmailTokenRow)
+            .where(
+                EmailTokenRow.token_hash == token_hash,
+                EmailTokenRow.purpose == purpose,
+                EmailTokenRow.used_at.is_(None),
+                EmailTokenRow.expires_at > func.now(),
+            )
+            .values(used_at=func.now())
+            .returning(EmailTokenRow.user_id, EmailTokenRow.email)
+        )
+        row = (await self._connection.execute(statement)).one_or_none()
+        return None if row is None else (row.user_id, row.email)
+
+    async def delete_for_user(self, user_id: int, purpose: str | None = None) -> None:
+        statement = delete(EmailTokenRow).where(EmailTokenRow.user_id == user_id)
+        if purpose is not None:
+            statement = statement.where(EmailTokenRow.purpose == purpose)
+        await self._connection.execute(statement)
+
+    async def purge_dead(self) -> int:
+        result = await self._connection.execute(
+            delete(EmailTokenRow)
+            .where((EmailTokenRow.used_at.is_not(None)) | (EmailTokenRow.expires_at <= func.now()))
+            .returning(EmailTokenRow.id)
         )
         return len(result.all())

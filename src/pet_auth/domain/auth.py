@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pet_auth.db.database import Database
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.devices import DeviceTokens
+from pet_auth.domain.email_links import EmailLinks
 from pet_auth.domain.emails import check_email_characters, normalize_email
-from pet_auth.domain.errors import CredentialsChanged, InvalidCredentials, RateLimited
-from pet_auth.domain.models import Client, Credentials, SessionRef, SignIn
+from pet_auth.domain.errors import CredentialsChanged, InvalidCredentials, ProfileChanged, RateLimited
+from pet_auth.domain.models import Client, Credentials, SessionRef, SignIn, User
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
-from pet_auth.domain.ports import Check, Limits, Outcome, RateLimiter, SessionRegistry
+from pet_auth.domain.ports import Check, Limits, Outcome, RateLimiter, SessionRegistry, Spawn
+from pet_auth.mail.base import Mailer
+from pet_auth.mail.messages import new_device_message
 
 
 class AuthService:
@@ -22,10 +27,15 @@ class AuthService:
         limits: Limits,
         sessions: SessionRegistry,
         devices: DeviceTokens,
+        links: EmailLinks,
+        mailer: Mailer,
+        spawn: Spawn,
         audit: AuditLog,
+        frontend_url: str,
     ) -> None:
         self._db, self._hasher, self._limiter, self._limits = db, hasher, limiter, limits
-        self._sessions, self._devices, self._audit = sessions, devices, audit
+        self._sessions, self._devices, self._links, self._audit = sessions, devices, links, audit
+        self._mailer, self._spawn, self._frontend_url = mailer, spawn, frontend_url.rstrip("/")
 
     async def register(self, email: str, password: str, client: Client, replaces: SessionRef | None) -> SignIn:
         email = normalize_email(email)
@@ -37,6 +47,7 @@ class AuthService:
         user = credentials.user
         self._audit.record("register", ip=client.ip, user_id=user.id)
         session_token = await self.start_session(credentials, client, replaces)
+        self._links.send_verification(user)
         return SignIn(user, session_token, self._devices.issue(user.id), new_device=True)
 
     async def login(
@@ -46,9 +57,17 @@ class AuthService:
         user = credentials.user
         session_token = await self.start_session(credentials, client, replaces)
         self._audit.record("login", ip=client.ip, user_id=user.id)
-        if device_id is None:
-            return SignIn(user, session_token, self._devices.issue(user.id), new_device=True)
-        return SignIn(user, session_token, device_token or "", new_device=False)
+        if device_id is not None and device_token is not None:
+            return SignIn(user, session_token, device_token, new_device=False)
+        self._notify_new_device(user, client)
+        return SignIn(user, session_token, self._devices.issue(user.id), new_device=True)
+
+    def _notify_new_device(self, user: User, client: Client) -> None:
+        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        message = new_device_message(
+            user.email, client.device, client.ip, when, f"{self._frontend_url}/forgot-password"
+        )
+        self._spawn(self._mailer.send(message), "new device email")
 
     def logged_out(self, user_id: int, ip: str) -> None:
         self._audit.record("logout", ip=ip, user_id=user_id)
@@ -108,6 +127,13 @@ class AuthService:
         user, version = credentials.user, credentials.version
         try:
             return await self._sessions.start(user, version, client, replaces)
+        except ProfileChanged:
+            # The address or its verification changed after `user` was read: read it again, once.
+            async with self._db.read() as repos:
+                fresh = await repos.users.get(user.id)
+            if fresh is None:
+                raise InvalidCredentials from None
+            return await self.start_session(Credentials(fresh, credentials.password_hash, version), client, replaces)
         except CredentialsChanged:
             # A credential change committed after these credentials were read (this sign-in loses), or one
             # failed to commit after it had already ended the sessions. PostgreSQL tells which, once any change

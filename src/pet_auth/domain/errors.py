@@ -44,9 +44,22 @@ class CredentialsChanged(InvalidCredentials):
     """The credentials a sign-in verified were changed before its session was stored: the sign-in loses."""
 
 
+class ProfileChanged(Exception):
+    """The user's profile changed after it was read for a new session: read it again."""
+
+
 class InvalidToken(DomainError):
     code = "invalid_token"
     detail = "This reset link is invalid or has expired. Ask for a new one."
+
+
+class InvalidLink(InvalidToken):
+    detail = "This link is invalid, used or expired."
+
+
+class EmailNotVerified(DomainError):
+    code = "email_not_verified"
+    detail = "Verify your email address first: use the link we sent, or ask for a new one."
 
 
 class SessionNotFound(DomainError):

@@ -11,6 +11,9 @@ class User:
     id: int
     email: str
     created_at: datetime
+    email_verified: bool
+    # Advanced by every change of the fields above but the id: signed-in sessions show the newest.
+    profile_version: int
 
 
 @dataclass(frozen=True, slots=True)

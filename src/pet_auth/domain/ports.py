@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from pet_auth.domain.models import Client, SessionInfo, SessionRef, User
 
@@ -28,6 +28,7 @@ class Limits:
     register_per_ip: Limit
     forgot_per_ip: Limit
     forgot_per_email: Limit
+    email_links_per_account: Limit
 
 
 Check = tuple[Limit, str]  # a limit and the subject it is counted for
@@ -61,6 +62,9 @@ class SessionRegistry(Protocol):
         user's credentials were changed past `credential_version`, unless `force` (the caller has just
         confirmed the version with the database)."""
 
+    async def profile_changed(self, user: User) -> None:
+        """Show the user's new fields (address, verification) in every session of theirs at once."""
+
     async def credentials_changed(self, user_id: int, credential_version: int) -> None:
         """End every session of the user, and refuse any session later offered for an earlier version."""
 
@@ -72,4 +76,4 @@ class SessionRegistry(Protocol):
 
 
 # Runs a coroutine after the response, off the request path.
-Spawn = Callable[[Awaitable[None], str], None]
+Spawn = Callable[[Coroutine[Any, Any, None], str], None]

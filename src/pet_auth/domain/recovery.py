@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from pet_auth.db.database import Database
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
+from pet_auth.domain.email_links import CHANGE
 from pet_auth.domain.emails import normalize_email
 from pet_auth.domain.errors import InvalidToken
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
@@ -78,8 +79,9 @@ class RecoveryService:
             user_id = await repos.reset_tokens.consume(token_hash)
             if user_id is None:
                 raise InvalidToken
-            version = await repos.users.change_password_hash(user_id, new_hash)
+            version = await repos.users.change_password_hash(user_id, new_hash, proves_email=True)
             await repos.reset_tokens.delete_for_user(user_id, keep_token_hash=token_hash)
+            await repos.email_tokens.delete_for_user(user_id, CHANGE)
             user = await repos.users.get(user_id)
             if user is None:  # the token's foreign key keeps its user
                 raise InvalidToken

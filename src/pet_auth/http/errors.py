@@ -26,6 +26,7 @@ _DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
     domain.InvalidInput: 400,
     domain.InvalidToken: 400,
     domain.InvalidCredentials: 401,
+    domain.EmailNotVerified: 403,
     domain.SessionNotFound: 404,
     domain.EmailTaken: 409,
     domain.RateLimited: 429,

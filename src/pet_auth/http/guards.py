@@ -11,6 +11,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 
+from pet_auth.domain.errors import EmailNotVerified
 from pet_auth.domain.models import Client, User
 from pet_auth.http.user_agents import describe_user_agent
 
@@ -27,6 +28,13 @@ def _signed_in_session(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[s
 async def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     # async on purpose: Litestar runs a sync guard in a worker thread, a thread hop on every guarded request.
     _signed_in_session(connection)
+
+
+async def requires_verified_email(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """With REQUIRE_VERIFIED_EMAIL, a signed-in user whose address is not verified is refused (403); put it after
+    `requires_login`."""
+    if connection.app.state.require_verified_email and not _signed_in_session(connection).get("ev"):
+        raise EmailNotVerified
 
 
 class SharedHandlerRoute(HTTPRouteHandler):
@@ -54,7 +62,13 @@ def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> User:
     it refuses a session without a user too, so that a route that forgot the guard is a 401, never a 500.
     """
     session = _signed_in_session(request)
-    return User(id=session["uid"], email=session["email"], created_at=_EPOCH + timedelta(microseconds=session["ucr"]))
+    return User(
+        id=session["uid"],
+        email=session["email"],
+        created_at=_EPOCH + timedelta(microseconds=session["ucr"]),
+        email_verified=session["ev"],
+        profile_version=0,  # not kept per session; writes read the user from PostgreSQL
+    )
 
 
 # The dependency that hands the signed-in user to handlers (beside the `requires_login` guard).

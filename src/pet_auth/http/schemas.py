@@ -54,14 +54,28 @@ class ChangePasswordRequest(Schema):
     new_password: NewPassword
 
 
+class TokenRequest(Schema):
+    token: Token
+
+
+class ChangeEmailRequest(Schema):
+    current_password: AnyPassword
+    new_email: Email
+
+
+class DeleteAccountRequest(Schema):
+    current_password: AnyPassword
+
+
 class UserOut(Schema):
     id: int
     email: str
     created_at: datetime
+    email_verified: bool
 
     @classmethod
     def of(cls, user: User) -> UserOut:
-        return cls(id=user.id, email=user.email, created_at=user.created_at)
+        return cls(id=user.id, email=user.email, created_at=user.created_at, email_verified=user.email_verified)
 
 
 class UserResponse(Schema):

@@ -31,3 +31,85 @@ def password_changed_message(to: str, *, this_device_kept: bool) -> Message:
         text=f"{first}\n\n{advice}",
         html=f"<p>{escape(first)}</p><p>{escape(advice)}</p>",
     )
+
+
+def _message(to: str, subject: str, paragraphs: list[str], link: tuple[str, str] | None = None) -> Message:
+    """Plain text and HTML from the same paragraphs; `link` is (label, url), shown after the first paragraph."""
+    text_parts, html_parts = list(paragraphs), [f"<p>{escape(p)}</p>" for p in paragraphs]
+    if link is not None:
+        label, url = link
+        text_parts.insert(1, f"{label}:\n{url}")
+        html_parts.insert(1, f'<p><a href="{escape(url)}">{escape(label)}</a></p>')
+    return Message(to=to, subject=subject, text="\n\n".join(text_parts), html="".join(html_parts))
+
+
+def verify_email_message(to: str, link: str, ttl_hours: int) -> Message:
+    return _message(
+        to,
+        "Confirm your Pet Manager email address",
+        [
+            "Welcome to Pet Manager! Please confirm that this is your email address.",
+            f"The link is valid for {ttl_hours} hours. If you did not sign up, ignore this email.",
+        ],
+        ("Confirm my email address", link),
+    )
+
+
+def confirm_new_email_message(to: str, link: str, ttl_minutes: int) -> Message:
+    return _message(
+        to,
+        "Confirm your new Pet Manager email address",
+        [
+            "Someone asked to move a Pet Manager account to this email address.",
+            f"Open the link within {ttl_minutes} minutes to confirm. If it was not you, ignore this email.",
+        ],
+        ("Confirm the new address", link),
+    )
+
+
+def email_change_requested_message(to: str) -> Message:
+    return _message(
+        to,
+        "Your Pet Manager email address is being changed",
+        [
+            "Someone signed in to your Pet Manager account asked to change its email address. Nothing changes "
+            "until the new address is confirmed.",
+            "If it was not you, change your password now: that also cancels the change.",
+        ],
+    )
+
+
+def address_in_use_message(to: str) -> Message:
+    return _message(
+        to,
+        "Someone tried to use this address on Pet Manager",
+        [
+            "Someone asked to move another Pet Manager account to this email address, which already has an "
+            "account. Nothing was changed.",
+            "If it was not you, you can ignore this email.",
+        ],
+    )
+
+
+def account_deleted_message(to: str) -> Message:
+    return _message(
+        to,
+        "Your Pet Manager account was deleted",
+        [
+            "Your Pet Manager account and everything it held were deleted, and every device was signed out.",
+            "Goodbye, and thank you for using Pet Manager. You can sign up again at any time.",
+        ],
+    )
+
+
+def new_device_message(to: str, device: str, ip: str, when: str, forgot_link: str) -> Message:
+    return _message(
+        to,
+        "New sign-in to your Pet Manager account",
+        [
+            f"Your Pet Manager account was just signed in to from a new device: {device}, from {ip}, at {when}.",
+            "If it was you, there is nothing to do. If it was not, reset your password now: that signs out every "
+            "device.",
+        ],
+        ("Reset my password", forgot_link),
+    )

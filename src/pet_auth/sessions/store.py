@@ -2,9 +2,10 @@
 
 One key per user, `<ns>:<user id>`, a hash of
   u          the user's own fields that a session serves (`PROFILE_FIELDS`), kept once for all their sessions
+  p          the version of those fields: an older copy never replaces a newer one
   v          the user's credential version: no session is stored for an earlier one
   <digest>   one session (`SESSION_FIELDS`), per session digest
-`u` and the sessions are msgpack arrays (the field names are not stored), `v` an integer. That hash is also
+`u` and the sessions are msgpack arrays (the field names are not stored), `p` and `v` integers. That hash is also
 the per-user index of sessions: listing them or ending them all is one key's work, and no index entry can
 outlive its session. Redis's per-key overhead is paid once per user, not once per session plus once per index;
 and small values keep the hash in Redis's compact listpack encoding.
@@ -32,18 +33,22 @@ import msgspec
 from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 
-from pet_auth.domain.errors import CredentialsChanged
+from pet_auth.domain.errors import CredentialsChanged, ProfileChanged
 from pet_auth.domain.models import Client, SessionInfo, SessionRef, User
 from pet_auth.sessions.batch import ReadBatcher
 
 PROFILE = "u"
+PROFILE_VERSION = "p"
 CREDENTIAL_VERSION = "v"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 # Signed-in session data (http/guards.py `session_data`, with `iat`, issue time in seconds, and `seen`, last use
 # in milliseconds) is split in two: the user's fields, stored once per user, and the session's own.
-PROFILE_FIELDS = ("email", "ucr")
+# A field added later goes last, with a default in FIELD_DEFAULTS: records written before it still decode, and so do
+# records with fields a newer release added (during a rolling upgrade or a rollback), which are ignored.
+PROFILE_FIELDS = ("email", "ucr", "ev")
 SESSION_FIELDS = ("iat", "seen", "ua", "ip")
+FIELD_DEFAULTS: dict[str, Any] = {"ev": False}
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[Any])
@@ -63,6 +68,7 @@ local function delete_sessions(key, digests)
   local ended = 0
   for _, digest in ipairs(digests) do ended = ended + redis.call('HDEL', key, digest) end
   local remaining = redis.call('HLEN', key) - redis.call('HEXISTS', key, 'u') - redis.call('HEXISTS', key, 'v')
+    - redis.call('HEXISTS', key, 'p')
   if remaining == 0 then
     redis.call('HDEL', key, 'u')
     redis.call('EXPIRE', key, GRACE_SECONDS)
@@ -72,7 +78,7 @@ end
 local function session_fields(key)
   local digests = {}
   for _, field in ipairs(redis.call('HKEYS', key)) do
-    if field ~= 'u' and field ~= 'v' then digests[#digests + 1] = field end
+    if field ~= 'u' and field ~= 'v' and field ~= 'p' then digests[#digests + 1] = field end
   end
   return digests
 end
@@ -89,23 +95,29 @@ return 1
 """
 )
 
-# Adds a session (digest ARGV[2], ARGV[3]) and the user's fields (ARGV[1]) to KEYS[1], verified against
-# credential version ARGV[9]: returns -1 and stores nothing if the user's credentials are already past it, unless
-# ARGV[10] is '1' (the caller confirmed the version with PostgreSQL). Ends the session it replaces (ARGV[8] in
-# KEYS[2], if not ''); keeps the key alive for an idle timeout (ARGV[4] s). Past ARGV[7] sessions, ends those past
-# a deadline (now ARGV[5] ms, absolute lifetime ARGV[6] s), then the least recently used, so that no user
-# collects sessions without bound. One script, not a MULTI: redis-py checks a pipeline's scripts with SCRIPT
-# EXISTS first, a round trip more.
+# Adds a session (digest ARGV[2], ARGV[3]) and the user's fields (ARGV[1], version ARGV[11]) to KEYS[1], verified
+# against credential version ARGV[9]: returns -1 and stores nothing if the user's credentials are already past it,
+# unless ARGV[10] is '1' (the caller confirmed the version with PostgreSQL). Newer fields already stored stay;
+# with no fields stored but a newer version known, returns -2 and stores nothing (the caller reads the user again).
+# Ends the session it replaces (ARGV[8] in KEYS[2], if not ''); keeps the key alive for an idle timeout (ARGV[4] s).
+# Past ARGV[7] sessions, ends those past a deadline (now ARGV[5] ms, absolute lifetime ARGV[6] s), then the least
+# recently used, so that no user collects sessions without bound. One script, not a MULTI: redis-py checks a
+# pipeline's scripts with SCRIPT EXISTS first, a round trip more.
 _ADD = (
     _HELPERS
     + """
 local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if tonumber(ARGV[9]) < current and ARGV[10] ~= '1' then return -1 end
-if ARGV[8] ~= '' then delete_sessions(KEYS[2], {ARGV[8]}) end
-redis.call('HSET', KEYS[1], 'u', ARGV[1], 'v', ARGV[9], ARGV[2], ARGV[3])
+local fresh = tonumber(ARGV[11]) >= tonumber(redis.call('HGET', KEYS[1], 'p') or '0')
+if not fresh and redis.call('HEXISTS', KEYS[1], 'u') == 0 then return -2 end
+if ARGV[8] ~= '' then
+  if KEYS[2] == KEYS[1] then redis.call('HDEL', KEYS[1], ARGV[8]) else delete_sessions(KEYS[2], {ARGV[8]}) end
+end
+if fresh then redis.call('HSET', KEYS[1], 'u', ARGV[1], 'p', ARGV[11]) end
+redis.call('HSET', KEYS[1], 'v', ARGV[9], ARGV[2], ARGV[3])
 keep_alive(KEYS[1], ARGV[4])
 local most = tonumber(ARGV[7])
-if redis.call('HLEN', KEYS[1]) <= most + 2 then return 0 end
+if redis.call('HLEN', KEYS[1]) <= most + 3 then return 0 end
 local now, idle_ms, absolute_ms = tonumber(ARGV[5]), tonumber(ARGV[4]) * 1000, tonumber(ARGV[6]) * 1000
 local live, ended = {}, {}
 for _, digest in ipairs(session_fields(KEYS[1])) do
@@ -120,6 +132,19 @@ table.sort(live, function(a, b) return a[1] < b[1] end)
 for i = 1, #live - most do ended[#ended + 1] = live[i][2] end
 return delete_sessions(KEYS[1], ended)
 """
+)
+
+# Stores the user's fields ARGV[1] at version ARGV[2] for every session of the user, unless a newer version is
+# known; the version is kept (for the grace period, without sessions) so that an older copy cannot follow.
+_PROFILE_CHANGED = (
+    _HELPERS
+    + """
+if tonumber(ARGV[2]) <= tonumber(redis.call('HGET', KEYS[1], 'p') or '0') then return 0 end
+redis.call('HSET', KEYS[1], 'p', ARGV[2])
+if redis.call('HEXISTS', KEYS[1], 'u') == 1 then redis.call('HSET', KEYS[1], 'u', ARGV[1]) end
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], GRACE_SECONDS) end
+return 1
+""".replace("GRACE_SECONDS", str(CREDENTIAL_VERSION_GRACE_SECONDS))
 )
 
 # Raises the user's credential version to ARGV[1] and ends every session of the user.
@@ -163,7 +188,13 @@ def encode_fields(data: dict[str, Any], names: tuple[str, ...]) -> bytes:
 
 
 def decode_fields(raw: bytes, names: tuple[str, ...]) -> dict[str, Any]:
-    return dict(zip(names, _decoder.decode(raw), strict=True))
+    """Fields by name; a field missing from an older record takes its default, one a newer release added is
+    ignored."""
+    values = _decoder.decode(raw)
+    fields = dict(zip(names, values, strict=False))
+    for name in names[len(values) :]:
+        fields[name] = FIELD_DEFAULTS[name]
+    return fields
 
 
 def _now_ms() -> int:
@@ -198,6 +229,7 @@ class SessionStore(RedisStore):
         self._compare_and_set = redis.register_script(_COMPARE_AND_SET)
         self._end = redis.register_script(_END)
         self._credentials_changed = redis.register_script(_CREDENTIALS_CHANGED)
+        self._profile_changed = redis.register_script(_PROFILE_CHANGED)
 
     def _user_key(self, user_id: int) -> str:
         return self._make_key(str(user_id))
@@ -232,10 +264,9 @@ class SessionStore(RedisStore):
         past `credential_version` (unless `force`)."""
         token = f"{user.id}.{secrets.token_urlsafe(32)}"
         now_ms = _now_ms()
-        profile = {"email": user.email, "ucr": (user.created_at - _EPOCH) // _MICROSECOND}
         session = {"iat": now_ms // 1000, "seen": now_ms, "ua": client.device, "ip": client.ip}
         args: list[str | bytes | int] = [
-            encode_fields(profile, PROFILE_FIELDS),
+            _encode_profile(user),
             session_digest(self._secret, token),
             encode_fields(session, SESSION_FIELDS),
             self.idle_timeout,
@@ -245,11 +276,18 @@ class SessionStore(RedisStore):
             "" if replaces is None else replaces.handle,
             credential_version,
             "1" if force else "0",
+            user.profile_version,
         ]
         replaced_key = self._user_key(user.id if replaces is None else replaces.user_id)
-        if await self._add(keys=[self._user_key(user.id), replaced_key], args=args) == -1:
+        outcome = await self._add(keys=[self._user_key(user.id), replaced_key], args=args)
+        if outcome == -1:
             raise CredentialsChanged
+        if outcome == -2:
+            raise ProfileChanged
         return token
+
+    async def profile_changed(self, user: User) -> None:
+        await self._profile_changed(keys=[self._user_key(user.id)], args=[_encode_profile(user), user.profile_version])
 
     async def credentials_changed(self, user_id: int, credential_version: int) -> None:
         await self._credentials_changed(keys=[self._user_key(user_id)], args=[credential_version])
@@ -266,6 +304,7 @@ class SessionStore(RedisStore):
         stored = cast("dict[bytes, bytes]", await self._redis.hgetall(self._user_key(user_id)))
         stored.pop(PROFILE.encode(), None)
         stored.pop(CREDENTIAL_VERSION.encode(), None)
+        stored.pop(PROFILE_VERSION.encode(), None)
         now_ms = _now_ms()
         live, ended = [], []
         for digest, raw in stored.items():
@@ -283,10 +322,19 @@ class SessionStore(RedisStore):
 
     async def end_session(self, user_id: int, digest: str) -> bool:
         """End one of the user's sessions; False when the digest is not one of theirs."""
-        return digest not in (PROFILE, CREDENTIAL_VERSION) and await self.remove(user_id, digest) == 1
+        return digest not in (PROFILE, PROFILE_VERSION, CREDENTIAL_VERSION) and await self.remove(user_id, digest) == 1
 
     async def list_sessions(self, user_id: int) -> list[SessionInfo]:
         return [_describe(stored) for stored in await self._live_sessions(user_id)]
+
+
+def _encode_profile(user: User) -> bytes:
+    profile = {
+        "email": user.email,
+        "ucr": (user.created_at - _EPOCH) // _MICROSECOND,  # integer microseconds: compact and exact
+        "ev": user.email_verified,
+    }
+    return encode_fields(profile, PROFILE_FIELDS)
 
 
 def _describe(stored: StoredSession) -> SessionInfo:

@@ -1,0 +1,102 @@
+"""The account's life: verify the address, change it, delete the account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+
+from pet_auth.domain.account import AccountService
+from pet_auth.domain.models import User
+from pet_auth.domain.verification import EmailService
+from pet_auth.http.cookies import DeviceCookie
+from pet_auth.http.guards import CURRENT_USER, client_ip, client_of, requires_login, requires_verified_email
+from pet_auth.http.openapi import problems
+from pet_auth.http.schemas import (
+    ChangeEmailRequest,
+    DeleteAccountRequest,
+    MessageResponse,
+    TokenRequest,
+    UserOut,
+    UserResponse,
+)
+from pet_auth.sessions.backend import end_session
+
+AnyRequest = Request[Any, Any, Any]
+VERIFICATION_SENT_REPLY = "If your address is not verified yet, a new link is on its way."
+CHANGE_REQUESTED_REPLY = "Check the new address for a link to confirm the change."
+
+
+class AccountController(Controller):
+    path = "/api/auth"
+    tags = ["account"]
+
+    @post("/verify-email", status_code=200, responses=problems())
+    async def verify_email(
+        self, data: JSONBody[TokenRequest], request: AnyRequest, emails: NamedDependency[EmailService]
+    ) -> UserResponse:
+        """Verify the address a link was mailed to; needs no session and changes none."""
+        return UserResponse(user=UserOut.of(await emails.verify(data.token, client_ip(request))))
+
+    @post(
+        "/verify-email/resend",
+        status_code=202,
+        guards=[requires_login],
+        dependencies=CURRENT_USER,
+        responses=problems(401, 429),
+    )
+    async def resend_verification(
+        self, request: AnyRequest, user: NamedDependency[User], emails: NamedDependency[EmailService]
+    ) -> MessageResponse:
+        """Mail a fresh verification link, unless the address is verified already."""
+        await emails.resend_verification(user, client_ip(request))
+        return MessageResponse(message=VERIFICATION_SENT_REPLY)
+
+    @post(
+        "/change-email",
+        status_code=202,
+        guards=[requires_login, requires_verified_email],
+        dependencies=CURRENT_USER,
+        responses=problems(401, 403, 429),
+    )
+    async def change_email(
+        self,
+        data: JSONBody[ChangeEmailRequest],
+        request: AnyRequest,
+        user: NamedDependency[User],
+        emails: NamedDependency[EmailService],
+        device_cookie: NamedDependency[DeviceCookie],
+    ) -> MessageResponse:
+        """Mail a confirmation link to the new address; the answer is the same whether or not it is taken."""
+        await emails.request_change(
+            user, data.current_password, data.new_email, client_of(request), device_cookie.read(request)
+        )
+        return MessageResponse(message=CHANGE_REQUESTED_REPLY)
+
+    @post("/confirm-email", status_code=200, responses=problems(409))
+    async def confirm_email(
+        self, data: JSONBody[TokenRequest], request: AnyRequest, emails: NamedDependency[EmailService]
+    ) -> UserResponse:
+        """Move the account to the address the link was mailed to, verified."""
+        return UserResponse(user=UserOut.of(await emails.confirm_change(data.token, client_ip(request))))
+
+    @post(
+        "/delete-account",
+        status_code=204,
+        guards=[requires_login, requires_verified_email],
+        dependencies=CURRENT_USER,
+        responses=problems(401, 403, 429),
+    )
+    async def delete_account(
+        self,
+        data: JSONBody[DeleteAccountRequest],
+        request: AnyRequest,
+        user: NamedDependency[User],
+        account: NamedDependency[AccountService],
+        device_cookie: NamedDependency[DeviceCookie],
+    ) -> None:
+        """Delete the account: every session ends and this one's cookie is expired."""
+        await account.delete_account(user, data.current_password, client_of(request), device_cookie.read(request))
+        end_session(request)
