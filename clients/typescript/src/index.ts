@@ -75,7 +75,10 @@ export interface AuthClientOptions {
   fetch?: (request: Request) => Promise<Response>;
 }
 
-type Outcome<Data, Error> = { data: Data; error?: never; response: Response } | { data?: never; error: Error; response: Response };
+/** What openapi-fetch resolves to: the success body, or the error body. */
+type Outcome<Data, Error> =
+  | { data: Data; error?: never; response: Response }
+  | { data?: never; error: Error; response: Response };
 
 async function outcome<Id extends OperationId, Data>(
   operation: Id,

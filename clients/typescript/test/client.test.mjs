@@ -55,7 +55,9 @@ test("a taken email and a short password are AuthErrors with their codes", async
   assert.equal(taken.code, "email_taken");
   assert.equal(typeof taken.detail, "string");
 
-  const short = await authError("register", () => device().register({ email: uniqueEmail("short"), password: "short" }));
+  const short = await authError("register", () =>
+    device().register({ email: uniqueEmail("short"), password: "short" }),
+  );
   assert.equal(short.status, 400);
   assert.equal(short.code, "validation_error");
   assert.deepEqual(
