@@ -84,6 +84,10 @@ def test_schemathesis_with_every_check_finds_nothing(
     assert run.returncode == 0, output[-12_000:]
     for phase in ("Examples", "Coverage", "Fuzzing"):
         assert re.search(rf"✅\s+{phase} \(in ", output), f"the {phase} phase did not pass:\n{output[-6000:]}"
+    if signed_in:
+        # The session works: the guarded reads answered more than 401s (schemathesis lists those that did not).
+        unauthenticated = re.search(r"Authentication failed:.*?💡", output, re.DOTALL)
+        assert unauthenticated is None or "/api/auth/me" not in unauthenticated.group(0), output[-6000:]
     tested = re.search(r"(\d+) generated, (\d+) passed", output)
     assert tested, output[-3000:]
     assert int(tested.group(2)) > 100, output[-3000:]
