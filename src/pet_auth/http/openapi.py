@@ -67,7 +67,9 @@ def problems(*errors: type[DomainError] | str, read_only: bool = False, api_rout
     own = [error if isinstance(error, str) else error.code for error in errors]
     if unknown := [code for code in own if code not in _STATUS_OF_CODE]:
         raise ValueError(f"no status is known for problem codes {unknown}")
-    implied = [*(_UNSAFE_METHOD_CODES if not read_only else ()), *(("service_unavailable",) if api_route else ())]
+    implied = [] if read_only else list(_UNSAFE_METHOD_CODES)
+    if api_route:
+        implied.append("service_unavailable")
 
     @dataclass
     class DocumentedOperation(Operation):
