@@ -5,7 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev start migrate revision test lint bench purge-tokens env
+CLIENT := clients/typescript
+CLIENT_DEPS := $(CLIENT)/node_modules/.package-lock.json
+
+.PHONY: dev start migrate revision test lint bench purge-tokens env client client-deps client-check
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,8 +41,32 @@ revision: env  ## make revision m="what changed"
 purge-tokens: env  ## delete used and expired password reset tokens
 	$(BIN)/python -m pet_auth purge-tokens
 
-test: $(STAMP)  ## the whole suite, against real PostgreSQL and Redis
+test: $(STAMP) $(CLIENT_DEPS)  ## the whole suite, against real PostgreSQL and Redis (and the TypeScript client)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The TypeScript client's packages, exactly as package-lock.json pins them.
+$(CLIENT_DEPS): $(CLIENT)/package.json $(CLIENT)/package-lock.json
+	cd $(CLIENT) && npm ci --no-audit --no-fund
+	touch $@
+
+client-deps: $(CLIENT_DEPS)
+
+# Writes the client's schema types, generated from the API's OpenAPI document (no server needed), to $(1).
+generate_schema_types = set -o pipefail && $(BIN)/python -m pet_auth openapi \
+	| $(CLIENT)/node_modules/.bin/openapi-typescript --output "$(1)" >/dev/null
+
+client: $(STAMP) $(CLIENT_DEPS)  ## regenerate the TypeScript client's src/schema.d.ts from the API and build it
+	$(call generate_schema_types,$(CLIENT)/src/schema.d.ts)
+	cd $(CLIENT) && npm run --silent build
+
+client-check: $(STAMP) $(CLIENT_DEPS)  ## the committed schema types are current, type-check, the client's tests
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	$(call generate_schema_types,$$out/schema.d.ts) && \
+	if ! diff -u $(CLIENT)/src/schema.d.ts "$$out/schema.d.ts"; then \
+	  echo "client-check: $(CLIENT)/src/schema.d.ts differs from the API's document; run make client" >&2; exit 1; \
+	fi
+	cd $(CLIENT) && npm run --silent typecheck
+	$(BIN)/pytest tests/test_typescript_client.py -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests alembic bench

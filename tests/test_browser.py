@@ -1,10 +1,11 @@
-"""End to end in a real Chromium: the SPA's origin can sign up, sign in, read /me and sign out; any other origin
-is refused by CORS (the browser) and by the origin check (the server).
+"""End to end in a real Chromium: the SPA's origin can sign up, sign in, read /me and sign out through the
+TypeScript client (clients/typescript, bundled by esbuild); any other origin is refused by CORS (the browser) and by
+the origin check (the server).
 
 The API runs as a real uvicorn server (tests/live_server.py) on 127.0.0.1 and is called as http://localhost:PORT,
 so the page at http://localhost:5173 is same-site with it (the SameSite=Lax cookie travels), while the page at
 http://127.0.0.1:5174 is cross-site and not an allowed origin. Both pages are tests/browser/index.html, served by
-the test itself.
+the test itself beside the client's bundle.
 
 Chromium is Debian's (`chromium`), never Playwright's download. Without it the test is skipped, unless
 PET_AUTH_REQUIRE_BROWSER is set (CI sets it): then it fails.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -28,12 +30,13 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
-from tests.conftest import PASSWORD, SPA_ORIGIN, unique_email
+from tests.conftest import PASSWORD, ROOT, SPA_ORIGIN, unique_email
 from tests.live_server import LiveServer, live_server
 
 pytestmark = pytest.mark.browser
 
-PAGE_DIR = Path(__file__).resolve().parent / "browser"
+PAGE = Path(__file__).resolve().parent / "browser" / "index.html"
+CLIENT_DIR = ROOT / "clients" / "typescript"
 SPA_PORT = 5173  # http://localhost:5173, the allowed origin (SPA_ORIGIN)
 OTHER_PORT = 5174  # http://127.0.0.1:5174, an origin that is not allowed
 OTHER_ORIGIN = f"http://127.0.0.1:{OTHER_PORT}"
@@ -64,10 +67,34 @@ class _PageHandler(SimpleHTTPRequestHandler):
         pass
 
 
+@pytest.fixture(scope="module")
+def page_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test page beside the TypeScript client bundled for browsers (auth-client.js), as a Vite app would have it."""
+    esbuild = CLIENT_DIR / "node_modules" / ".bin" / "esbuild"
+    if not esbuild.exists():
+        pytest.fail("the TypeScript client's packages are missing: run `make client-deps`")
+    directory = tmp_path_factory.mktemp("page")
+    shutil.copy(PAGE, directory / PAGE.name)
+    subprocess.run(
+        [
+            esbuild,
+            "src/index.ts",
+            "--bundle",
+            "--format=esm",
+            f"--outfile={directory / 'auth-client.js'}",
+            "--log-level=warning",
+        ],
+        cwd=CLIENT_DIR,
+        check=True,
+        timeout=60,
+    )
+    return directory
+
+
 @contextmanager
-def page_server(port: int) -> Iterator[None]:
-    """Serves tests/browser/ on 127.0.0.1:port from a thread."""
-    handler = functools.partial(_PageHandler, directory=str(PAGE_DIR))
+def page_server(port: int, directory: Path) -> Iterator[None]:
+    """Serves the directory on 127.0.0.1:port from a thread."""
+    handler = functools.partial(_PageHandler, directory=str(directory))
     try:
         server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as exc:
@@ -86,8 +113,8 @@ def page_server(port: int) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def page_servers() -> Iterator[None]:
-    with page_server(SPA_PORT), page_server(OTHER_PORT):
+def page_servers(page_dir: Path) -> Iterator[None]:
+    with page_server(SPA_PORT, page_dir), page_server(OTHER_PORT, page_dir):
         yield
 
 
@@ -129,10 +156,31 @@ async def open_page(context: BrowserContext, origin: str, api: str) -> Page:
         f"{origin} did not serve tests/browser/index.html (title {title!r}): is another server listening on "
         "that port, e.g. on ::1 for localhost?"
     )
+    await page.wait_for_function("typeof window.authClient === 'function'")  # the module script has run
     return page
 
 
-async def call(page: Page, method: str, path: str, **options: Any) -> dict[str, Any]:
+async def client_call(page: Page, method: str, *args: Any) -> dict[str, Any]:
+    """One method of the TypeScript client in the page: {ok: true, value} or {ok: false, error}."""
+    result: dict[str, Any] = await page.evaluate(
+        "([method, args]) => window.authClient(method, ...args)", [method, list(args)]
+    )
+    return result
+
+
+def returned(result: dict[str, Any]) -> Any:
+    assert result["ok"], result
+    return result["value"]
+
+
+def auth_error(result: dict[str, Any]) -> dict[str, Any]:
+    assert result["ok"] is False, result
+    error: dict[str, Any] = result["error"]
+    assert error["name"] == "AuthError", result
+    return error
+
+
+async def raw_fetch(page: Page, method: str, path: str, **options: Any) -> dict[str, Any]:
     """callApi in the page: fetch with credentials; {ok, status, body}, or {ok: false, error} when fetch rejects."""
     result: dict[str, Any] = await page.evaluate(
         "([method, path, options]) => window.callApi(method, path, options)", [method, path, options]
@@ -140,24 +188,20 @@ async def call(page: Page, method: str, path: str, **options: Any) -> dict[str, 
     return result
 
 
-def answered(result: dict[str, Any], status: int) -> Any:
-    """The body of a response the page could read, after checking its status."""
-    assert result["ok"], result
-    assert result["status"] == status, result
-    return result["body"]
-
-
 def refused(result: dict[str, Any]) -> None:
-    """The fetch rejected: the browser withheld the response from the page."""
+    """The fetch rejected: the browser withheld the response from the page (to the client, a TypeError, not an
+    AuthError: there is no answer to read)."""
     assert result["ok"] is False, result
-    assert result["error"].startswith("TypeError"), result
+    error = result["error"]
+    name = error["name"] if isinstance(error, dict) else error.split(":")[0]
+    assert name == "TypeError", result
 
 
 async def simple_post_status(page: Page, api: str, body: str) -> int:
     """POSTs text/plain to /api/auth/register in no-cors mode, as a cross-site form or CSRF script can, with no
     preflight. The page only ever sees an opaque response; returns the status the server really sent."""
     async with page.expect_response(f"{api}/api/auth/register") as response_info:
-        result = await call(page, "POST", "/api/auth/register", text=body, mode="no-cors")
+        result = await raw_fetch(page, "POST", "/api/auth/register", text=body, mode="no-cors")
     assert result == {"ok": True, "status": 0, "opaque": True}, result
     response = await response_info.value
     assert response.request.method == "POST"
@@ -173,10 +217,11 @@ async def test_spa_origin_signs_up_in_and_out_with_an_httponly_cookie(context: B
     email = unique_email("browser")
     credentials = {"email": email, "password": PASSWORD}
 
-    registered = await call(page, "POST", "/api/auth/register", json=credentials)
+    registered = await client_call(page, "register", credentials)
     assert registered["ok"], f"register from {SPA_ORIGIN} to {api} failed in the browser: {registered}"
-    assert answered(registered, 201)["user"]["email"] == email
-    assert answered(await call(page, "GET", "/api/auth/me"), 200)["user"]["email"] == email
+    user = registered["value"]["user"]
+    assert user["email"] == email
+    assert returned(await client_call(page, "me")) == {"user": user}
 
     # The cookie is there, on the API's host, but invisible to the page's scripts.
     [cookie] = await session_cookies(context)
@@ -191,14 +236,17 @@ async def test_spa_origin_signs_up_in_and_out_with_an_httponly_cookie(context: B
     assert COOKIE not in document_cookie
     assert cookie["value"] not in document_cookie
 
-    assert answered(await call(page, "POST", "/api/auth/logout"), 204) is None
+    assert returned(await client_call(page, "logout")) is None
     assert await session_cookies(context) == []
-    assert answered(await call(page, "GET", "/api/auth/me"), 401)["code"] == "not_authenticated"
+    signed_out = auth_error(await client_call(page, "me"))
+    assert (signed_out["operation"], signed_out["status"], signed_out["code"]) == ("me", 401, "not_authenticated")
 
-    assert answered(await call(page, "POST", "/api/auth/login", json=credentials), 200)["user"]["email"] == email
+    wrong = auth_error(await client_call(page, "login", {"email": email, "password": "not the password"}))
+    assert (wrong["status"], wrong["code"]) == (401, "invalid_credentials")
+    assert returned(await client_call(page, "login", credentials)) == {"user": user}
     [new_cookie] = await session_cookies(context)
     assert new_cookie["value"] != cookie["value"]
-    assert answered(await call(page, "GET", "/api/auth/me"), 200)["user"]["email"] == email
+    assert returned(await client_call(page, "me")) == {"user": user}
 
 
 async def test_other_origin_is_refused_by_cors_and_by_the_origin_check(
@@ -207,7 +255,7 @@ async def test_other_origin_is_refused_by_cors_and_by_the_origin_check(
     # A user signed in on the SPA: the other origin must not be able to read or act for them.
     spa = await open_page(context, SPA_ORIGIN, api)
     victim = unique_email("victim")
-    answered(await call(spa, "POST", "/api/auth/register", json={"email": victim, "password": PASSWORD}), 201)
+    returned(await client_call(spa, "register", {"email": victim, "password": PASSWORD}))
 
     other = await open_page(context, OTHER_ORIGIN, api)
     console: list[str] = []
@@ -219,11 +267,11 @@ async def test_other_origin_is_refused_by_cors_and_by_the_origin_check(
     blocked = f"Access to fetch at '{api}{{}}' from origin '{OTHER_ORIGIN}' has been blocked by CORS policy"
 
     # Reading /me with credentials: the response carries no CORS grant, so the browser withholds it.
-    refused(await call(other, "GET", "/api/auth/me"))
+    refused(await client_call(other, "me"))
     assert any(text.startswith(blocked.format("/api/auth/me")) for text in console), console
 
     # A JSON POST needs a preflight, which the API refuses, so the POST itself is never sent.
-    refused(await call(other, "POST", "/api/auth/login", json={"email": victim, "password": PASSWORD}))
+    refused(await client_call(other, "login", {"email": victim, "password": PASSWORD}))
     preflight_refused = blocked.format("/api/auth/login") + ": Response to preflight request doesn't pass"
     assert any(text.startswith(preflight_refused) for text in console), console
 
@@ -234,7 +282,7 @@ async def test_other_origin_is_refused_by_cors_and_by_the_origin_check(
     assert await simple_post_status(other, api, body) == 403
     assert await simple_post_status(spa, api, body) == 415
     # The same request in cors mode: the server's 403 is withheld from the page as well.
-    refused(await call(other, "POST", "/api/auth/register", text=body))
+    refused(await raw_fetch(other, "POST", "/api/auth/register", text=body))
     assert any(text.startswith(blocked.format("/api/auth/register")) for text in console), console
 
     async with db.connect() as connection:
@@ -245,4 +293,4 @@ async def test_other_origin_is_refused_by_cors_and_by_the_origin_check(
         assert set(rows.scalars()) == {victim}
 
     # The victim's session is untouched and still works from the SPA.
-    assert answered(await call(spa, "GET", "/api/auth/me"), 200)["user"]["email"] == victim
+    assert returned(await client_call(spa, "me"))["user"]["email"] == victim

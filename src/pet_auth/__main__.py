@@ -1,4 +1,4 @@
-"""Operator commands: `python -m pet_auth serve|create-db|purge-tokens`."""
+"""Operator commands: `python -m pet_auth serve|create-db|purge-tokens|openapi`."""
 
 from __future__ import annotations
 
@@ -48,6 +48,17 @@ def _purge_tokens(settings: Settings) -> None:
     print(f"purged {asyncio.run(purge())} used or expired reset and email links")
 
 
+def openapi_document() -> bytes:
+    """The OpenAPI document the server serves at /schema/openapi.json, built without a server or any connection
+    (creating the app connects nothing). Test settings: the document does not depend on the environment."""
+    import msgspec
+
+    from pet_auth.app import create_app
+
+    document = create_app(Settings(app_env="test")).openapi_schema.to_schema()
+    return msgspec.json.format(msgspec.json.encode(document), indent=2) + b"\n"
+
+
 def _serve(settings: Settings, reload: bool) -> None:
     import uvicorn
 
@@ -74,7 +85,11 @@ def main() -> None:
     serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     commands.add_parser("create-db", help="create the database named in DATABASE_URL if it does not exist")
     commands.add_parser("purge-tokens", help="delete used and expired password reset tokens")
+    commands.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")
     args = parser.parse_args()
+    if args.command == "openapi":
+        sys.stdout.buffer.write(openapi_document())
+        return
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -13,7 +13,6 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
-from litestar.openapi import OpenAPIConfig
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -37,6 +36,7 @@ from pet_auth.http.controllers.recovery import RecoveryController
 from pet_auth.http.controllers.sessions import SessionsController
 from pet_auth.http.cookies import DeviceCookie
 from pet_auth.http.errors import exception_handlers
+from pet_auth.http.openapi import openapi_config
 from pet_auth.http.security import OriginCheckMiddleware, add_security_headers
 from pet_auth.mail import ConsoleMailer, Mailer, SmtpMailer
 from pet_auth.ratelimit import RedisRateLimiter
@@ -200,7 +200,7 @@ def create_app(settings: Settings) -> Litestar:
         exception_handlers=exception_handlers(),
         before_send=[add_security_headers],
         request_max_body_size=MAX_BODY_BYTES,
-        openapi_config=OpenAPIConfig(title="pet_auth", version="0.1.0", path="/schema"),
+        openapi_config=openapi_config(settings.session_cookie_name),
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
             configure_root_logger=True,

@@ -25,6 +25,7 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 HASH_THREAD_NICENESS = 10
+TOO_COMMON = "is too common: it appears in lists of leaked passwords; choose another"
 T = TypeVar("T")
 
 
@@ -44,7 +45,7 @@ def check_password_policy(password: str, field: str = "password") -> None:
     elif any(unicodedata.category(ch) == "Cc" for ch in password):
         message = "must not contain control characters"
     elif password.lower() in common_passwords():
-        message = "is too common: it appears in lists of leaked passwords; choose another"
+        message = TOO_COMMON
     else:
         return
     raise InvalidInput(FieldError(field, message))

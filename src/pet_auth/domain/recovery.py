@@ -19,6 +19,10 @@ from pet_auth.domain.ports import Limits, RateLimiter, SessionRegistry, Spawn
 from pet_auth.mail.base import Mailer
 from pet_auth.mail.messages import password_changed_message, reset_link_message
 
+RESET_TOKEN_BYTES = 32
+# The shape of `secrets.token_urlsafe(RESET_TOKEN_BYTES)`: 32 bytes in URL-safe base64, unpadded.
+RESET_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{43}$"  # noqa: S105 - a shape, not a secret
+
 
 class RecoveryService:
     def __init__(
@@ -56,7 +60,7 @@ class RecoveryService:
         self._spawn(self._issue_and_mail(email), "password reset email")
 
     async def _issue_and_mail(self, email: str) -> None:
-        token = secrets.token_urlsafe(32)
+        token = secrets.token_urlsafe(RESET_TOKEN_BYTES)
         expires_at = datetime.now(UTC) + timedelta(seconds=self._token_ttl)
         async with self._db.transaction() as repos:
             user_id = await repos.users.get_id_by_email(email)

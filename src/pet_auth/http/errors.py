@@ -22,7 +22,7 @@ logger = logging.getLogger("pet_auth.errors")
 
 PROBLEM_JSON = "application/problem+json"
 
-_DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
+DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
     domain.InvalidInput: 400,
     domain.InvalidToken: 400,
     domain.InvalidCredentials: 401,
@@ -42,6 +42,16 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
     503: "service_unavailable",
+}
+
+# The problems of the HTTP layer (beside the domain errors above) that the OpenAPI document states: code -> status.
+HTTP_PROBLEMS = {
+    "malformed_json": 400,
+    "not_authenticated": 401,
+    "forbidden_origin": 403,
+    "request_too_large": 413,
+    "unsupported_media_type": 415,
+    "service_unavailable": 503,
 }
 
 # What an outage of PostgreSQL or Redis looks like from here, by exception type: each is a 503, never a 500.
@@ -114,7 +124,7 @@ class ClientError(HTTPException):
 
 
 def _domain_error(_: Request[Any, Any, Any], exc: domain.DomainError) -> Response[Problem]:
-    status = next((_DOMAIN_STATUS[cls] for cls in type(exc).__mro__ if cls in _DOMAIN_STATUS), 400)
+    status = next((DOMAIN_STATUS[cls] for cls in type(exc).__mro__ if cls in DOMAIN_STATUS), 400)
     errors = None
     headers = None
     if isinstance(exc, domain.InvalidInput):
@@ -204,7 +214,10 @@ def exception_handlers() -> ExceptionHandlersMap:
 
 
 __all__ = [
+    "DOMAIN_STATUS",
+    "HTTP_PROBLEMS",
     "PROBLEM_JSON",
+    "UNAVAILABLE_ERRORS",
     "ClientError",
     "exception_handlers",
     "is_unavailable",

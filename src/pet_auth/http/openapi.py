@@ -1,20 +1,153 @@
-"""Documented error responses, so that the OpenAPI schema states every problem a route can answer."""
+"""The OpenAPI document, exact enough to generate a client from: every problem each operation can answer, with its
+`code` as an enum of that operation's codes, and the session cookie as the security scheme of guarded operations.
+
+A route states only its own domain errors (`operation_class=problems(EmailTaken, RateLimited)`); the problems
+every route of its kind can meet are added here from what the document already knows about the operation:
+- a JSON body: 400 `malformed_json` / `validation_error`, 413 `request_too_large`;
+- a security requirement (the login guard): 401 `not_authenticated`;
+- an unsafe method (`read_only=False`): 403 `forbidden_origin` and 415 `unsupported_media_type` (http/security.py);
+- an API route (`api_route=True`): 503 `service_unavailable` when PostgreSQL or Redis is down.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
 from http import HTTPStatus
 
-from litestar.openapi.datastructures import ResponseSpec
+from litestar import HttpMethod
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    Schema,
+    SecurityRequirement,
+    SecurityScheme,
+)
+from litestar.types.internal_types import PathParameterDefinition
 
-from pet_auth.http.errors import PROBLEM_JSON
-from pet_auth.http.schemas import Problem
+from pet_auth.domain.errors import DomainError, InvalidInput
+from pet_auth.http.errors import DOMAIN_STATUS, HTTP_PROBLEMS, PROBLEM_JSON
 
-# Any API route may meet these: bad input or origin, oversized or non-JSON body, a dependency outage.
-_API_ROUTE_STATUSES = (400, 403, 413, 415, 503)
+SESSION_COOKIE_SCHEME = "sessionCookie"
+# The security requirement of the routes behind the login guard (`security=SIGNED_IN`).
+SIGNED_IN: list[SecurityRequirement] = [{SESSION_COOKIE_SCHEME: []}]
+
+_STATUS_OF_CODE: dict[str, int] = {
+    **HTTP_PROBLEMS,
+    **{error.code: status for error, status in DOMAIN_STATUS.items()},
+}
+_BODY_CODES = ("malformed_json", InvalidInput.code, "request_too_large")
+_UNSAFE_METHOD_CODES = ("forbidden_origin", "unsupported_media_type")
+
+_STRING = Schema(type=OpenAPIType.STRING)
+_FIELD_PROBLEM = Schema(
+    type=OpenAPIType.OBJECT,
+    properties={"field": _STRING, "message": _STRING},
+    required=["field", "message"],
+)
+_RETRY_AFTER = OpenAPIHeader(
+    schema=Schema(type=OpenAPIType.INTEGER, minimum=1),
+    required=True,
+    description="Seconds until the rate limit's window ends.",
+)
 
 
-def problems(*statuses: int, api_route: bool = True) -> dict[int, ResponseSpec]:
-    return {
-        status: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description=HTTPStatus(status).phrase)
-        for status in sorted({*statuses, *(_API_ROUTE_STATUSES if api_route else ())})
+def problems(*errors: type[DomainError] | str, read_only: bool = False, api_route: bool = True) -> type[Operation]:
+    """The operation class (`operation_class=` of a route) that documents the route's problem answers.
+
+    `errors` are the route's own: domain error classes, or codes of http/errors.py's HTTP_PROBLEMS.
+    """
+    own = [error if isinstance(error, str) else error.code for error in errors]
+    if unknown := [code for code in own if code not in _STATUS_OF_CODE]:
+        raise ValueError(f"no status is known for problem codes {unknown}")
+    implied = [] if read_only else list(_UNSAFE_METHOD_CODES)
+    if api_route:
+        implied.append("service_unavailable")
+
+    @dataclass
+    class DocumentedOperation(Operation):
+        def __post_init__(self) -> None:
+            codes = [*own, *implied]
+            if self.request_body is not None:
+                codes.extend(_BODY_CODES)
+            if self.security:
+                codes.append("not_authenticated")
+            # Litestar's own guesses (a 400 for any handler with parameters) give way to the exact list.
+            responses = {status: answer for status, answer in (self.responses or {}).items() if int(status) < 400}
+            responses.update(problem_responses(codes))
+            self.responses = responses
+
+    return DocumentedOperation
+
+
+def problem_responses(codes: list[str]) -> dict[str, OpenAPIResponse]:
+    by_status: dict[int, set[str]] = defaultdict(set)
+    for code in codes:
+        by_status[_STATUS_OF_CODE[code]].add(code)
+    return {str(status): _problem_response(status, sorted(by_status[status])) for status in sorted(by_status)}
+
+
+def _problem_response(status: int, codes: list[str]) -> OpenAPIResponse:
+    properties: dict[str, Schema | Reference] = {
+        "type": _STRING,
+        "title": _STRING,
+        "status": Schema(type=OpenAPIType.INTEGER, const=status),
+        "detail": _STRING,
+        "code": Schema(type=OpenAPIType.STRING, enum=codes),
     }
+    if InvalidInput.code in codes:
+        properties["errors"] = Schema(
+            type=OpenAPIType.ARRAY, items=_FIELD_PROBLEM, description=f"Field errors; only with `{InvalidInput.code}`."
+        )
+    schema = Schema(
+        type=OpenAPIType.OBJECT,
+        title=f"Problem{status}",
+        description="RFC 9457 problem details with a stable, machine-readable `code`.",
+        properties=properties,
+        required=["type", "title", "status", "detail", "code"],
+    )
+    return OpenAPIResponse(
+        description=f"{HTTPStatus(status).phrase}: {', '.join(f'`{code}`' for code in codes)}",
+        content={PROBLEM_JSON: OpenAPIMediaType(schema=schema)},
+        headers={"Retry-After": _RETRY_AFTER} if status == HTTPStatus.TOO_MANY_REQUESTS else None,
+    )
+
+
+def _operation_id(
+    handler: HTTPRouteHandler, _method: HttpMethod | str, _path: list[str | PathParameterDefinition]
+) -> str:
+    """The handler's name in camelCase: `change_password` is `changePassword`, a client's method name."""
+    first, *rest = handler.handler_name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def openapi_config(session_cookie_name: str) -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="pet_auth",
+        version="0.1.0",
+        description="Authentication API of the Pet Manager web app. Errors are RFC 9457 problem+json with a `code`.",
+        path="/schema",
+        use_handler_docstrings=True,
+        operation_id_creator=_operation_id,
+        components=Components(
+            security_schemes={
+                SESSION_COOKIE_SCHEME: SecurityScheme(
+                    type="apiKey",
+                    name=session_cookie_name,
+                    security_scheme_in="cookie",
+                    description="The HttpOnly session cookie set by register and login; browsers send it by "
+                    "themselves with `credentials: 'include'`.",
+                )
+            }
+        ),
+    )
+
+
+__all__ = ["SIGNED_IN", "openapi_config", "problems"]

@@ -10,20 +10,47 @@ import msgspec
 from pet_auth.domain.emails import MAX_EMAIL_LENGTH
 from pet_auth.domain.models import SessionInfo, User
 from pet_auth.domain.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from pet_auth.domain.recovery import RESET_TOKEN_PATTERN
 
-# Lengths are checked by the domain (with messages meant for people); here they are documented.
+# Mirrors the policy's refusal of control characters (Unicode category Cc), as an ECMA-262 pattern.
+PASSWORD_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"  # noqa: S105 - a rule, not a password
+
+# The domain checks emails and new passwords (with messages meant for people); here their rules are documented,
+# so that a client can check them before sending. `extra` lands in the OpenAPI schema, msgspec does not enforce it.
 Email = Annotated[
-    str, msgspec.Meta(description=f"At most {MAX_EMAIL_LENGTH} characters.", examples=["ada@example.com"])
+    str,
+    msgspec.Meta(
+        description=f"An email address, at most {MAX_EMAIL_LENGTH} characters; case and outer spaces are ignored.",
+        examples=["ada@example.com"],
+        extra_json_schema={"extra": {"format": "email", "max_length": MAX_EMAIL_LENGTH}},
+    ),
 ]
 NewPassword = Annotated[
     str,
     msgspec.Meta(
-        description=f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters, not a commonly used password."
+        description=f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters, no control characters, "
+        "not a commonly used password.",
+        examples=["correct horse battery staple"],
+        extra_json_schema={
+            "extra": {
+                "min_length": MIN_PASSWORD_LENGTH,
+                "max_length": MAX_PASSWORD_LENGTH,
+                "pattern": PASSWORD_PATTERN,
+            }
+        },
     ),
 ]
 # A password to check may be anything the user typed; a too-long one simply does not match.
 AnyPassword = Annotated[str, msgspec.Meta(max_length=1024)]
-Token = Annotated[str, msgspec.Meta(max_length=256)]
+# Any other string is an unknown token (400 invalid_token), as is a well-formed one that was never issued.
+Token = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=256,
+        description="The token of an emailed link: 43 URL-safe base64 characters.",
+        extra_json_schema={"extra": {"pattern": RESET_TOKEN_PATTERN}},
+    ),
+]
 
 
 class Schema(msgspec.Struct, rename="camel", forbid_unknown_fields=False):

@@ -9,11 +9,12 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from pet_auth.domain.account import AccountService
+from pet_auth.domain.errors import EmailNotVerified, EmailTaken, InvalidCredentials, InvalidToken, RateLimited
 from pet_auth.domain.models import User
 from pet_auth.domain.verification import EmailService
 from pet_auth.http.cookies import DeviceCookie
 from pet_auth.http.guards import CURRENT_USER, client_ip, client_of, requires_login, requires_verified_email
-from pet_auth.http.openapi import problems
+from pet_auth.http.openapi import SIGNED_IN, problems
 from pet_auth.http.schemas import (
     ChangeEmailRequest,
     DeleteAccountRequest,
@@ -33,7 +34,7 @@ class AccountController(Controller):
     path = "/api/auth"
     tags = ["account"]
 
-    @post("/verify-email", status_code=200, responses=problems())
+    @post("/verify-email", status_code=200, operation_class=problems(InvalidToken))
     async def verify_email(
         self, data: JSONBody[TokenRequest], request: AnyRequest, emails: NamedDependency[EmailService]
     ) -> UserResponse:
@@ -45,7 +46,8 @@ class AccountController(Controller):
         status_code=202,
         guards=[requires_login],
         dependencies=CURRENT_USER,
-        responses=problems(401, 429),
+        security=SIGNED_IN,
+        operation_class=problems(RateLimited),
     )
     async def resend_verification(
         self, request: AnyRequest, user: NamedDependency[User], emails: NamedDependency[EmailService]
@@ -59,7 +61,8 @@ class AccountController(Controller):
         status_code=202,
         guards=[requires_login, requires_verified_email],
         dependencies=CURRENT_USER,
-        responses=problems(401, 403, 429),
+        security=SIGNED_IN,
+        operation_class=problems(InvalidCredentials, EmailNotVerified, RateLimited),
     )
     async def change_email(
         self,
@@ -75,7 +78,7 @@ class AccountController(Controller):
         )
         return MessageResponse(message=CHANGE_REQUESTED_REPLY)
 
-    @post("/confirm-email", status_code=200, responses=problems(409))
+    @post("/confirm-email", status_code=200, operation_class=problems(InvalidToken, EmailTaken))
     async def confirm_email(
         self, data: JSONBody[TokenRequest], request: AnyRequest, emails: NamedDependency[EmailService]
     ) -> UserResponse:
@@ -87,7 +90,8 @@ class AccountController(Controller):
         status_code=204,
         guards=[requires_login, requires_verified_email],
         dependencies=CURRENT_USER,
-        responses=problems(401, 403, 429),
+        security=SIGNED_IN,
+        operation_class=problems(InvalidCredentials, EmailNotVerified, RateLimited),
     )
     async def delete_account(
         self,

@@ -10,10 +10,11 @@ from litestar.params import JSONBody
 
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.auth import AuthService
+from pet_auth.domain.errors import EmailTaken, InvalidCredentials, RateLimited
 from pet_auth.domain.models import User
 from pet_auth.http.cookies import DeviceCookie, signed_in_response
 from pet_auth.http.guards import CURRENT_USER, client_ip, client_of, guarded_get, requires_login
-from pet_auth.http.openapi import problems
+from pet_auth.http.openapi import SIGNED_IN, problems
 from pet_auth.http.schemas import ChangePasswordRequest, LoginRequest, RegisterRequest, UserOut, UserResponse
 from pet_auth.sessions.backend import begin_session, current_session, end_session
 
@@ -24,7 +25,7 @@ class AuthController(Controller):
     path = "/api/auth"
     tags = ["auth"]
 
-    @post("/register", status_code=201, responses=problems(409, 429))
+    @post("/register", status_code=201, operation_class=problems(EmailTaken, RateLimited))
     async def register(
         self,
         data: JSONBody[RegisterRequest],
@@ -36,7 +37,7 @@ class AuthController(Controller):
         sign_in = await auth.register(data.email, data.password, client_of(request), current_session(request))
         return signed_in_response(request, sign_in, device_cookie, status_code=201)
 
-    @post("/login", status_code=200, responses=problems(401, 429))
+    @post("/login", status_code=200, operation_class=problems(InvalidCredentials, RateLimited))
     async def login(
         self,
         data: JSONBody[LoginRequest],
@@ -50,7 +51,7 @@ class AuthController(Controller):
         )
         return signed_in_response(request, sign_in, device_cookie, status_code=200)
 
-    @post("/logout", status_code=204, responses=problems())
+    @post("/logout", status_code=204, operation_class=problems())
     async def logout(self, request: AnyRequest, auth: NamedDependency[AuthService]) -> None:
         """Sign out: the server-side session is deleted and the cookie expired (the device cookie stays)."""
         user_id = request.session.get("uid")
@@ -58,7 +59,13 @@ class AuthController(Controller):
         if user_id is not None:
             auth.logged_out(user_id, client_ip(request))
 
-    @guarded_get("/me", guards=[requires_login], dependencies=CURRENT_USER, responses=problems(401))
+    @guarded_get(
+        "/me",
+        guards=[requires_login],
+        dependencies=CURRENT_USER,
+        security=SIGNED_IN,
+        operation_class=problems(read_only=True),
+    )
     async def me(self, user: NamedDependency[User]) -> UserResponse:
         """The signed-in user."""
         return UserResponse(user=UserOut.of(user))
@@ -68,7 +75,8 @@ class AuthController(Controller):
         status_code=204,
         guards=[requires_login],
         dependencies=CURRENT_USER,
-        responses=problems(401, 429),
+        security=SIGNED_IN,
+        operation_class=problems(InvalidCredentials, RateLimited),
     )
     async def change_password(
         self,

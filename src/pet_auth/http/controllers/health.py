@@ -26,7 +26,7 @@ class HealthController(Controller):
         """The process is alive; touches nothing else."""
         return MessageResponse(message="ok")
 
-    @get("/ready", responses=problems(503, api_route=False))
+    @get("/ready", operation_class=problems("service_unavailable", read_only=True, api_route=False))
     async def ready(self, pings: NamedDependency[dict[str, Ping]]) -> Response[Any]:
         """PostgreSQL and Redis answer; 503 names those that do not."""
         results = await asyncio.gather(*(_answers(ping) for ping in pings.values()))

@@ -8,6 +8,7 @@ from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
+from pet_auth.domain.errors import InvalidToken, RateLimited
 from pet_auth.domain.recovery import RecoveryService
 from pet_auth.http.guards import client_ip
 from pet_auth.http.openapi import problems
@@ -20,7 +21,7 @@ class RecoveryController(Controller):
     path = "/api/auth"
     tags = ["recovery"]
 
-    @post("/forgot-password", status_code=202, responses=problems(429))
+    @post("/forgot-password", status_code=202, operation_class=problems(RateLimited))
     async def forgot_password(
         self,
         data: JSONBody[ForgotPasswordRequest],
@@ -31,7 +32,7 @@ class RecoveryController(Controller):
         await recovery.request_reset(data.email, client_ip(request))
         return MessageResponse(message=RESET_REQUESTED_REPLY)
 
-    @post("/reset-password", status_code=204, responses=problems())
+    @post("/reset-password", status_code=204, operation_class=problems(InvalidToken))
     async def reset_password(
         self,
         data: JSONBody[ResetPasswordRequest],

@@ -9,11 +9,13 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from pet_auth.domain.account import AccountService
+from pet_auth.domain.errors import SessionNotFound
 from pet_auth.domain.models import User
 from pet_auth.http.guards import CURRENT_USER, client_ip, guarded_get, requires_login
-from pet_auth.http.openapi import problems
+from pet_auth.http.openapi import SIGNED_IN, problems
 from pet_auth.http.schemas import SessionOut, SessionsResponse
-from pet_auth.sessions.backend import current_session_handle, end_session
+from pet_auth.sessions.backend import current_session_handle
+from pet_auth.sessions.backend import end_session as sign_out
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -22,9 +24,10 @@ class SessionsController(Controller):
     path = "/api/auth/sessions"
     tags = ["sessions"]
     guards = [requires_login]
+    security = SIGNED_IN
     dependencies = CURRENT_USER
 
-    @guarded_get("/", responses=problems(401))
+    @guarded_get("/", operation_class=problems(read_only=True))
     async def list_sessions(
         self, request: AnyRequest, user: NamedDependency[User], account: NamedDependency[AccountService]
     ) -> SessionsResponse:
@@ -32,8 +35,8 @@ class SessionsController(Controller):
         current = current_session_handle(request)
         return SessionsResponse(sessions=[SessionOut.of(s, current) for s in await account.sessions(user.id)])
 
-    @delete("/{session_id:str}", status_code=204, responses=problems(401, 404))
-    async def end_one(
+    @delete("/{session_id:str}", status_code=204, operation_class=problems(SessionNotFound))
+    async def end_session(
         self,
         session_id: FromPath[str],
         request: AnyRequest,
@@ -43,10 +46,10 @@ class SessionsController(Controller):
         """End one session; ending the current one signs out."""
         await account.end_session(user.id, session_id, client_ip(request))
         if session_id == current_session_handle(request):
-            end_session(request)
+            sign_out(request)
 
-    @post("/revoke-others", status_code=204, responses=problems(401))
-    async def revoke_others(
+    @post("/revoke-others", status_code=204, operation_class=problems())
+    async def revoke_other_sessions(
         self, request: AnyRequest, user: NamedDependency[User], account: NamedDependency[AccountService]
     ) -> None:
         """End every session of the user but this one."""

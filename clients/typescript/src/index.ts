@@ -1,0 +1,171 @@
+/**
+ * Typed client of the pet_auth API for the Pet Manager SPA.
+ *
+ * Every method returns the operation's success body, or throws an {@link AuthError} whose `code` is one of the
+ * operation's problem codes (see {@link ErrorCode}). Requests carry the HttpOnly session cookie
+ * (`credentials: 'include'`); the browser stores and sends it, the page never sees it.
+ */
+import createClient from "openapi-fetch";
+
+import type { components, operations, paths } from "./schema.js";
+
+export type { components, operations, paths };
+
+/** The API's operations, by `operationId`. */
+export type OperationId = keyof operations;
+
+type Responses<Id extends OperationId> = operations[Id]["responses"];
+type ProblemBody<Answer> = Answer extends { content: { "application/problem+json": infer Body } } ? Body : never;
+
+/** The problem+json bodies an operation can answer with. */
+export type Problem<Id extends OperationId> = {
+  [Status in keyof Responses<Id>]: ProblemBody<Responses<Id>[Status]>;
+}[keyof Responses<Id>];
+
+/** Every problem `code` an operation can answer with, e.g. `ErrorCode<"register">`. */
+export type ErrorCode<Id extends OperationId> = CodeOf<Problem<Id>>;
+type CodeOf<Body> = Body extends { code: infer Code } ? Code : never;
+
+/** The JSON body an operation takes. */
+export type RequestBody<Id extends OperationId> = operations[Id] extends {
+  requestBody: { content: { "application/json": infer Body } };
+}
+  ? Body
+  : never;
+
+export type User = components["schemas"]["UserOut"];
+export type Session = components["schemas"]["SessionOut"];
+
+export interface FieldError {
+  readonly field: string;
+  readonly message: string;
+}
+
+/** A problem answer of the API (RFC 9457), thrown by every method of the client. */
+export class AuthError<Id extends OperationId = OperationId> extends Error {
+  override readonly name = "AuthError";
+
+  constructor(
+    /** The operation that failed, e.g. `"login"`. */
+    readonly operation: Id,
+    /** The HTTP status. */
+    readonly status: number,
+    /** The stable, machine-readable reason: branch on this. */
+    readonly code: ErrorCode<Id>,
+    /** A sentence for people. */
+    readonly detail: string,
+    /** Field errors (`validation_error` only; empty otherwise). */
+    readonly errors: readonly FieldError[],
+    /** Seconds to wait before trying again (`rate_limited` only; `null` otherwise). */
+    readonly retryAfter: number | null,
+  ) {
+    super(detail);
+  }
+}
+
+/** Whether `error` is an AuthError, of `operation` when given; narrows `error.code` to that operation's codes. */
+export function isAuthError<Id extends OperationId>(error: unknown, operation?: Id): error is AuthError<Id> {
+  return error instanceof AuthError && (operation === undefined || error.operation === operation);
+}
+
+export interface AuthClientOptions {
+  /** Where the API is, e.g. `https://auth.example.com` or `http://localhost:3000`. */
+  baseUrl: string;
+  /** A fetch to use instead of the global one (in Node, one that keeps cookies). */
+  fetch?: (request: Request) => Promise<Response>;
+}
+
+/** What openapi-fetch resolves to: the success body, or the error body. */
+type Outcome<Data, Error> =
+  | { data: Data; error?: never; response: Response }
+  | { data?: never; error: Error; response: Response };
+
+async function outcome<Id extends OperationId, Data>(
+  operation: Id,
+  call: Promise<Outcome<Data, Problem<Id>>>,
+): Promise<Data> {
+  const { data, error, response } = await call;
+  if (response.ok) {
+    return data as Data;
+  }
+  if (!isProblem(error)) {
+    throw new Error(`pet_auth ${operation}: unexpected ${response.status} answer without a problem body`);
+  }
+  const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
+  throw new AuthError(
+    operation,
+    response.status,
+    error.code as ErrorCode<Id>,
+    error.detail,
+    error.errors ?? [],
+    Number.isNaN(retryAfter) ? null : retryAfter,
+  );
+}
+
+interface ProblemShape {
+  code: string;
+  detail: string;
+  errors?: FieldError[];
+}
+
+function isProblem(body: unknown): body is ProblemShape {
+  return typeof body === "object" && body !== null && typeof (body as { code?: unknown }).code === "string";
+}
+
+/** Operations of the API that are not about auth (health checks). */
+type OtherOperation = "health" | "ready";
+
+/**
+ * The client. `baseUrl` is the API's origin; requests include the session cookie.
+ *
+ * ```ts
+ * const auth = createAuthClient({ baseUrl: import.meta.env.VITE_AUTH_URL });
+ * const { user } = await auth.login({ email, password });
+ * ```
+ */
+export function createAuthClient({ baseUrl, fetch }: AuthClientOptions) {
+  const api = createClient<paths>({ baseUrl, credentials: "include", ...(fetch ? { fetch } : {}) });
+  const methods = {
+    /** Create an account and sign in. */
+    register: (body: RequestBody<"register">) => outcome("register", api.POST("/api/auth/register", { body })),
+    /** Sign in; the session gets a new id. */
+    login: (body: RequestBody<"login">) => outcome("login", api.POST("/api/auth/login", { body })),
+    /** Sign out: the session ends and its cookie is expired (also without a session). */
+    logout: () => outcome("logout", api.POST("/api/auth/logout")),
+    /** The signed-in user. */
+    me: () => outcome("me", api.GET("/api/auth/me")),
+    /** Email a reset link; the answer is the same whether or not the account exists. */
+    forgotPassword: (body: RequestBody<"forgotPassword">) =>
+      outcome("forgotPassword", api.POST("/api/auth/forgot-password", { body })),
+    /** Set a new password with the emailed token; every session of the user ends. */
+    resetPassword: (body: RequestBody<"resetPassword">) =>
+      outcome("resetPassword", api.POST("/api/auth/reset-password", { body })),
+    /** Change the password; this session stays (with a new id), every other one ends. */
+    changePassword: (body: RequestBody<"changePassword">) =>
+      outcome("changePassword", api.POST("/api/auth/change-password", { body })),
+    /** Every live session of the signed-in user, the current one marked. */
+    listSessions: () => outcome("listSessions", api.GET("/api/auth/sessions")),
+    /** End one session by its `id` from `listSessions`; ending the current one signs out. */
+    endSession: (id: string) =>
+      outcome("endSession", api.DELETE("/api/auth/sessions/{session_id}", { params: { path: { session_id: id } } })),
+    /** End every session of the user but this one. */
+    revokeOtherSessions: () => outcome("revokeOtherSessions", api.POST("/api/auth/sessions/revoke-others")),
+    /** Verify the address with the token of the emailed link; needs no session. */
+    verifyEmail: (body: RequestBody<"verifyEmail">) =>
+      outcome("verifyEmail", api.POST("/api/auth/verify-email", { body })),
+    /** Mail a fresh verification link, unless the address is verified already. */
+    resendVerification: () => outcome("resendVerification", api.POST("/api/auth/verify-email/resend")),
+    /** Ask to move the account to a new address; it changes once the link mailed there is used. */
+    changeEmail: (body: RequestBody<"changeEmail">) =>
+      outcome("changeEmail", api.POST("/api/auth/change-email", { body })),
+    /** Confirm a new address with the token of the link mailed to it. */
+    confirmEmail: (body: RequestBody<"confirmEmail">) =>
+      outcome("confirmEmail", api.POST("/api/auth/confirm-email", { body })),
+    /** Delete the account; every session ends. */
+    deleteAccount: (body: RequestBody<"deleteAccount">) =>
+      outcome("deleteAccount", api.POST("/api/auth/delete-account", { body })),
+  } satisfies Record<Exclude<OperationId, OtherOperation>, unknown>;
+  return methods;
+}
+
+export type AuthClient = ReturnType<typeof createAuthClient>;

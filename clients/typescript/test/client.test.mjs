@@ -1,0 +1,133 @@
+// The built client (dist/) against a live pet_auth server at PET_AUTH_URL (started by tests/test_typescript_client.py).
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { test } from "node:test";
+
+import { AuthError, createAuthClient, isAuthError } from "../dist/index.js";
+import { cookieFetch } from "./cookie-fetch.mjs";
+
+const baseUrl = process.env.PET_AUTH_URL;
+assert.ok(baseUrl, "set PET_AUTH_URL to a running pet_auth server");
+
+/** A client with its own cookies, like one browser. */
+const device = () => createAuthClient({ baseUrl, fetch: cookieFetch() });
+const uniqueEmail = (prefix) => `${prefix}-${randomBytes(5).toString("hex")}@example.com`;
+const PASSWORD = "correct horse battery staple";
+
+/** Runs `call`, which must throw an AuthError of `operation`; returns it. */
+async function authError(operation, call) {
+  try {
+    await call();
+  } catch (error) {
+    assert.ok(isAuthError(error, operation), `expected an AuthError of ${operation}, got ${error}`);
+    assert.ok(error instanceof AuthError);
+    return error;
+  }
+  assert.fail(`${operation} did not throw`);
+}
+
+test("sign up, who am I, sign out and in again", async () => {
+  const auth = device();
+  const email = uniqueEmail("journey");
+
+  const { user } = await auth.register({ email, password: PASSWORD });
+  assert.equal(user.email, email);
+  assert.equal(typeof user.id, "number");
+  assert.deepEqual((await auth.me()).user, user);
+
+  assert.equal(await auth.logout(), undefined);
+  const signedOut = await authError("me", () => auth.me());
+  assert.equal(signedOut.status, 401);
+  assert.equal(signedOut.code, "not_authenticated");
+  assert.deepEqual(signedOut.errors, []);
+  assert.equal(signedOut.retryAfter, null);
+
+  assert.deepEqual((await auth.login({ email: email.toUpperCase(), password: PASSWORD })).user, user);
+  assert.equal((await auth.me()).user.email, email);
+});
+
+test("a taken email and a short password are AuthErrors with their codes", async () => {
+  const email = uniqueEmail("taken");
+  await device().register({ email, password: PASSWORD });
+
+  const taken = await authError("register", () => device().register({ email, password: PASSWORD }));
+  assert.equal(taken.status, 409);
+  assert.equal(taken.code, "email_taken");
+  assert.equal(typeof taken.detail, "string");
+
+  const short = await authError("register", () =>
+    device().register({ email: uniqueEmail("short"), password: "short" }),
+  );
+  assert.equal(short.status, 400);
+  assert.equal(short.code, "validation_error");
+  assert.deepEqual(
+    short.errors.map((error) => error.field),
+    ["password"],
+  );
+});
+
+test("wrong passwords are invalid_credentials, then rate_limited with retryAfter", async () => {
+  const email = uniqueEmail("limited");
+  await device().register({ email, password: PASSWORD });
+  const auth = device();
+
+  const wrong = await authError("login", () => auth.login({ email, password: "not the password" }));
+  assert.equal(wrong.code, "invalid_credentials");
+  let limited = wrong;
+  for (let attempt = 0; attempt < 20 && limited.code !== "rate_limited"; attempt += 1) {
+    limited = await authError("login", () => auth.login({ email, password: "not the password" }));
+  }
+  assert.equal(limited.code, "rate_limited");
+  assert.equal(limited.status, 429);
+  assert.ok(Number.isInteger(limited.retryAfter) && limited.retryAfter > 0, `retryAfter ${limited.retryAfter}`);
+});
+
+test("sessions: list them, end another device's, revoke the others", async () => {
+  const email = uniqueEmail("sessions");
+  const laptop = device();
+  const phone = device();
+  const tablet = device();
+  await laptop.register({ email, password: PASSWORD });
+  await phone.login({ email, password: PASSWORD });
+  await tablet.login({ email, password: PASSWORD });
+
+  const { sessions } = await laptop.listSessions();
+  assert.equal(sessions.length, 3);
+  assert.equal(sessions.filter((session) => session.current).length, 1);
+
+  const phoneSession = (await phone.listSessions()).sessions.find((session) => session.current);
+  assert.ok(phoneSession);
+  assert.equal(await laptop.endSession(phoneSession.id), undefined);
+  assert.equal((await authError("me", () => phone.me())).code, "not_authenticated");
+  assert.equal((await authError("endSession", () => laptop.endSession(phoneSession.id))).code, "not_found");
+
+  await laptop.revokeOtherSessions();
+  assert.equal((await authError("me", () => tablet.me())).code, "not_authenticated");
+  assert.deepEqual(
+    (await laptop.listSessions()).sessions.map((session) => session.current),
+    [true],
+  );
+});
+
+test("change the password; forgot and reset answer with their own codes", async () => {
+  const email = uniqueEmail("passwords");
+  const auth = device();
+  await auth.register({ email, password: PASSWORD });
+  const newPassword = "another fine passphrase";
+
+  const wrong = await authError("changePassword", () =>
+    auth.changePassword({ currentPassword: "not the password", newPassword }),
+  );
+  assert.equal(wrong.code, "invalid_credentials");
+  assert.equal(await auth.changePassword({ currentPassword: PASSWORD, newPassword }), undefined);
+  assert.equal((await auth.me()).user.email, email);
+  assert.equal((await device().login({ email, password: newPassword })).user.email, email);
+
+  const { message } = await auth.forgotPassword({ email });
+  assert.match(message, /reset/);
+  const unknown = await authError("resetPassword", () =>
+    device().resetPassword({ token: "A".repeat(43), password: newPassword }),
+  );
+  assert.equal(unknown.status, 400);
+  assert.equal(unknown.code, "invalid_token");
+});

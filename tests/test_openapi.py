@@ -1,0 +1,121 @@
+"""The OpenAPI document: the one `python -m pet_auth openapi` prints is the one served, and it states each operation's
+own problem codes, the Retry-After header and the session cookie. (tests/test_schemathesis.py checks it against the
+live server's answers.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from pet_auth.app import create_app
+from pet_auth.config import Settings
+from pet_auth.domain.errors import EmailTaken
+from pet_auth.http.openapi import problems
+from tests.conftest import ROOT, Client
+
+
+def problem_codes(operation: dict[str, Any]) -> dict[str, list[str]]:
+    return {
+        status: answer["content"]["application/problem+json"]["schema"]["properties"]["code"]["enum"]
+        for status, answer in operation["responses"].items()
+        if int(status) >= 400
+    }
+
+
+@pytest.fixture(scope="module")
+def printed_document() -> dict[str, Any]:
+    run = subprocess.run(
+        [sys.executable, "-m", "pet_auth", "openapi"], cwd=ROOT, capture_output=True, check=True, timeout=60
+    )
+    document: dict[str, Any] = json.loads(run.stdout)
+    return document
+
+
+async def test_the_printed_document_is_the_served_one(client: Client, printed_document: dict[str, Any]) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    assert response.json() == printed_document
+
+
+def test_each_operation_states_its_own_problem_codes(printed_document: dict[str, Any]) -> None:
+    paths = printed_document["paths"]
+    assert problem_codes(paths["/api/auth/register"]["post"]) == {
+        "400": ["malformed_json", "validation_error"],
+        "403": ["forbidden_origin"],
+        "409": ["email_taken"],
+        "413": ["request_too_large"],
+        "415": ["unsupported_media_type"],
+        "429": ["rate_limited"],
+        "503": ["service_unavailable"],
+    }
+    # A guarded read: no body, no origin check, but the login guard.
+    assert problem_codes(paths["/api/auth/me"]["get"]) == {"401": ["not_authenticated"], "503": ["service_unavailable"]}
+    assert problem_codes(paths["/api/auth/change-password"]["post"])["401"] == [
+        "invalid_credentials",
+        "not_authenticated",
+    ]
+    assert problem_codes(paths["/api/auth/reset-password"]["post"])["400"] == [
+        "invalid_token",
+        "malformed_json",
+        "validation_error",
+    ]
+    assert problem_codes(paths["/health"]["get"]) == {}
+
+
+def test_rate_limited_answers_state_retry_after(printed_document: dict[str, Any]) -> None:
+    limited = [
+        operation["responses"]["429"]
+        for item in printed_document["paths"].values()
+        for operation in item.values()
+        if "429" in operation["responses"]
+    ]
+    # register, login, forgot-password, change-password, resend verification, change-email, delete-account
+    assert len(limited) == 7
+    for answer in limited:
+        assert answer["headers"]["Retry-After"]["required"] is True
+
+
+def test_guarded_operations_require_the_session_cookie(printed_document: dict[str, Any]) -> None:
+    scheme = printed_document["components"]["securitySchemes"]["sessionCookie"]
+    assert scheme == {**scheme, "type": "apiKey", "in": "cookie", "name": "pet_auth_session"}
+    guarded = {
+        operation["operationId"]
+        for item in printed_document["paths"].values()
+        for operation in item.values()
+        if operation.get("security") == [{"sessionCookie": []}]
+    }
+    assert guarded == {
+        "me",
+        "changePassword",
+        "listSessions",
+        "endSession",
+        "revokeOtherSessions",
+        "resendVerification",
+        "changeEmail",
+        "deleteAccount",
+    }
+
+
+def test_the_cookie_scheme_names_the_cookie_the_settings_use() -> None:
+    production = Settings(app_env="production", session_secret="s" * 48)
+    document = create_app(production).openapi_schema.to_schema()
+    assert document["components"]["securitySchemes"]["sessionCookie"]["name"] == "__Host-pet_auth_session"
+
+
+def test_request_rules_are_stated(printed_document: dict[str, Any]) -> None:
+    schemas = printed_document["components"]["schemas"]
+    email = schemas["RegisterRequest"]["properties"]["email"]
+    assert (email["format"], email["maxLength"]) == ("email", 254)
+    password = schemas["RegisterRequest"]["properties"]["password"]
+    assert (password["minLength"], password["maxLength"]) == (8, 128)
+    assert schemas["ResetPasswordRequest"]["properties"]["token"]["pattern"] == "^[A-Za-z0-9_-]{43}$"
+
+
+def test_a_problem_code_without_a_status_is_refused_at_definition() -> None:
+    assert problems(EmailTaken)  # a domain error's code has its status
+    with pytest.raises(ValueError, match="no_such_code"):
+        problems("no_such_code")
