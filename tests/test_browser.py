@@ -220,6 +220,7 @@ async def test_spa_origin_signs_up_in_and_out_with_an_httponly_cookie(context: B
     registered = await client_call(page, "register", credentials)
     assert registered["ok"], f"register from {SPA_ORIGIN} to {api} failed in the browser: {registered}"
     user = registered["value"]["user"]
+    assert user["emailVerified"] is False  # until the link mailed at sign-up is used
     assert user["email"] == email
     assert returned(await client_call(page, "me")) == {"user": user}
 

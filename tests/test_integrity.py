@@ -199,3 +199,30 @@ async def test_concurrent_guesses_check_no_more_passwords_than_the_limit(
                 assert statuses.count(429) == 30 - checked
                 right = {"email": email, "password": PASSWORD}
                 assert await fresh_browser_post(running, right) == 429  # locked for unknown devices
+
+
+async def test_sign_ins_racing_a_verification_show_it_in_every_session(
+    server: LiveServer, http: httpx.AsyncClient, smtp: MailSink
+) -> None:
+    """A sign-in that read the user before the verification committed must not put the old profile back."""
+    for _ in range(ROUNDS // 2):
+        email, _ = await signed_up(http)
+        [mail] = await smtp.wait_for(email, "Confirm your Pet Manager email address")
+
+        def verify(token: str = mail.token) -> asyncio.Future[httpx.Response]:
+            return asyncio.ensure_future(verify_then_no_content(http, token))
+
+        sessions = await race(server, email, verify)
+        for session in sessions:
+            async with httpx.AsyncClient(base_url=server.url, cookies={"pet_auth_session": session}) as browser:
+                response = await browser.get(ME)
+            assert response.status_code == 200
+            assert response.json()["user"]["emailVerified"] is True
+        http.cookies.clear()
+
+
+async def verify_then_no_content(http: httpx.AsyncClient, token: str) -> httpx.Response:
+    """Verify (200 with the user); as a 204 for `race`, which expects a change without content."""
+    response = await http.post("/api/auth/verify-email", json={"token": token})
+    assert response.status_code == 200, response.text
+    return httpx.Response(204)
