@@ -25,7 +25,7 @@ from pet_auth.sessions.store import (
     SessionStore,
     decode_fields,
     encode_fields,
-    session_digest,
+    session_handle,
 )
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
 
@@ -49,17 +49,17 @@ def use_cookie(client: Client, name: str, value: str) -> None:
     client.cookies.set(name, value)
 
 
-def user_key(settings: Settings, session_id: str) -> str:
+def user_key(settings: Settings, token: str) -> str:
     """The Redis hash of the user's sessions; the cookie starts with the user id."""
-    return f"{settings.redis_namespace}:session:{session_id.split('.')[0]}"
+    return f"{settings.redis_namespace}:session:{token.split('.')[0]}"
 
 
-def digest_of(settings: Settings, session_id: str) -> str:
-    return session_digest(settings.session_secret.encode(), session_id)
+def handle_of(settings: Settings, token: str) -> str:
+    return session_handle(settings.session_secret.encode(), token)
 
 
-async def is_stored(redis: Redis, settings: Settings, session_id: str) -> bool:
-    return bool(await redis.hexists(user_key(settings, session_id), digest_of(settings, session_id)))
+async def is_stored(redis: Redis, settings: Settings, token: str) -> bool:
+    return bool(await redis.hexists(user_key(settings, token), handle_of(settings, token)))
 
 
 async def test_login_issues_a_new_id_and_the_old_one_dies(client: Client, settings: Settings, redis: Redis) -> None:
@@ -219,13 +219,13 @@ async def test_a_session_ended_meanwhile_is_not_touched_back(settings: Settings,
     try:
         user = models.User(7, "a@example.com", datetime.now(UTC), email_verified=False, profile_version=1)
         token = await store.start(user, 1, models.Client(ip="192.0.2.1", device="curl/8"), replaces=None)
-        digest = session_digest(b"s" * 32, token)
-        loaded = await store.load(7, digest)
+        handle = session_handle(b"s" * 32, token)
+        loaded = await store.load(7, handle)
         assert loaded is not None
         raw = encode_fields(loaded, SESSION_FIELDS)
-        await store.remove(7, digest)
-        assert not await store._set_if_unchanged(7, digest, raw, {**loaded, "seen": loaded["seen"] + 1})
-        assert await store.load(7, digest) is None
+        await store.remove(7, handle)
+        assert not await store._set_if_unchanged(7, handle, raw, {**loaded, "seen": loaded["seen"] + 1})
+        assert await store.load(7, handle) is None
         stored = await redis.hkeys(f"{settings.redis_namespace}:session:7")
         assert sorted(stored) == [PROFILE_VERSION.encode(), CREDENTIAL_VERSION.encode()]
     finally:
@@ -256,15 +256,15 @@ async def test_cookie_is_secure_with_host_prefix_in_production(make_client: Make
 
 async def test_redis_keys_are_keyed_hashes_and_hold_no_secret(client: Client, settings: Settings, redis: Redis) -> None:
     user = await register(client)
-    session_id = client.cookies[settings.session_cookie_name]
+    token = client.cookies[settings.session_cookie_name]
     keys = await session_keys(redis, settings)
-    assert keys == [user_key(settings, session_id).encode()]
+    assert keys == [user_key(settings, token).encode()]
     stored = cast("dict[bytes, bytes]", await redis.hgetall(keys[0]))
     versions = {CREDENTIAL_VERSION.encode(), PROFILE_VERSION.encode()}
-    assert set(stored) == {PROFILE.encode(), *versions, digest_of(settings, session_id).encode()}
+    assert set(stored) == {PROFILE.encode(), *versions, handle_of(settings, token).encode()}
     assert [stored.pop(version) for version in versions] == [b"1", b"1"]
-    token = session_id.split(".")[1].encode()
-    assert not any(token in part for part in (keys[0], *stored, *stored.values()))
+    secret = token.split(".")[1].encode()
+    assert not any(secret in part for part in (keys[0], *stored, *stored.values()))
     profile = decode_fields(stored.pop(PROFILE.encode()), PROFILE_FIELDS)
     assert profile["email"] == user["email"]
     data = {**profile, **decode_fields(stored.popitem()[1], SESSION_FIELDS)}
@@ -276,10 +276,10 @@ async def test_logout_deletes_the_key_and_expires_the_cookie_alike(
     client: Client, settings: Settings, redis: Redis
 ) -> None:
     await register(client)
-    session_id = client.cookies[settings.session_cookie_name]
+    token = client.cookies[settings.session_cookie_name]
     response = await client.post("/api/auth/logout")
     assert response.status_code == 204
-    assert not await is_stored(redis, settings, session_id)
+    assert not await is_stored(redis, settings, token)
     # The user's last session: only the credential version stays, for minutes, not for the idle timeout.
     [key] = await session_keys(redis, settings)
     assert await redis.hgetall(key) == {CREDENTIAL_VERSION.encode(): b"1", PROFILE_VERSION.encode(): b"1"}
@@ -290,7 +290,7 @@ async def test_logout_deletes_the_key_and_expires_the_cookie_alike(
     assert morsel["path"] == "/"
     assert morsel["httponly"]
     assert morsel["samesite"].lower() == "lax"
-    use_cookie(client, settings.session_cookie_name, session_id)
+    use_cookie(client, settings.session_cookie_name, token)
     assert (await client.get("/api/auth/me")).status_code == 401
 
 
@@ -332,6 +332,6 @@ async def test_a_session_for_superseded_credentials_is_refused(settings: Setting
         with pytest.raises(CredentialsChanged):
             await store.start(user, 2, device, replaces=None)
         token = await store.start(user, 3, device, replaces=None)
-        assert await store.load(8, session_digest(b"s" * 32, token)) is not None
+        assert await store.load(8, session_handle(b"s" * 32, token)) is not None
     finally:
         await client.aclose()

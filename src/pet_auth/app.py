@@ -38,9 +38,9 @@ from pet_auth.http.cookies import DeviceCookie
 from pet_auth.http.errors import exception_handlers
 from pet_auth.http.openapi import openapi_config
 from pet_auth.http.security import OriginCheckMiddleware, add_security_headers
+from pet_auth.http.session_cookie import RedisSessionConfig
 from pet_auth.mail import ConsoleMailer, Mailer, SmtpMailer
 from pet_auth.ratelimit import RedisRateLimiter
-from pet_auth.sessions.backend import RedisSessionConfig
 from pet_auth.sessions.store import SessionStore
 
 MAX_BODY_BYTES = 16 * 1024

@@ -11,7 +11,7 @@ from litestar.datastructures import Cookie
 
 from pet_auth.domain.models import SignIn
 from pet_auth.http.schemas import UserOut, UserResponse
-from pet_auth.sessions.backend import begin_session
+from pet_auth.http.session_cookie import begin_session
 
 # Long-lived: the device is remembered for a year after its latest sign-in (browsers cap cookies at 400 days).
 DEVICE_COOKIE_MAX_AGE = 365 * 24 * 3600

@@ -4,7 +4,7 @@ One key per user, `<ns>:<user id>`, a hash of
   u          the user's own fields that a session serves (`PROFILE_FIELDS`), kept once for all their sessions
   p          the version of those fields: an older copy never replaces a newer one
   v          the user's credential version: no session is stored for an earlier one
-  <digest>   one session (`SESSION_FIELDS`), per session digest
+  <handle>   one session (`SESSION_FIELDS`), per session handle
 `u` and the sessions are msgpack arrays (the field names are not stored), `p` and `v` integers. That hash is also
 the per-user index of sessions: listing them or ending them all is one key's work, and no index entry can
 outlive its session. Redis's per-key overhead is paid once per user, not once per session plus once per index;
@@ -64,9 +64,9 @@ _HELPERS = """
 local function keep_alive(key, idle_seconds)
   if redis.call('TTL', key) < tonumber(idle_seconds) then redis.call('EXPIRE', key, idle_seconds) end
 end
-local function delete_sessions(key, digests)
+local function delete_sessions(key, handles)
   local ended = 0
-  for _, digest in ipairs(digests) do ended = ended + redis.call('HDEL', key, digest) end
+  for _, handle in ipairs(handles) do ended = ended + redis.call('HDEL', key, handle) end
   local remaining = redis.call('HLEN', key) - redis.call('HEXISTS', key, 'u') - redis.call('HEXISTS', key, 'v')
     - redis.call('HEXISTS', key, 'p')
   if remaining == 0 then
@@ -76,11 +76,11 @@ local function delete_sessions(key, digests)
   return ended
 end
 local function session_fields(key)
-  local digests = {}
+  local handles = {}
   for _, field in ipairs(redis.call('HKEYS', key)) do
-    if field ~= 'u' and field ~= 'v' and field ~= 'p' then digests[#digests + 1] = field end
+    if field ~= 'u' and field ~= 'v' and field ~= 'p' then handles[#handles + 1] = field end
   end
-  return digests
+  return handles
 end
 """.replace("GRACE_SECONDS", str(CREDENTIAL_VERSION_GRACE_SECONDS))
 
@@ -95,7 +95,7 @@ return 1
 """
 )
 
-# Adds a session (digest ARGV[2], ARGV[3]) and the user's fields (ARGV[1], version ARGV[11]) to KEYS[1], verified
+# Adds a session (handle ARGV[2], ARGV[3]) and the user's fields (ARGV[1], version ARGV[11]) to KEYS[1], verified
 # against credential version ARGV[9]: returns -1 and stores nothing if the user's credentials are already past it,
 # unless ARGV[10] is '1' (the caller confirmed the version with PostgreSQL). Newer fields already stored stay;
 # with no fields stored but a newer version known, returns -2 and stores nothing (the caller reads the user again).
@@ -120,12 +120,12 @@ local most = tonumber(ARGV[7])
 if redis.call('HLEN', KEYS[1]) <= most + 3 then return 0 end
 local now, idle_ms, absolute_ms = tonumber(ARGV[5]), tonumber(ARGV[4]) * 1000, tonumber(ARGV[6]) * 1000
 local live, ended = {}, {}
-for _, digest in ipairs(session_fields(KEYS[1])) do
-  local session = cmsgpack.unpack(redis.call('HGET', KEYS[1], digest))  -- SESSION_FIELDS: iat, seen, ...
+for _, handle in ipairs(session_fields(KEYS[1])) do
+  local session = cmsgpack.unpack(redis.call('HGET', KEYS[1], handle))  -- SESSION_FIELDS: iat, seen, ...
   if session[2] + idle_ms <= now or session[1] * 1000 + absolute_ms <= now then
-    ended[#ended + 1] = digest
+    ended[#ended + 1] = handle
   else
-    live[#live + 1] = {session[2], digest}
+    live[#live + 1] = {session[2], handle}
   end
 end
 table.sort(live, function(a, b) return a[1] < b[1] end)
@@ -163,20 +163,20 @@ delete_sessions(KEYS[1], session_fields(KEYS[1]))
 _END = (
     _HELPERS
     + """
-local digests = {}
+local handles = {}
 if ARGV[1] == 'all-but' then
-  for _, digest in ipairs(session_fields(KEYS[1])) do
-    if digest ~= ARGV[2] then digests[#digests + 1] = digest end
+  for _, handle in ipairs(session_fields(KEYS[1])) do
+    if handle ~= ARGV[2] then handles[#handles + 1] = handle end
   end
 else
-  for i = 2, #ARGV do digests[#digests + 1] = ARGV[i] end
+  for i = 2, #ARGV do handles[#handles + 1] = ARGV[i] end
 end
-return delete_sessions(KEYS[1], digests)
+return delete_sessions(KEYS[1], handles)
 """
 )
 
 
-def session_digest(secret: bytes, token: str) -> str:
+def session_handle(secret: bytes, token: str) -> str:
     """The name a session is stored under: HMAC-SHA256 of its token, truncated to 128 bits (22 characters): no
     way back to the token, no collision in practice, and 21 bytes less in Redis for every session."""
     mac = hmac.digest(secret, token.encode(), "sha256")[:16]
@@ -203,7 +203,7 @@ def _now_ms() -> int:
 
 @dataclass(frozen=True, slots=True)
 class StoredSession:
-    digest: str
+    handle: str
     data: dict[str, Any]
 
 
@@ -239,20 +239,20 @@ class SessionStore(RedisStore):
         absolute_deadline = (int(session["iat"]) + self.absolute_lifetime) * 1000
         return now_ms < min(idle_deadline, absolute_deadline)
 
-    async def load(self, user_id: int, digest: str) -> dict[str, Any] | None:
+    async def load(self, user_id: int, handle: str) -> dict[str, Any] | None:
         """A live session with its user's fields, its use recorded; None (and the session gone) once either
         timeout has passed. One HMGET, batched with the other requests' reads; a write only when the last
         recorded use is older than the touch interval."""
-        profile, raw = await self._reads.read("HMGET", self._user_key(user_id), PROFILE, digest)
+        profile, raw = await self._reads.read("HMGET", self._user_key(user_id), PROFILE, handle)
         if profile is None or raw is None:
             return None
         session, now_ms = decode_fields(raw, SESSION_FIELDS), _now_ms()
         if not self._is_live(session, now_ms):
-            await self.remove(user_id, digest)
+            await self.remove(user_id, handle)
             return None
         if now_ms - session["seen"] >= self.touch_interval_ms:
-            if not await self._set_if_unchanged(user_id, digest, raw, {**session, "seen": now_ms}):
-                return await self.load(user_id, digest)  # it changed or ended meanwhile: read it again
+            if not await self._set_if_unchanged(user_id, handle, raw, {**session, "seen": now_ms}):
+                return await self.load(user_id, handle)  # it changed or ended meanwhile: read it again
             session["seen"] = now_ms
         return {"uid": user_id, **decode_fields(profile, PROFILE_FIELDS), **session}
 
@@ -267,7 +267,7 @@ class SessionStore(RedisStore):
         session = {"iat": now_ms // 1000, "seen": now_ms, "ua": client.device, "ip": client.ip}
         args: list[str | bytes | int] = [
             _encode_profile(user),
-            session_digest(self._secret, token),
+            session_handle(self._secret, token),
             encode_fields(session, SESSION_FIELDS),
             self.idle_timeout,
             now_ms,
@@ -292,12 +292,12 @@ class SessionStore(RedisStore):
     async def credentials_changed(self, user_id: int, credential_version: int) -> None:
         await self._credentials_changed(keys=[self._user_key(user_id)], args=[credential_version])
 
-    async def _set_if_unchanged(self, user_id: int, digest: str, expected: bytes, new: dict[str, Any]) -> bool:
-        args: list[str | bytes | int] = [digest, expected, encode_fields(new, SESSION_FIELDS), self.idle_timeout]
+    async def _set_if_unchanged(self, user_id: int, handle: str, expected: bytes, new: dict[str, Any]) -> bool:
+        args: list[str | bytes | int] = [handle, expected, encode_fields(new, SESSION_FIELDS), self.idle_timeout]
         return bool(await self._compare_and_set(keys=[self._user_key(user_id)], args=args))
 
-    async def remove(self, user_id: int, *digests: str) -> int:
-        return int(await self._end(keys=[self._user_key(user_id)], args=["these", *digests]))
+    async def remove(self, user_id: int, *handles: str) -> int:
+        return int(await self._end(keys=[self._user_key(user_id)], args=["these", *handles]))
 
     async def _live_sessions(self, user_id: int) -> list[StoredSession]:
         """The user's live sessions; those that have timed out are ended, never listed."""
@@ -307,12 +307,12 @@ class SessionStore(RedisStore):
         stored.pop(PROFILE_VERSION.encode(), None)
         now_ms = _now_ms()
         live, ended = [], []
-        for digest, raw in stored.items():
+        for handle, raw in stored.items():
             session = decode_fields(raw, SESSION_FIELDS)
             if self._is_live(session, now_ms):
-                live.append(StoredSession(digest.decode(), session))
+                live.append(StoredSession(handle.decode(), session))
             else:
-                ended.append(digest.decode())
+                ended.append(handle.decode())
         if ended:
             await self.remove(user_id, *ended)
         return live
@@ -320,9 +320,9 @@ class SessionStore(RedisStore):
     async def end_all_sessions(self, user_id: int, keep: str | None = None) -> int:
         return int(await self._end(keys=[self._user_key(user_id)], args=["all-but", keep or ""]))
 
-    async def end_session(self, user_id: int, digest: str) -> bool:
-        """End one of the user's sessions; False when the digest is not one of theirs."""
-        return digest not in (PROFILE, PROFILE_VERSION, CREDENTIAL_VERSION) and await self.remove(user_id, digest) == 1
+    async def end_session(self, user_id: int, handle: str) -> bool:
+        """End one of the user's sessions; False when the handle is not one of theirs."""
+        return handle not in (PROFILE, PROFILE_VERSION, CREDENTIAL_VERSION) and await self.remove(user_id, handle) == 1
 
     async def list_sessions(self, user_id: int) -> list[SessionInfo]:
         return [_describe(stored) for stored in await self._live_sessions(user_id)]
@@ -340,7 +340,7 @@ def _encode_profile(user: User) -> bytes:
 def _describe(stored: StoredSession) -> SessionInfo:
     session = stored.data
     return SessionInfo(
-        handle=stored.digest,
+        handle=stored.handle,
         created_at=datetime.fromtimestamp(session["iat"], UTC),
         last_seen_at=datetime.fromtimestamp(max(session["seen"] / 1000, session["iat"]), UTC),
         user_agent=session["ua"],

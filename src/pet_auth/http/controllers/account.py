@@ -23,7 +23,7 @@ from pet_auth.http.schemas import (
     UserOut,
     UserResponse,
 )
-from pet_auth.sessions.backend import end_session
+from pet_auth.http.session_cookie import end_session
 
 AnyRequest = Request[Any, Any, Any]
 VERIFICATION_SENT_REPLY = "If your address is not verified yet, a new link is on its way."

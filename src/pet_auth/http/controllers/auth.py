@@ -16,7 +16,7 @@ from pet_auth.http.cookies import DeviceCookie, signed_in_response
 from pet_auth.http.guards import CURRENT_USER, client_ip, client_of, guarded_get, requires_login
 from pet_auth.http.openapi import SIGNED_IN, problems
 from pet_auth.http.schemas import ChangePasswordRequest, LoginRequest, RegisterRequest, UserOut, UserResponse
-from pet_auth.sessions.backend import begin_session, current_session, end_session
+from pet_auth.http.session_cookie import begin_session, current_session, end_session
 
 AnyRequest = Request[Any, Any, Any]
 

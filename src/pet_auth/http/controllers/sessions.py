@@ -14,8 +14,8 @@ from pet_auth.domain.models import User
 from pet_auth.http.guards import CURRENT_USER, client_ip, guarded_get, requires_login
 from pet_auth.http.openapi import SIGNED_IN, problems
 from pet_auth.http.schemas import SessionOut, SessionsResponse
-from pet_auth.sessions.backend import current_session_handle
-from pet_auth.sessions.backend import end_session as sign_out
+from pet_auth.http.session_cookie import current_session_handle
+from pet_auth.http.session_cookie import end_session as sign_out
 
 AnyRequest = Request[Any, Any, Any]
 

@@ -1,4 +1,8 @@
-"""Litestar's server-side session backend, extended to close its gaps.
+"""The session cookie (the transport): Litestar's server-side session backend and middleware, extended to close
+their gaps. Storage is sessions/store.py's.
+
+Names: a session's *token* is the cookie value, the secret; its *handle* is the keyed hash of the token that Redis
+stores it under, public (the `id` of `GET /sessions`).
 
 Stock Litestar keeps the session id across login, adopts any id a client sends, writes Redis for every
 anonymous request and rewrites the session on every response. This backend:
@@ -31,19 +35,19 @@ from litestar.types import Empty, Message, ScopeSession
 
 from pet_auth.domain.models import SessionRef
 from pet_auth.http.errors import PROBLEM_JSON, is_unavailable, logger, unavailable_problem
-from pet_auth.sessions.store import SessionStore, session_digest
+from pet_auth.sessions.store import SessionStore, session_handle
 
 _STATE_KEY = "pet_auth.session_state"
-_SESSION_ID = re.compile(r"([1-9][0-9]{0,17})\.[A-Za-z0-9_-]{43}")  # user id . token_urlsafe(32)
+_SESSION_TOKEN = re.compile(r"([1-9][0-9]{0,17})\.[A-Za-z0-9_-]{43}")  # user id . token_urlsafe(32)
 
 
 @dataclass(frozen=True, slots=True)
 class LoadedSession:
     """The signed-in session a request came with."""
 
-    session_id: str
+    token: str
     user_id: int
-    digest: str
+    handle: str
     data: dict[str, Any]
 
 
@@ -70,23 +74,23 @@ class RedisSessionBackend(ServerSideSessionBackend):
 
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:  # type: ignore[override]
         loaded = session_state(connection).loaded
-        return None if loaded is None else loaded.session_id
+        return None if loaded is None else loaded.token
 
     async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
         state = session_state(connection)
-        session_id = connection.cookies.get(self.config.key)
-        if session_id is None:
+        token = connection.cookies.get(self.config.key)
+        if token is None:
             return {}
-        well_formed = _SESSION_ID.fullmatch(session_id)
+        well_formed = _SESSION_TOKEN.fullmatch(token)
         if well_formed is None:
             state.stale_cookie = True
             return {}
-        user_id, digest = int(well_formed[1]), session_digest(self.config.secret, session_id)
-        data = await self._store(connection).load(user_id, digest)
+        user_id, handle = int(well_formed[1]), session_handle(self.config.secret, token)
+        data = await self._store(connection).load(user_id, handle)
         if data is None:
             state.stale_cookie = True
             return {}
-        state.loaded = LoadedSession(session_id, user_id, digest, dict(data))
+        state.loaded = LoadedSession(token, user_id, handle, dict(data))
         return data
 
     async def store_in_message(
@@ -101,7 +105,7 @@ class RedisSessionBackend(ServerSideSessionBackend):
         loaded = state.loaded
         if scope_session is Empty or not scope_session:
             if loaded is not None:
-                await store.remove(loaded.user_id, loaded.digest)
+                await store.remove(loaded.user_id, loaded.handle)
             if loaded is not None or state.stale_cookie:
                 headers.add("Set-Cookie", self._cookie("", max_age=0))
         # A signed-in session's data belongs to the store: it is written when the session starts, never back.
@@ -178,9 +182,9 @@ def end_session(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
 
 def current_session_handle(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     loaded = session_state(connection).loaded
-    return None if loaded is None else loaded.digest
+    return None if loaded is None else loaded.handle
 
 
 def current_session(connection: ASGIConnection[Any, Any, Any, Any]) -> SessionRef | None:
     loaded = session_state(connection).loaded
-    return None if loaded is None else SessionRef(loaded.user_id, loaded.digest)
+    return None if loaded is None else SessionRef(loaded.user_id, loaded.handle)
