@@ -37,6 +37,7 @@ from pet_auth.http.controllers.sessions import SessionsController
 from pet_auth.http.cookies import DeviceCookie
 from pet_auth.http.errors import exception_handlers
 from pet_auth.http.openapi import openapi_config
+from pet_auth.http.requests import ApiRequest
 from pet_auth.http.security import OriginCheckMiddleware, add_security_headers
 from pet_auth.http.session_cookie import RedisSessionConfig
 from pet_auth.mail import ConsoleMailer, Mailer, SmtpMailer
@@ -198,6 +199,7 @@ def create_app(settings: Settings) -> Litestar:
             max_age=600,
         ),
         exception_handlers=exception_handlers(),
+        request_class=ApiRequest,
         before_send=[add_security_headers],
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=openapi_config(settings.session_cookie_name),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import traceback
 from http import HTTPStatus
 from typing import Any
 
@@ -142,7 +141,7 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Probl
         return _unexpected(_, exc)
     code = getattr(exc, "code", None) or _HTTP_CODES.get(status, f"http_{status}")
     detail = exc.detail
-    if status == 400 and ("JSON" in detail or isinstance(exc.__cause__, SerializationException)):
+    if isinstance(exc.__cause__, SerializationException):
         return _malformed_json()
     return problem(status, code, detail, headers=exc.headers)
 
@@ -169,13 +168,6 @@ def _field_problems(extra: Any) -> list[FieldProblem]:
                 message = "is required"
             problems.append(FieldProblem(field=field, message=message))
     return problems or [FieldProblem(field="body", message="is invalid")]
-
-
-def _undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    """Bytes that are not UTF-8, or JSON nested too deep, fail in the decoder with these errors, not as JSON errors."""
-    if any(frame.name == "decode_json" for frame in traceback.extract_tb(exc.__traceback__)):
-        return _malformed_json()
-    return _unexpected(request, exc)
 
 
 _UNAVAILABLE_DETAIL = "A service this request needs is unavailable; try again shortly."
@@ -205,8 +197,6 @@ def exception_handlers() -> ExceptionHandlersMap:
         HTTPException: _http_error,
         Exception: _unexpected,
         sqlalchemy.exc.DBAPIError: _database_error,
-        UnicodeDecodeError: _undecodable,
-        RecursionError: _undecodable,
     }
     for error in UNAVAILABLE_ERRORS:
         handlers[error] = _unavailable
