@@ -137,19 +137,29 @@ def create_app(settings: Settings) -> Litestar:
         audit=audit,
         frontend_url=settings.frontend_url,
     )
-    common: dict[str, Any] = {
-        "db": db, "hasher": hasher, "auth": auth, "sessions": sessions,
-        "mailer": mailer, "spawn": background.spawn, "audit": audit,
-    }  # fmt: skip
     recovery = RecoveryService(
-        **common,
+        db=db,
+        hasher=hasher,
+        auth=auth,
         limiter=limiter,
         limits=limits,
+        sessions=sessions,
+        mailer=mailer,
+        spawn=background.spawn,
+        audit=audit,
         secret=secret,
         frontend_url=settings.frontend_url,
         token_ttl=settings.reset_token_ttl,
     )
-    account = AccountService(**common)
+    account = AccountService(
+        db=db,
+        hasher=hasher,
+        auth=auth,
+        sessions=sessions,
+        mailer=mailer,
+        spawn=background.spawn,
+        audit=audit,
+    )
     emails = EmailService(
         db=db,
         auth=auth,
@@ -208,12 +218,11 @@ def create_app(settings: Settings) -> Litestar:
             configure_root_logger=True,
             log_exceptions="never",
         ),
-        on_startup=[_freeze_gc],
         on_shutdown=[shutdown],
     )
 
 
-def _freeze_gc() -> None:
+def freeze_gc() -> None:
     """Move everything built at startup out of the garbage collector's sight: its passes then scan only
     the objects of requests in flight (measured: about 6% less CPU per `/me` request)."""
     gc.collect()
@@ -226,4 +235,6 @@ def app_from_env() -> Litestar:
         settings = load_settings()
     except SettingsError as exc:
         raise SystemExit(f"pet_auth: {exc}") from None
-    return create_app(settings)
+    app = create_app(settings)
+    app.on_startup.append(freeze_gc)  # the served app only: test apps come and go
+    return app

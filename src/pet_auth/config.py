@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 from dotenv import dotenv_values
@@ -18,11 +18,15 @@ class SettingsError(Exception):
     """The configuration cannot be used; the message is one line meant for an operator."""
 
 
+# A count, a size or a duration: zero or less is refused when the settings are read.
+Positive = Annotated[int, msgspec.Meta(gt=0)]
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     app_env: Literal["development", "production", "test"] = "development"
     host: str = "127.0.0.1"
-    port: int = 3000
-    web_concurrency: int = 1
+    port: Positive = 3000
+    web_concurrency: Positive = 1
     database_url: str = "postgresql://postgres@127.0.0.1:5432/pet_auth"
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Prefix of every Redis key this service writes; tests give each run its own.
@@ -30,30 +34,30 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     session_secret: str = EXAMPLE_SESSION_SECRET
     cors_origins: tuple[str, ...] = ("http://localhost:5173",)
     frontend_url: str = "http://localhost:5173"
-    session_idle_timeout: int = 24 * 3600
-    session_absolute_lifetime: int = 30 * 24 * 3600
-    sessions_per_user: int = 32
-    reset_token_ttl: int = 3600
-    verify_token_ttl: int = 24 * 3600
-    email_change_token_ttl: int = 3600
+    session_idle_timeout: Positive = 24 * 3600
+    session_absolute_lifetime: Positive = 30 * 24 * 3600
+    sessions_per_user: Positive = 32
+    reset_token_ttl: Positive = 3600
+    verify_token_ttl: Positive = 24 * 3600
+    email_change_token_ttl: Positive = 3600
     # When true, an unverified account gets 403 email_not_verified from change-email, delete-account and any route
     # marked with the `requires_verified_email` guard.
     require_verified_email: bool = False
     mail_backend: Literal["console", "smtp"] = "console"
     mail_from: str = "Pet Manager <no-reply@localhost>"
     smtp_host: str = "localhost"
-    smtp_port: int = 587
+    smtp_port: Positive = 587
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = True
-    rate_limit_window_seconds: int = 15 * 60
-    rate_limit_login_per_account: int = 10
-    rate_limit_login_per_device: int = 10
-    rate_limit_login_per_ip: int = 100
-    rate_limit_register_per_ip: int = 20
-    rate_limit_forgot_per_ip: int = 20
-    rate_limit_forgot_per_email: int = 3
-    rate_limit_email_links_per_account: int = 3
+    rate_limit_window_seconds: Positive = 15 * 60
+    rate_limit_login_per_account: Positive = 10
+    rate_limit_login_per_device: Positive = 10
+    rate_limit_login_per_ip: Positive = 100
+    rate_limit_register_per_ip: Positive = 20
+    rate_limit_forgot_per_ip: Positive = 20
+    rate_limit_forgot_per_email: Positive = 3
+    rate_limit_email_links_per_account: Positive = 3
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property
@@ -79,25 +83,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
 
 
 _TUPLE_FIELDS = {"CORS_ORIGINS"}
-_POSITIVE_FIELDS = (
-    "port",
-    "web_concurrency",
-    "session_idle_timeout",
-    "session_absolute_lifetime",
-    "sessions_per_user",
-    "reset_token_ttl",
-    "verify_token_ttl",
-    "email_change_token_ttl",
-    "smtp_port",
-    "rate_limit_window_seconds",
-    "rate_limit_login_per_account",
-    "rate_limit_login_per_device",
-    "rate_limit_login_per_ip",
-    "rate_limit_register_per_ip",
-    "rate_limit_forgot_per_ip",
-    "rate_limit_forgot_per_email",
-    "rate_limit_email_links_per_account",
-)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
@@ -124,9 +109,6 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
 
 
 def _check(settings: Settings) -> None:
-    for name in _POSITIVE_FIELDS:
-        if getattr(settings, name) <= 0:
-            raise SettingsError(f"{name.upper()} must be a positive number")
     if "*" in settings.cors_origins:
         raise SettingsError("CORS_ORIGINS must list explicit origins; '*' cannot carry credentials")
     if settings.is_production:
