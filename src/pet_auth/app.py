@@ -140,7 +140,6 @@ def create_app(settings: Settings) -> Litestar:
     recovery = RecoveryService(
         db=db,
         hasher=hasher,
-        auth=auth,
         limiter=limiter,
         limits=limits,
         sessions=sessions,

@@ -10,6 +10,7 @@ from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import EmailLinks
 from pet_auth.domain.emails import check_email_characters, normalize_email
 from pet_auth.domain.errors import CredentialsChanged, InvalidCredentials, ProfileChanged, RateLimited
+from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import Client, Credentials, SessionRef, SignIn, User
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
 from pet_auth.domain.ports import Check, Limits, Outcome, RateLimiter, SessionRegistry, Spawn
@@ -40,7 +41,8 @@ class AuthService:
     async def register(self, email: str, password: str, client: Client, replaces: SessionRef | None) -> SignIn:
         email = normalize_email(email)
         check_password_policy(password)
-        await self.limit("register", client.ip, email, (self._limits.register_per_ip, client.ip))
+        register_per_ip = (self._limits.register_per_ip, client.ip)
+        await within_limits(self._limiter, self._audit, "register", register_per_ip, ip=client.ip, email=email)
         password_hash = await self._hasher.hash(password)
         async with self._db.transaction() as repos:
             credentials = await repos.users.add(email, password_hash)
@@ -142,10 +144,3 @@ class AuthService:
                 if await repos.users.lock_credential_version(user.id) != version:
                     raise
                 return await self._sessions.start(user, version, client, replaces, force=True)
-
-    async def limit(self, action: str, ip: str, email: str, *checks: Check) -> None:
-        try:
-            await self._limiter.hit(*checks)
-        except RateLimited:
-            self._audit.record(f"{action}_rate_limited", ip=ip, email=email)
-            raise

@@ -10,10 +10,10 @@ from urllib.parse import urlencode
 
 from pet_auth.db.database import Database
 from pet_auth.domain.audit import AuditLog
-from pet_auth.domain.auth import AuthService
 from pet_auth.domain.email_links import CHANGE
 from pet_auth.domain.emails import normalize_email
 from pet_auth.domain.errors import InvalidToken
+from pet_auth.domain.limits import within_limits
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
 from pet_auth.domain.ports import Limits, RateLimiter, SessionRegistry, Spawn
 from pet_auth.mail.base import Mailer
@@ -30,7 +30,6 @@ class RecoveryService:
         *,
         db: Database,
         hasher: PasswordHasher,
-        auth: AuthService,
         limiter: RateLimiter,
         limits: Limits,
         sessions: SessionRegistry,
@@ -41,7 +40,7 @@ class RecoveryService:
         frontend_url: str,
         token_ttl: int,
     ) -> None:
-        self._db, self._hasher, self._auth = db, hasher, auth
+        self._db, self._hasher = db, hasher
         self._limiter, self._limits, self._sessions = limiter, limits, sessions
         self._mailer, self._spawn, self._audit = mailer, spawn, audit
         self._secret, self._frontend_url, self._token_ttl = secret, frontend_url.rstrip("/"), token_ttl
@@ -53,9 +52,8 @@ class RecoveryService:
         """Same work on the request path whether or not the account exists: lookup and mail happen later."""
         email = normalize_email(email)
         limits = self._limits
-        await self._auth.limit(
-            "forgot_password", ip, email, (limits.forgot_per_ip, ip), (limits.forgot_per_email, email)
-        )
+        checks = (limits.forgot_per_ip, ip), (limits.forgot_per_email, email)
+        await within_limits(self._limiter, self._audit, "forgot_password", *checks, ip=ip, email=email)
         self._audit.record("reset_requested", ip=ip, email=email)
         self._spawn(self._issue_and_mail(email), "password reset email")
 

@@ -8,7 +8,8 @@ from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.email_links import CHANGE, VERIFY, EmailLinks
 from pet_auth.domain.emails import normalize_email
-from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, InvalidLink, RateLimited
+from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, InvalidLink
+from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import Client, User
 from pet_auth.domain.ports import Limits, RateLimiter, SessionRegistry, Spawn
 from pet_auth.mail.base import Mailer
@@ -50,7 +51,7 @@ class EmailService:
 
     async def resend_verification(self, user: User, ip: str) -> None:
         """A fresh link, unless the address is verified already (then nothing)."""
-        await self._limit_links(user, ip)
+        await self._count_link_request(user, ip)
         async with self._db.read() as repos:
             current = await repos.users.get(user.id)
         if current is not None and not current.email_verified:
@@ -68,7 +69,7 @@ class EmailService:
         current = credentials.user
         if new_email == current.email.lower():
             raise InvalidInput(FieldError("newEmail", "must differ from the current email"))
-        await self._limit_links(current, client.ip)
+        await self._count_link_request(current, client.ip)
         self._audit.record("email_change_requested", ip=client.ip, user_id=current.id)
         self._spawn(self._mail_change(current, new_email), "email change emails")
 
@@ -102,9 +103,6 @@ class EmailService:
         self._audit.record("email_changed", ip=ip, user_id=user.id)
         return user
 
-    async def _limit_links(self, user: User, ip: str) -> None:
-        try:
-            await self._limiter.hit((self._limits.email_links_per_account, f"user:{user.id}"))
-        except RateLimited:
-            self._audit.record("email_links_rate_limited", ip=ip, user_id=user.id)
-            raise
+    async def _count_link_request(self, user: User, ip: str) -> None:
+        check = (self._limits.email_links_per_account, f"user:{user.id}")
+        await within_limits(self._limiter, self._audit, "email_links", check, ip=ip, user_id=user.id)

@@ -50,6 +50,8 @@ PROFILE_FIELDS = ("email", "ucr", "ev")
 SESSION_FIELDS = ("iat", "seen", "ua", "ip")
 FIELD_DEFAULTS: dict[str, Any] = {"ev": False}
 
+# A session read again after a concurrent change, at most this many times in all.
+_READ_ATTEMPTS = 3
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[Any])
 
@@ -243,18 +245,21 @@ class SessionStore(RedisStore):
         """A live session with its user's fields, its use recorded; None (and the session gone) once either
         timeout has passed. One HMGET, batched with the other requests' reads; a write only when the last
         recorded use is older than the touch interval."""
-        profile, raw = await self._reads.read("HMGET", self._user_key(user_id), PROFILE, handle)
-        if profile is None or raw is None:
-            return None
-        session, now_ms = decode_fields(raw, SESSION_FIELDS), _now_ms()
-        if not self._is_live(session, now_ms):
-            await self.remove(user_id, handle)
-            return None
-        if now_ms - session["seen"] >= self.touch_interval_ms:
-            if not await self._set_if_unchanged(user_id, handle, raw, {**session, "seen": now_ms}):
-                return await self.load(user_id, handle)  # it changed or ended meanwhile: read it again
-            session["seen"] = now_ms
-        return {"uid": user_id, **decode_fields(profile, PROFILE_FIELDS), **session}
+        for _ in range(_READ_ATTEMPTS):
+            profile, raw = await self._reads.read("HMGET", self._user_key(user_id), PROFILE, handle)
+            if profile is None or raw is None:
+                return None
+            session, now_ms = decode_fields(raw, SESSION_FIELDS), _now_ms()
+            if not self._is_live(session, now_ms):
+                await self.remove(user_id, handle)
+                return None
+            loaded = {"uid": user_id, **decode_fields(profile, PROFILE_FIELDS), **session}
+            if now_ms - session["seen"] < self.touch_interval_ms:
+                return loaded
+            if await self._set_if_unchanged(user_id, handle, raw, {**session, "seen": now_ms}):
+                return {**loaded, "seen": now_ms}
+            # It changed or ended meanwhile (a concurrent request recorded its use, a logout): read it again.
+        return loaded  # live when last read; the concurrent requests have recorded its use
 
     async def start(
         self, user: User, credential_version: int, client: Client, replaces: SessionRef | None, *, force: bool = False
