@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
+import msgspec
 from redis.asyncio import Redis
 
 from pet_auth.config import Settings
-from pet_auth.sessions.store import SESSION_FIELDS, decode_fields, encode_fields
+from pet_auth.sessions.store import SessionRecord
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
 
 NEW_PASSWORD = "a brand new passphrase 42"
@@ -95,9 +96,10 @@ async def sessions_key(client: Client, settings: Settings) -> str:
 async def go_quiet(redis: Redis, settings: Settings, key: str, *digests: str) -> None:
     """Move these sessions' last use back by an idle timeout, as if their devices had gone quiet."""
     for digest in digests:
-        data = decode_fields(cast(bytes, await redis.hget(key, digest)), SESSION_FIELDS)
-        quiet_since = data["seen"] - settings.session_idle_timeout * 1000
-        await redis.hset(key, digest, encode_fields({**data, "seen": quiet_since}, SESSION_FIELDS))
+        record = msgspec.msgpack.decode(cast(bytes, await redis.hget(key, digest)), type=SessionRecord)
+        quiet_since = record.last_seen_ms - settings.session_idle_timeout * 1000
+        quiet = msgspec.structs.replace(record, last_seen_ms=quiet_since)
+        await redis.hset(key, digest, msgspec.msgpack.encode(quiet))
 
 
 async def test_expired_sessions_are_not_listed(make_client: MakeClient, settings: Settings, redis: Redis) -> None:

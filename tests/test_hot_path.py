@@ -18,34 +18,40 @@ from redis.exceptions import ConnectionError, ResponseError
 from pet_auth.config import Settings
 from pet_auth.domain.passwords import PasswordHasher
 from pet_auth.sessions.batch import ReadBatcher
-from pet_auth.sessions.store import PROFILE_FIELDS, SESSION_FIELDS, decode_fields, encode_fields
+from pet_auth.sessions.store import Profile, SessionRecord
 from tests.conftest import PASSWORD, Client, register, unique_email
 from tests.live_server import free_port, live_server
 
-SIGNED_IN = {
-    "uid": 42,
-    "email": "ada@example.com",
-    "ucr": 1_741_064_767_891_011,
-    "ev": True,
-    "ua": "Firefox 133 on Linux",
-    "ip": "203.0.113.9",
-    "iat": 1_750_000_000,
-    "seen": 1_750_000_123_456,
-}
+PROFILE = Profile(email="ada@example.com", created_at_us=1_741_064_767_891_011, email_verified=True)
+RECORD = SessionRecord(
+    issued_at=1_750_000_000, last_seen_ms=1_750_000_123_456, device="Firefox 133 on Linux", ip="1.2.3.4"
+)
 
 
-def test_session_data_round_trips_exactly() -> None:
-    for names in (PROFILE_FIELDS, SESSION_FIELDS):
-        expected = {name: SIGNED_IN[name] for name in names}
-        assert decode_fields(encode_fields(SIGNED_IN, names), names) == expected
-    assert set(PROFILE_FIELDS) | set(SESSION_FIELDS) | {"uid"} == set(SIGNED_IN)  # the user id is the key's
+@pytest.mark.parametrize("stored", [PROFILE, RECORD])
+def test_stored_records_round_trip_exactly(stored: Profile | SessionRecord) -> None:
+    assert msgspec.msgpack.decode(msgspec.msgpack.encode(stored), type=type(stored)) == stored
 
 
-def test_signed_in_session_is_stored_compactly() -> None:
-    # Arrays without the field names: each name costs a map its length plus a one-byte header.
-    for names in (PROFILE_FIELDS, SESSION_FIELDS):
-        as_map = msgspec.msgpack.encode({name: SIGNED_IN[name] for name in names})
-        assert len(encode_fields(SIGNED_IN, names)) == len(as_map) - sum(len(name) + 1 for name in names)
+@pytest.mark.parametrize("stored", [PROFILE, RECORD])
+def test_stored_records_are_arrays_without_field_names(stored: Profile | SessionRecord) -> None:
+    # Each name would cost a map its length plus a one-byte header.
+    as_map = msgspec.msgpack.encode(msgspec.structs.asdict(stored))
+    names = stored.__struct_fields__
+    assert len(msgspec.msgpack.encode(stored)) == len(as_map) - sum(len(name) + 1 for name in names)
+
+
+def test_a_profile_stored_by_the_previous_release_decodes() -> None:
+    """The first release stored [email, creation time]; the verification flag came later and defaults to false."""
+    previous = msgspec.msgpack.encode(["ada@example.com", 1_741_064_767_891_011])
+    profile = msgspec.msgpack.decode(previous, type=Profile)
+    assert profile == Profile("ada@example.com", 1_741_064_767_891_011, email_verified=False)
+
+
+def test_records_written_by_a_newer_release_decode_without_its_fields() -> None:
+    """During a rolling upgrade (or a rollback) this release reads what the next one wrote: extra fields last."""
+    newer = msgspec.msgpack.encode([*msgspec.structs.astuple(RECORD), "a field of the future", 7])
+    assert msgspec.msgpack.decode(newer, type=SessionRecord) == RECORD
 
 
 async def test_me_reads_the_user_from_the_compact_session(client: Client, settings: Settings, redis: Redis) -> None:

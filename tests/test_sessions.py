@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from http.cookies import SimpleCookie
 from typing import cast
 
+import msgspec
 import pytest
 from redis.asyncio import Redis
 
@@ -19,12 +20,10 @@ from pet_auth.sessions.store import (
     CREDENTIAL_VERSION,
     CREDENTIAL_VERSION_GRACE_SECONDS,
     PROFILE,
-    PROFILE_FIELDS,
     PROFILE_VERSION,
-    SESSION_FIELDS,
+    Profile,
+    SessionRecord,
     SessionStore,
-    decode_fields,
-    encode_fields,
     session_handle,
 )
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
@@ -222,9 +221,10 @@ async def test_a_session_ended_meanwhile_is_not_touched_back(settings: Settings,
         handle = session_handle(b"s" * 32, token)
         loaded = await store.load(7, handle)
         assert loaded is not None
-        raw = encode_fields(loaded, SESSION_FIELDS)
+        raw = msgspec.msgpack.encode(loaded.record)
         await store.remove(7, handle)
-        assert not await store._set_if_unchanged(7, handle, raw, {**loaded, "seen": loaded["seen"] + 1})
+        touched = msgspec.structs.replace(loaded.record, last_seen_ms=loaded.record.last_seen_ms + 1)
+        assert not await store._set_if_unchanged(7, handle, raw, touched)
         assert await store.load(7, handle) is None
         stored = await redis.hkeys(f"{settings.redis_namespace}:session:7")
         assert sorted(stored) == [PROFILE_VERSION.encode(), CREDENTIAL_VERSION.encode()]
@@ -265,9 +265,10 @@ async def test_redis_keys_are_keyed_hashes_and_hold_no_secret(client: Client, se
     assert [stored.pop(version) for version in versions] == [b"1", b"1"]
     secret = token.split(".")[1].encode()
     assert not any(secret in part for part in (keys[0], *stored, *stored.values()))
-    profile = decode_fields(stored.pop(PROFILE.encode()), PROFILE_FIELDS)
-    assert profile["email"] == user["email"]
-    data = {**profile, **decode_fields(stored.popitem()[1], SESSION_FIELDS)}
+    profile = msgspec.msgpack.decode(stored.pop(PROFILE.encode()), type=Profile)
+    assert profile.email == user["email"]
+    record = msgspec.msgpack.decode(stored.popitem()[1], type=SessionRecord)
+    data = {**msgspec.structs.asdict(profile), **msgspec.structs.asdict(record)}
     assert not any("hash" in name or "password" in name for name in data)
     assert not any(isinstance(value, str) and value.startswith("$argon2") for value in data.values())
 

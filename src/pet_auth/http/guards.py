@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from litestar import HttpMethod
@@ -13,16 +12,16 @@ from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 
 from pet_auth.domain.errors import EmailNotVerified
 from pet_auth.domain.models import Client, User
+from pet_auth.http.session_cookie import live_session
 from pet_auth.http.user_agents import describe_user_agent
+from pet_auth.sessions.store import LiveSession
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-
-def _signed_in_session(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
-    session: dict[str, Any] = connection.session
-    if "uid" not in session:
+def _signed_in_session(connection: ASGIConnection[Any, Any, Any, Any]) -> LiveSession:
+    live = live_session(connection)
+    if live is None:
         raise NotAuthorizedException("Sign in first.")
-    return session
+    return live
 
 
 async def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -33,7 +32,7 @@ async def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: Base
 async def requires_verified_email(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """With REQUIRE_VERIFIED_EMAIL, a signed-in user whose address is not verified is refused (403); put it after
     `requires_login`."""
-    if connection.app.state.require_verified_email and not _signed_in_session(connection).get("ev"):
+    if connection.app.state.require_verified_email and not _signed_in_session(connection).profile.email_verified:
         raise EmailNotVerified
 
 
@@ -57,16 +56,17 @@ def guarded_get(path: str, **options: Any) -> SharedHandlerRoute:
 def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> User:
     """The signed-in user, from the session alone: no SQL on the hot path.
 
-    Only id, email and creation time are kept there; none can change while the session lives
-    (a password change or reset ends the user's other sessions). Routes use it behind `requires_login`;
-    it refuses a session without a user too, so that a route that forgot the guard is a 401, never a 500.
+    The user's fields are kept once per user in Redis and rewritten for every session when they change (see
+    sessions/store.py). Routes use it behind `requires_login`; it refuses a session without a user too, so that a
+    route that forgot the guard is a 401, never a 500.
     """
-    session = _signed_in_session(request)
+    live = _signed_in_session(request)
+    profile = live.profile
     return User(
-        id=session["uid"],
-        email=session["email"],
-        created_at=_EPOCH + timedelta(microseconds=session["ucr"]),
-        email_verified=session["ev"],
+        id=live.user_id,
+        email=profile.email,
+        created_at=profile.created_at,
+        email_verified=profile.email_verified,
         profile_version=0,  # not kept per session; writes read the user from PostgreSQL
     )
 

@@ -35,10 +35,14 @@ from litestar.types import Empty, Message, ScopeSession
 
 from pet_auth.domain.models import SessionRef
 from pet_auth.http.errors import PROBLEM_JSON, is_unavailable, logger, unavailable_problem
-from pet_auth.sessions.store import SessionStore, session_handle
+from pet_auth.sessions.store import LiveSession, SessionStore, session_handle
 
 _STATE_KEY = "pet_auth.session_state"
 _SESSION_TOKEN = re.compile(r"([1-9][0-9]{0,17})\.[A-Za-z0-9_-]{43}")  # user id . token_urlsafe(32)
+
+
+# The key of Litestar's scope session under which a signed-in request finds its session.
+_LIVE = "live"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +50,7 @@ class LoadedSession:
     """The signed-in session a request came with."""
 
     token: str
-    user_id: int
-    handle: str
-    data: dict[str, Any]
+    live: LiveSession
 
 
 @dataclass(slots=True)
@@ -86,12 +88,12 @@ class RedisSessionBackend(ServerSideSessionBackend):
             state.stale_cookie = True
             return {}
         user_id, handle = int(well_formed[1]), session_handle(self.config.secret, token)
-        data = await self._store(connection).load(user_id, handle)
-        if data is None:
+        live = await self._store(connection).load(user_id, handle)
+        if live is None:
             state.stale_cookie = True
             return {}
-        state.loaded = LoadedSession(token, user_id, handle, dict(data))
-        return data
+        state.loaded = LoadedSession(token, live)
+        return {_LIVE: live}
 
     async def store_in_message(
         self, scope_session: ScopeSession, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
@@ -105,7 +107,7 @@ class RedisSessionBackend(ServerSideSessionBackend):
         loaded = state.loaded
         if scope_session is Empty or not scope_session:
             if loaded is not None:
-                await store.remove(loaded.user_id, loaded.handle)
+                await store.remove(loaded.live.user_id, loaded.live.handle)
             if loaded is not None or state.stale_cookie:
                 headers.add("Set-Cookie", self._cookie("", max_age=0))
         # A signed-in session's data belongs to the store: it is written when the session starts, never back.
@@ -182,9 +184,15 @@ def end_session(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
 
 def current_session_handle(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     loaded = session_state(connection).loaded
-    return None if loaded is None else loaded.handle
+    return None if loaded is None else loaded.live.handle
 
 
 def current_session(connection: ASGIConnection[Any, Any, Any, Any]) -> SessionRef | None:
     loaded = session_state(connection).loaded
-    return None if loaded is None else SessionRef(loaded.user_id, loaded.handle)
+    return None if loaded is None else SessionRef(loaded.live.user_id, loaded.live.handle)
+
+
+def live_session(connection: ASGIConnection[Any, Any, Any, Any]) -> LiveSession | None:
+    """The request's signed-in session, unless it has none (or ended it)."""
+    session = connection.scope.get("session")
+    return session.get(_LIVE) if isinstance(session, dict) else None

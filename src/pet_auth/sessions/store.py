@@ -1,10 +1,10 @@
 """Redis storage of sessions: Litestar's RedisStore, holding each user's sessions together in one hash.
 
 One key per user, `<ns>:<user id>`, a hash of
-  u          the user's own fields that a session serves (`PROFILE_FIELDS`), kept once for all their sessions
+  u          the user's own fields that a session serves (`Profile`), kept once for all their sessions
   p          the version of those fields: an older copy never replaces a newer one
   v          the user's credential version: no session is stored for an earlier one
-  <handle>   one session (`SESSION_FIELDS`), per session handle
+  <handle>   one session (`SessionRecord`), per session handle
 `u` and the sessions are msgpack arrays (the field names are not stored), `p` and `v` integers. That hash is also
 the per-user index of sessions: listing them or ending them all is one key's work, and no index entry can
 outlive its session. Redis's per-key overhead is paid once per user, not once per session plus once per index;
@@ -27,7 +27,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
 import msgspec
 from litestar.stores.redis import RedisStore
@@ -42,26 +42,63 @@ PROFILE_VERSION = "p"
 CREDENTIAL_VERSION = "v"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-# Signed-in session data (http/guards.py `session_data`, with `iat`, issue time in seconds, and `seen`, last use
-# in milliseconds) is split in two: the user's fields, stored once per user, and the session's own.
-# A field added later goes last, with a default in FIELD_DEFAULTS: records written before it still decode, and so do
-# records with fields a newer release added (during a rolling upgrade or a rollback), which are ignored.
-PROFILE_FIELDS = ("email", "ucr", "ev")
-SESSION_FIELDS = ("iat", "seen", "ua", "ip")
-FIELD_DEFAULTS: dict[str, Any] = {"ev": False}
 
+
+class Profile(msgspec.Struct, array_like=True, frozen=True):
+    """The user's fields that a session serves (`GET /me` needs no SQL), stored once per user.
+
+    Stored as a msgpack array, without field names. A field added later goes last, with a default: records written
+    before it still decode, and a newer release's extra fields are ignored (a rolling upgrade, a rollback)."""
+
+    email: str
+    created_at_us: int  # microseconds since the epoch: compact and exact
+    email_verified: bool = False  # added after the first release
+
+    @classmethod
+    def of(cls, user: User) -> Profile:
+        return cls(user.email, (user.created_at - _EPOCH) // _MICROSECOND, user.email_verified)
+
+    @property
+    def created_at(self) -> datetime:
+        return _EPOCH + timedelta(microseconds=self.created_at_us)
+
+
+class SessionRecord(msgspec.Struct, array_like=True, frozen=True):
+    """One signed-in session, stored as a msgpack array (the same rules for new fields as `Profile`)."""
+
+    issued_at: int  # seconds since the epoch
+    last_seen_ms: int  # recorded at most once per touch interval
+    device: str  # a short description, `Firefox 133 on Windows`, never the raw User-Agent
+    ip: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    """A session as a request finds it: its user and record, both checked live."""
+
+    user_id: int
+    handle: str
+    profile: Profile
+    record: SessionRecord
+
+
+# Where the Lua scripts find a session's times: positions in the stored array, from the declaration.
+_ISSUED_AT = SessionRecord.__struct_fields__.index("issued_at") + 1
+_LAST_SEEN = SessionRecord.__struct_fields__.index("last_seen_ms") + 1
+
+_encoder = msgspec.msgpack.Encoder()
+_profile_decoder = msgspec.msgpack.Decoder(Profile)
+_record_decoder = msgspec.msgpack.Decoder(SessionRecord)
 # A session read again after a concurrent change, at most this many times in all.
 _READ_ATTEMPTS = 3
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(list[Any])
 
 # How long a user's credential version outlives their last session: longer than any sign-in can be in flight, so
 # that one verified before a credential change cannot be stored after it.
 CREDENTIAL_VERSION_GRACE_SECONDS = 600
 
 # Lua shared by the scripts below: keep a user's key alive for an idle timeout after a use (never shortening it);
-# delete sessions of a user, and the user's fields with their last session (the credential version then stays
-# for the grace period).
+# delete sessions of a user, and the user's fields with their last session (the versions then stay for the grace
+# period).
 _HELPERS = """
 local function keep_alive(key, idle_seconds)
   if redis.call('TTL', key) < tonumber(idle_seconds) then redis.call('EXPIRE', key, idle_seconds) end
@@ -102,8 +139,9 @@ return 1
 # unless ARGV[10] is '1' (the caller confirmed the version with PostgreSQL). Newer fields already stored stay;
 # with no fields stored but a newer version known, returns -2 and stores nothing (the caller reads the user again).
 # Ends the session it replaces (ARGV[8] in KEYS[2], if not ''); keeps the key alive for an idle timeout (ARGV[4] s).
-# Past ARGV[7] sessions, ends those past a deadline (now ARGV[5] ms, absolute lifetime ARGV[6] s), then the least
-# recently used, so that no user collects sessions without bound. One script, not a MULTI: redis-py checks a
+# Past ARGV[7] sessions, ends those past a deadline (used last at or before ARGV[5] ms, or issued at or before
+# ARGV[6] ms: `SessionStore._cutoffs`), then the least recently used, so that no user collects sessions without
+# bound. One script, not a MULTI: redis-py checks a
 # pipeline's scripts with SCRIPT EXISTS first, a round trip more.
 _ADD = (
     _HELPERS
@@ -120,20 +158,21 @@ redis.call('HSET', KEYS[1], 'v', ARGV[9], ARGV[2], ARGV[3])
 keep_alive(KEYS[1], ARGV[4])
 local most = tonumber(ARGV[7])
 if redis.call('HLEN', KEYS[1]) <= most + 3 then return 0 end
-local now, idle_ms, absolute_ms = tonumber(ARGV[5]), tonumber(ARGV[4]) * 1000, tonumber(ARGV[6]) * 1000
+local seen_cutoff, issued_cutoff = tonumber(ARGV[5]), tonumber(ARGV[6])
 local live, ended = {}, {}
 for _, handle in ipairs(session_fields(KEYS[1])) do
-  local session = cmsgpack.unpack(redis.call('HGET', KEYS[1], handle))  -- SESSION_FIELDS: iat, seen, ...
-  if session[2] + idle_ms <= now or session[1] * 1000 + absolute_ms <= now then
+  local session = cmsgpack.unpack(redis.call('HGET', KEYS[1], handle))
+  local seen = session[LAST_SEEN]
+  if seen <= seen_cutoff or session[ISSUED_AT] * 1000 <= issued_cutoff then
     ended[#ended + 1] = handle
   else
-    live[#live + 1] = {session[2], handle}
+    live[#live + 1] = {seen, handle}
   end
 end
 table.sort(live, function(a, b) return a[1] < b[1] end)
 for i = 1, #live - most do ended[#ended + 1] = live[i][2] end
 return delete_sessions(KEYS[1], ended)
-"""
+""".replace("LAST_SEEN", str(_LAST_SEEN)).replace("ISSUED_AT", str(_ISSUED_AT))
 )
 
 # Stores the user's fields ARGV[1] at version ARGV[2] for every session of the user, unless a newer version is
@@ -185,28 +224,8 @@ def session_handle(secret: bytes, token: str) -> str:
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
-def encode_fields(data: dict[str, Any], names: tuple[str, ...]) -> bytes:
-    return _encoder.encode([data[name] for name in names])
-
-
-def decode_fields(raw: bytes, names: tuple[str, ...]) -> dict[str, Any]:
-    """Fields by name; a field missing from an older record takes its default, one a newer release added is
-    ignored."""
-    values = _decoder.decode(raw)
-    fields = dict(zip(names, values, strict=False))
-    for name in names[len(values) :]:
-        fields[name] = FIELD_DEFAULTS[name]
-    return fields
-
-
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSession:
-    handle: str
-    data: dict[str, Any]
 
 
 class SessionStore(RedisStore):
@@ -236,30 +255,35 @@ class SessionStore(RedisStore):
     def _user_key(self, user_id: int) -> str:
         return self._make_key(str(user_id))
 
-    def _is_live(self, session: dict[str, Any], now_ms: int) -> bool:
-        idle_deadline = int(session["seen"]) + self.idle_timeout * 1000
-        absolute_deadline = (int(session["iat"]) + self.absolute_lifetime) * 1000
-        return now_ms < min(idle_deadline, absolute_deadline)
+    def _cutoffs(self, now_ms: int) -> tuple[int, int]:
+        """The deadline rule, written once: a session last used at or before the first (ms), or issued at or
+        before the second (ms), has ended. The Lua eviction gets them as arguments and only compares."""
+        return now_ms - self.idle_timeout * 1000, now_ms - self.absolute_lifetime * 1000
 
-    async def load(self, user_id: int, handle: str) -> dict[str, Any] | None:
+    def _is_live(self, record: SessionRecord, now_ms: int) -> bool:
+        seen_cutoff, issued_cutoff = self._cutoffs(now_ms)
+        return record.last_seen_ms > seen_cutoff and record.issued_at * 1000 > issued_cutoff
+
+    async def load(self, user_id: int, handle: str) -> LiveSession | None:
         """A live session with its user's fields, its use recorded; None (and the session gone) once either
         timeout has passed. One HMGET, batched with the other requests' reads; a write only when the last
         recorded use is older than the touch interval."""
         for _ in range(_READ_ATTEMPTS):
-            profile, raw = await self._reads.read("HMGET", self._user_key(user_id), PROFILE, handle)
-            if profile is None or raw is None:
+            raw_profile, raw = await self._reads.read("HMGET", self._user_key(user_id), PROFILE, handle)
+            if raw_profile is None or raw is None:
                 return None
-            session, now_ms = decode_fields(raw, SESSION_FIELDS), _now_ms()
-            if not self._is_live(session, now_ms):
+            record, now_ms = _record_decoder.decode(raw), _now_ms()
+            if not self._is_live(record, now_ms):
                 await self.remove(user_id, handle)
                 return None
-            loaded = {"uid": user_id, **decode_fields(profile, PROFILE_FIELDS), **session}
-            if now_ms - session["seen"] < self.touch_interval_ms:
-                return loaded
-            if await self._set_if_unchanged(user_id, handle, raw, {**session, "seen": now_ms}):
-                return {**loaded, "seen": now_ms}
+            live = LiveSession(user_id, handle, _profile_decoder.decode(raw_profile), record)
+            if now_ms - record.last_seen_ms < self.touch_interval_ms:
+                return live
+            touched = msgspec.structs.replace(record, last_seen_ms=now_ms)
+            if await self._set_if_unchanged(user_id, handle, raw, touched):
+                return LiveSession(user_id, handle, live.profile, touched)
             # It changed or ended meanwhile (a concurrent request recorded its use, a logout): read it again.
-        return loaded  # live when last read; the concurrent requests have recorded its use
+        return live  # live when last read; the concurrent requests have recorded its use
 
     async def start(
         self, user: User, credential_version: int, client: Client, replaces: SessionRef | None, *, force: bool = False
@@ -269,14 +293,15 @@ class SessionStore(RedisStore):
         past `credential_version` (unless `force`)."""
         token = f"{user.id}.{secrets.token_urlsafe(32)}"
         now_ms = _now_ms()
-        session = {"iat": now_ms // 1000, "seen": now_ms, "ua": client.device, "ip": client.ip}
+        record = SessionRecord(issued_at=now_ms // 1000, last_seen_ms=now_ms, device=client.device, ip=client.ip)
+        seen_cutoff, issued_cutoff = self._cutoffs(now_ms)
         args: list[str | bytes | int] = [
-            _encode_profile(user),
+            _encoder.encode(Profile.of(user)),
             session_handle(self._secret, token),
-            encode_fields(session, SESSION_FIELDS),
+            _encoder.encode(record),
             self.idle_timeout,
-            now_ms,
-            self.absolute_lifetime,
+            seen_cutoff,
+            issued_cutoff,
             self.most_per_user,
             "" if replaces is None else replaces.handle,
             credential_version,
@@ -292,30 +317,30 @@ class SessionStore(RedisStore):
         return token
 
     async def profile_changed(self, user: User) -> None:
-        await self._profile_changed(keys=[self._user_key(user.id)], args=[_encode_profile(user), user.profile_version])
+        args: list[bytes | int] = [_encoder.encode(Profile.of(user)), user.profile_version]
+        await self._profile_changed(keys=[self._user_key(user.id)], args=args)
 
     async def credentials_changed(self, user_id: int, credential_version: int) -> None:
         await self._credentials_changed(keys=[self._user_key(user_id)], args=[credential_version])
 
-    async def _set_if_unchanged(self, user_id: int, handle: str, expected: bytes, new: dict[str, Any]) -> bool:
-        args: list[str | bytes | int] = [handle, expected, encode_fields(new, SESSION_FIELDS), self.idle_timeout]
+    async def _set_if_unchanged(self, user_id: int, handle: str, expected: bytes, new: SessionRecord) -> bool:
+        args: list[str | bytes | int] = [handle, expected, _encoder.encode(new), self.idle_timeout]
         return bool(await self._compare_and_set(keys=[self._user_key(user_id)], args=args))
 
     async def remove(self, user_id: int, *handles: str) -> int:
         return int(await self._end(keys=[self._user_key(user_id)], args=["these", *handles]))
 
-    async def _live_sessions(self, user_id: int) -> list[StoredSession]:
-        """The user's live sessions; those that have timed out are ended, never listed."""
+    async def _live_sessions(self, user_id: int) -> list[tuple[str, SessionRecord]]:
+        """The user's live sessions (handle, record); those that have timed out are ended, never listed."""
         stored = cast("dict[bytes, bytes]", await self._redis.hgetall(self._user_key(user_id)))
-        stored.pop(PROFILE.encode(), None)
-        stored.pop(CREDENTIAL_VERSION.encode(), None)
-        stored.pop(PROFILE_VERSION.encode(), None)
+        for field in (PROFILE, PROFILE_VERSION, CREDENTIAL_VERSION):
+            stored.pop(field.encode(), None)
         now_ms = _now_ms()
         live, ended = [], []
         for handle, raw in stored.items():
-            session = decode_fields(raw, SESSION_FIELDS)
-            if self._is_live(session, now_ms):
-                live.append(StoredSession(handle.decode(), session))
+            record = _record_decoder.decode(raw)
+            if self._is_live(record, now_ms):
+                live.append((handle.decode(), record))
             else:
                 ended.append(handle.decode())
         if ended:
@@ -330,24 +355,14 @@ class SessionStore(RedisStore):
         return handle not in (PROFILE, PROFILE_VERSION, CREDENTIAL_VERSION) and await self.remove(user_id, handle) == 1
 
     async def list_sessions(self, user_id: int) -> list[SessionInfo]:
-        return [_describe(stored) for stored in await self._live_sessions(user_id)]
+        return [_describe(handle, record) for handle, record in await self._live_sessions(user_id)]
 
 
-def _encode_profile(user: User) -> bytes:
-    profile = {
-        "email": user.email,
-        "ucr": (user.created_at - _EPOCH) // _MICROSECOND,  # integer microseconds: compact and exact
-        "ev": user.email_verified,
-    }
-    return encode_fields(profile, PROFILE_FIELDS)
-
-
-def _describe(stored: StoredSession) -> SessionInfo:
-    session = stored.data
+def _describe(handle: str, record: SessionRecord) -> SessionInfo:
     return SessionInfo(
-        handle=stored.handle,
-        created_at=datetime.fromtimestamp(session["iat"], UTC),
-        last_seen_at=datetime.fromtimestamp(max(session["seen"] / 1000, session["iat"]), UTC),
-        user_agent=session["ua"],
-        ip=session["ip"],
+        handle=handle,
+        created_at=datetime.fromtimestamp(record.issued_at, UTC),
+        last_seen_at=datetime.fromtimestamp(max(record.last_seen_ms / 1000, record.issued_at), UTC),
+        user_agent=record.device,
+        ip=record.ip,
     )

@@ -16,7 +16,7 @@ from pet_auth.http.cookies import DeviceCookie, signed_in_response
 from pet_auth.http.guards import CURRENT_USER, client_ip, client_of, guarded_get, requires_login
 from pet_auth.http.openapi import SIGNED_IN, problems
 from pet_auth.http.schemas import ChangePasswordRequest, LoginRequest, RegisterRequest, UserOut, UserResponse
-from pet_auth.http.session_cookie import begin_session, current_session, end_session
+from pet_auth.http.session_cookie import begin_session, current_session, end_session, live_session
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -54,10 +54,10 @@ class AuthController(Controller):
     @post("/logout", status_code=204, operation_class=problems())
     async def logout(self, request: AnyRequest, auth: NamedDependency[AuthService]) -> None:
         """Sign out: the server-side session is deleted and the cookie expired (the device cookie stays)."""
-        user_id = request.session.get("uid")
+        live = live_session(request)
         end_session(request)
-        if user_id is not None:
-            auth.logged_out(user_id, client_ip(request))
+        if live is not None:
+            auth.logged_out(live.user_id, client_ip(request))
 
     @guarded_get(
         "/me",
