@@ -18,7 +18,7 @@ from redis.exceptions import ConnectionError, ResponseError
 from pet_auth.config import Settings
 from pet_auth.domain.passwords import PasswordHasher
 from pet_auth.sessions.batch import ReadBatcher
-from pet_auth.sessions.store import PROFILE_FIELDS, SESSION_FIELDS, decode_fields, encode_fields
+from pet_auth.sessions.store import PROFILE_DEFAULTS, PROFILE_FIELDS, SESSION_FIELDS, decode_fields, encode_fields
 from tests.conftest import PASSWORD, Client, register, unique_email
 from tests.live_server import free_port, live_server
 
@@ -26,6 +26,7 @@ SIGNED_IN = {
     "uid": 42,
     "email": "ada@example.com",
     "ucr": 1_741_064_767_891_011,
+    "mfa": True,
     "ua": "Firefox 133 on Linux",
     "ip": "203.0.113.9",
     "iat": 1_750_000_000,
@@ -38,6 +39,14 @@ def test_session_data_round_trips_exactly() -> None:
         expected = {name: SIGNED_IN[name] for name in names}
         assert decode_fields(encode_fields(SIGNED_IN, names), names) == expected
     assert set(PROFILE_FIELDS) | set(SESSION_FIELDS) | {"uid"} == set(SIGNED_IN)  # the user id is the key's
+
+
+def test_a_profile_stored_before_a_field_was_added_decodes_with_its_default() -> None:
+    old_profile = msgspec.msgpack.encode([SIGNED_IN["email"], SIGNED_IN["ucr"]])  # before "mfa" was added
+    decoded = decode_fields(old_profile, PROFILE_FIELDS, PROFILE_DEFAULTS)
+    assert decoded == {"email": SIGNED_IN["email"], "ucr": SIGNED_IN["ucr"], "mfa": False}
+    with pytest.raises(ValueError, match="shorter"):  # without defaults a short array is still an error
+        decode_fields(old_profile, PROFILE_FIELDS)
 
 
 def test_signed_in_session_is_stored_compactly() -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from pet_auth.db.repositories import ResetTokenRepository, UserRepository
+from pet_auth.db.repositories import MfaRepository, ResetTokenRepository, UserRepository
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -31,10 +31,15 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 class Repositories:
     users: UserRepository
     reset_tokens: ResetTokenRepository
+    mfa: MfaRepository
 
 
 def _repositories(connection: AsyncConnection) -> Repositories:
-    return Repositories(users=UserRepository(connection), reset_tokens=ResetTokenRepository(connection))
+    return Repositories(
+        users=UserRepository(connection),
+        reset_tokens=ResetTokenRepository(connection),
+        mfa=MfaRepository(connection),
+    )
 
 
 class Database:

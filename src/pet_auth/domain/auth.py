@@ -7,9 +7,9 @@ from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.emails import check_email_characters, normalize_email
 from pet_auth.domain.errors import CredentialsChanged, InvalidCredentials, RateLimited
-from pet_auth.domain.models import Client, Credentials, SessionRef, SignIn
+from pet_auth.domain.models import Client, Credentials, MfaChallenge, PendingSignIn, SessionRef, SignIn
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
-from pet_auth.domain.ports import Check, Limits, Outcome, RateLimiter, SessionRegistry
+from pet_auth.domain.ports import Check, Limits, Outcome, PendingSignIns, RateLimiter, SessionRegistry
 
 
 class AuthService:
@@ -22,10 +22,11 @@ class AuthService:
         limits: Limits,
         sessions: SessionRegistry,
         devices: DeviceTokens,
+        pending: PendingSignIns,
         audit: AuditLog,
     ) -> None:
         self._db, self._hasher, self._limiter, self._limits = db, hasher, limiter, limits
-        self._sessions, self._devices, self._audit = sessions, devices, audit
+        self._sessions, self._devices, self._pending, self._audit = sessions, devices, pending, audit
 
     async def register(self, email: str, password: str, client: Client, replaces: SessionRef | None) -> SignIn:
         email = normalize_email(email)
@@ -41,12 +42,24 @@ class AuthService:
 
     async def login(
         self, email: str, password: str, client: Client, device_token: str | None, replaces: SessionRef | None
-    ) -> SignIn:
+    ) -> SignIn | MfaChallenge:
         credentials, device_id = await self.authenticate(email, password, client.ip, device_token)
+        user = credentials.user
+        if user.mfa_enabled:
+            # A password alone proves too little here: no session and no device cookie before the second factor.
+            self._audit.record("login_mfa_required", ip=client.ip, user_id=user.id)
+            return MfaChallenge(await self._pending.start(PendingSignIn(user.id, credentials.version, device_id)))
+        return await self.finish_login(credentials, client, device_token, replaces)
+
+    async def finish_login(
+        self, credentials: Credentials, client: Client, device_token: str | None, replaces: SessionRef | None
+    ) -> SignIn:
+        """What every completed sign-in does (after the password, or after the second factor): a new session and
+        the device cookie."""
         user = credentials.user
         session_token = await self.start_session(credentials, client, replaces)
         self._audit.record("login", ip=client.ip, user_id=user.id)
-        if device_id is None:
+        if self._devices.device_of(device_token, user.id) is None:
             return SignIn(user, session_token, self._devices.issue(user.id), new_device=True)
         return SignIn(user, session_token, device_token or "", new_device=False)
 

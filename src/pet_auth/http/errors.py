@@ -25,9 +25,13 @@ PROBLEM_JSON = "application/problem+json"
 _DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
     domain.InvalidInput: 400,
     domain.InvalidToken: 400,
+    domain.InvalidCode: 400,
     domain.InvalidCredentials: 401,
+    domain.InvalidSignInCode: 401,
+    domain.MfaExpired: 401,
     domain.SessionNotFound: 404,
     domain.EmailTaken: 409,
+    domain.MfaConflict: 409,
     domain.RateLimited: 429,
 }
 

@@ -49,12 +49,18 @@ def guarded_get(path: str, **options: Any) -> SharedHandlerRoute:
 def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> User:
     """The signed-in user, from the session alone: no SQL on the hot path.
 
-    Only id, email and creation time are kept there; none can change while the session lives
-    (a password change or reset ends the user's other sessions). Routes use it behind `requires_login`;
+    Only id, email, creation time and whether two-factor sign-in is on are kept there; none can change while the
+    session lives (a password change or reset, turning two-factor sign-in on or off, ends the user's other
+    sessions and gives the caller a new one). Routes use it behind `requires_login`;
     it refuses a session without a user too, so that a route that forgot the guard is a 401, never a 500.
     """
     session = _signed_in_session(request)
-    return User(id=session["uid"], email=session["email"], created_at=_EPOCH + timedelta(microseconds=session["ucr"]))
+    return User(
+        id=session["uid"],
+        email=session["email"],
+        created_at=_EPOCH + timedelta(microseconds=session["ucr"]),
+        mfa_enabled=session["mfa"],
+    )
 
 
 # The dependency that hands the signed-in user to handlers (beside the `requires_login` guard).

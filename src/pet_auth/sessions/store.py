@@ -42,7 +42,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 # Signed-in session data (http/guards.py `session_data`, with `iat`, issue time in seconds, and `seen`, last use
 # in milliseconds) is split in two: the user's fields, stored once per user, and the session's own.
-PROFILE_FIELDS = ("email", "ucr")
+# Fields added later go last, with a default in PROFILE_DEFAULTS, so that profiles stored before them still decode.
+PROFILE_FIELDS = ("email", "ucr", "mfa")
+PROFILE_DEFAULTS = {"mfa": False}
 SESSION_FIELDS = ("iat", "seen", "ua", "ip")
 
 _encoder = msgspec.msgpack.Encoder()
@@ -162,8 +164,11 @@ def encode_fields(data: dict[str, Any], names: tuple[str, ...]) -> bytes:
     return _encoder.encode([data[name] for name in names])
 
 
-def decode_fields(raw: bytes, names: tuple[str, ...]) -> dict[str, Any]:
-    return dict(zip(names, _decoder.decode(raw), strict=True))
+def decode_fields(raw: bytes, names: tuple[str, ...], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    values = _decoder.decode(raw)
+    if len(values) < len(names) and defaults is not None:  # stored before its trailing fields were added
+        values += [defaults[name] for name in names[len(values) :]]
+    return dict(zip(names, values, strict=True))
 
 
 def _now_ms() -> int:
@@ -222,7 +227,7 @@ class SessionStore(RedisStore):
             if not await self._set_if_unchanged(user_id, digest, raw, {**session, "seen": now_ms}):
                 return await self.load(user_id, digest)  # it changed or ended meanwhile: read it again
             session["seen"] = now_ms
-        return {"uid": user_id, **decode_fields(profile, PROFILE_FIELDS), **session}
+        return {"uid": user_id, **decode_fields(profile, PROFILE_FIELDS, PROFILE_DEFAULTS), **session}
 
     async def start(
         self, user: User, credential_version: int, client: Client, replaces: SessionRef | None, *, force: bool = False
@@ -232,7 +237,7 @@ class SessionStore(RedisStore):
         past `credential_version` (unless `force`)."""
         token = f"{user.id}.{secrets.token_urlsafe(32)}"
         now_ms = _now_ms()
-        profile = {"email": user.email, "ucr": (user.created_at - _EPOCH) // _MICROSECOND}
+        profile = {"email": user.email, "ucr": (user.created_at - _EPOCH) // _MICROSECOND, "mfa": user.mfa_enabled}
         session = {"iat": now_ms // 1000, "seen": now_ms, "ua": client.device, "ip": client.ip}
         args: list[str | bytes | int] = [
             encode_fields(profile, PROFILE_FIELDS),
