@@ -1,5 +1,5 @@
-"""End to end in a real Chromium: the SPA's origin can sign up, sign in, read /me and sign out; any other origin
-is refused by CORS (the browser) and by the origin check (the server).
+"""End to end in a real Chromium: the SPA's origin can sign up, sign in (also with an authenticator code), read /me
+and sign out; any other origin is refused by CORS (the browser) and by the origin check (the server).
 
 The API runs as a real uvicorn server (tests/live_server.py) on 127.0.0.1 and is called as http://localhost:PORT,
 so the page at http://localhost:5173 is same-site with it (the SameSite=Lax cookie travels), while the page at
@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pet_auth.config import Settings
 from tests.conftest import PASSWORD, SPA_ORIGIN, unique_email
 from tests.live_server import LiveServer, live_server
+from tests.test_mfa import code_at, current_step
 
 pytestmark = pytest.mark.browser
 
@@ -246,3 +247,32 @@ async def test_other_origin_is_refused_by_cors_and_by_the_origin_check(
 
     # The victim's session is untouched and still works from the SPA.
     assert answered(await call(spa, "GET", "/api/auth/me"), 200)["user"]["email"] == victim
+
+
+async def test_spa_origin_signs_in_with_an_authenticator_code(context: BrowserContext, api: str) -> None:
+    page = await open_page(context, SPA_ORIGIN, api)
+    email = unique_email("browser-mfa")
+    credentials = {"email": email, "password": PASSWORD}
+    answered(await call(page, "POST", "/api/auth/register", json=credentials), 201)
+
+    setup = answered(await call(page, "POST", "/api/auth/mfa/totp/setup", json={"currentPassword": PASSWORD}), 200)
+    step = await current_step()
+    confirm = await call(page, "POST", "/api/auth/mfa/totp/confirm", json={"code": code_at(setup["secret"], step - 1)})
+    assert len(answered(confirm, 200)["recoveryCodes"]) == 10
+    answered(await call(page, "POST", "/api/auth/logout"), 204)
+
+    # The password alone: no session, only the pending sign-in's HttpOnly cookie.
+    assert answered(await call(page, "POST", "/api/auth/login", json=credentials), 202) == {"mfaRequired": True}
+    assert await session_cookies(context) == []
+    [pending] = [cookie for cookie in await context.cookies() if cookie.get("name") == "pet_auth_mfa"]
+    assert pending["httpOnly"] is True
+    assert pending["sameSite"] == "Lax"
+    assert "pet_auth_mfa" not in await page.evaluate("document.cookie")
+    assert answered(await call(page, "GET", "/api/auth/me"), 401)["code"] == "not_authenticated"
+
+    signed_in = await call(page, "POST", "/api/auth/login/mfa", json={"code": code_at(setup["secret"], step)})
+    assert answered(signed_in, 200)["user"]["mfaEnabled"] is True
+    [cookie] = await session_cookies(context)
+    assert cookie["httpOnly"] is True
+    assert [c for c in await context.cookies() if c.get("name") == "pet_auth_mfa"] == []  # expired
+    assert answered(await call(page, "GET", "/api/auth/me"), 200)["user"]["email"] == email
