@@ -64,7 +64,7 @@ class UserMfaRow(Base):
     __tablename__ = "user_mfa"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    # AES-256-GCM: 12-byte nonce, then the sealed 20-byte secret (domain/mfa_crypto.py); never the secret in clear.
+    # AES-256-GCM: 12-byte nonce, then the sealed 20-byte secret (domain/secret_box.py); never the secret in clear.
     secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The 30-second step of the last code accepted: no code of that step or an earlier one is accepted again.

@@ -25,6 +25,11 @@ from pet_auth.http.schemas import (
 from pet_auth.sessions.backend import begin_session, current_session, end_session
 
 AnyRequest = Request[Any, Any, Any]
+LOGIN_RESPONSES = {
+    200: response(UserResponse, "Signed in"),
+    202: response(MfaRequiredResponse, "Password accepted; the account asks for a second factor (POST /login/mfa)"),
+    **problems(401, 429),
+}
 
 
 class AuthController(Controller):
@@ -43,13 +48,7 @@ class AuthController(Controller):
         sign_in = await auth.register(data.email, data.password, client_of(request), current_session(request))
         return signed_in_response(request, sign_in, device_cookie, status_code=201)
 
-    @post(
-        "/login",
-        status_code=200,
-        responses={200: response(UserResponse, "Signed in"),
-                   202: response(MfaRequiredResponse, "Password accepted; a second factor is required"),
-                   **problems(401, 429)},
-    )  # fmt: skip
+    @post("/login", status_code=200, responses=LOGIN_RESPONSES)
     async def login(
         self,
         data: JSONBody[LoginRequest],

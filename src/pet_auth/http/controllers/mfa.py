@@ -55,7 +55,7 @@ class MfaController(Controller):
         setup = await mfa.begin_setup(user, data.current_password, client_of(request), device_cookie.read(request))
         return TotpSetupResponse(secret=setup.secret, otpauth_uri=setup.otpauth_uri)
 
-    @post("/mfa/totp/confirm", status_code=200, responses=problems(401, 409, 429), **SIGNED_IN)
+    @post("/mfa/totp/confirm", status_code=200, responses=problems(401, 409), **SIGNED_IN)
     async def confirm(
         self,
         data: JSONBody[CodeRequest],
