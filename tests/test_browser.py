@@ -28,9 +28,9 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
+from tests.authenticator import code_at, current_step
 from tests.conftest import PASSWORD, SPA_ORIGIN, unique_email
 from tests.live_server import LiveServer, live_server
-from tests.test_mfa import code_at, current_step
 
 pytestmark = pytest.mark.browser
 

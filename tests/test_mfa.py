@@ -1,16 +1,12 @@
-"""Two-factor sign-in over HTTP against real PostgreSQL, Redis and an in-process SMTP server: TOTP codes are
-computed here from the secret the API hands out, with RFC 6238 written out again (not the service's code)."""
+"""Two-factor sign-in over HTTP against real PostgreSQL, Redis and an in-process SMTP server; the TOTP codes are
+computed from the secret the API hands out (tests/authenticator.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import re
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any, cast
 from urllib.parse import quote
@@ -24,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings, SettingsError, load_settings
 from pet_auth.domain import totp
+from tests.authenticator import CONFIRM, SETUP, STEP, Mfa, code_at, current_step, enable_mfa
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
 from tests.live_server import LiveServer, live_server
 from tests.smtp import MailSink, running_sink
@@ -32,49 +29,10 @@ LOGIN = "/api/auth/login"
 LOGIN_MFA = "/api/auth/login/mfa"
 ME = "/api/auth/me"
 MFA = "/api/auth/mfa"
-SETUP = "/api/auth/mfa/totp/setup"
-CONFIRM = "/api/auth/mfa/totp/confirm"
 RECOVERY_CODES = "/api/auth/mfa/recovery-codes"
 DISABLE = "/api/auth/mfa/disable"
-STEP = 30
 RECOVERY_CODE = re.compile(r"[0-9a-z]{5}-[0-9a-z]{5}")
 WRONG_PASSWORD = "not the password at all"
-
-
-def code_at(secret: str, step: int) -> str:
-    """RFC 6238 (HMAC-SHA1, 6 digits) from the base32 secret, independently of pet_auth.domain.totp."""
-    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
-    digest = hmac.new(key, step.to_bytes(8, "big"), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    return f"{(int.from_bytes(digest[offset : offset + 4], 'big') & 0x7FFFFFFF) % 1_000_000:06d}"
-
-
-async def current_step(margin: float = 8) -> int:
-    """The current 30-second step, with at least `margin` seconds of it left (else the next one), so that the
-    server is still in it when the codes computed from it arrive."""
-    left = STEP - time.time() % STEP
-    if left < margin:
-        await asyncio.sleep(left + 0.05)
-    return int(time.time() // STEP)
-
-
-@dataclass
-class Mfa:
-    email: str
-    secret: str
-    recovery_codes: list[str]
-    confirmed_step: int  # the step of the code that turned it on: no code of it or before is accepted again
-
-
-async def enable_mfa(client: httpx.AsyncClient, email: str) -> Mfa:
-    setup = await client.post(SETUP, json={"currentPassword": PASSWORD})
-    assert setup.status_code == 200, setup.text
-    secret = setup.json()["secret"]
-    step = await current_step()
-    # The previous step's code: the current step and the next stay free for the test's own sign-ins.
-    confirm = await client.post(CONFIRM, json={"code": code_at(secret, step - 1)})
-    assert confirm.status_code == 200, confirm.text
-    return Mfa(email, secret, confirm.json()["recoveryCodes"], step - 1)
 
 
 async def account_with_mfa(client: Client) -> Mfa:
@@ -106,10 +64,6 @@ def set_cookies(response: httpx.Response) -> dict[str, Any]:
 def problem_code(response: httpx.Response) -> str:
     assert response.headers["content-type"].startswith("application/problem+json"), response.text
     return str(response.json()["code"])
-
-
-async def new_browser(make_client: MakeClient, settings: Settings) -> Client:
-    return await make_client(settings)
 
 
 @pytest.fixture
@@ -210,25 +164,19 @@ async def test_setup_and_confirm_refuse_what_does_not_fit(browser: Client) -> No
     assert problem_code(again) == "mfa_already_enabled"
     assert problem_code(await browser.post(CONFIRM, json={"code": code_at(second, step + 1)})) == "mfa_already_enabled"
 
-    plain = await new_browser_signed_up(browser)
-    for path, body in ((RECOVERY_CODES, {"currentPassword": PASSWORD, "code": "123456"}), (DISABLE, None)):
-        response = await plain.post(path, json=body or {"currentPassword": PASSWORD, "code": "123456"})
+    await browser.post("/api/auth/logout")
+    await register(browser)  # an account without two-factor sign-in
+    for path in (RECOVERY_CODES, DISABLE):
+        response = await browser.post(path, json={"currentPassword": PASSWORD, "code": "123456"})
         assert response.status_code == 409
         assert problem_code(response) == "mfa_not_enabled"
-
-
-async def new_browser_signed_up(browser: Client) -> Client:
-    """The same client, signed up as a new account without two-factor sign-in."""
-    await browser.post("/api/auth/logout")
-    await register(browser)
-    return browser
 
 
 async def test_the_password_alone_gives_no_session_and_no_device_cookie(
     browser: Client, make_client: MakeClient, mfa_settings: Settings
 ) -> None:
     mfa = await account_with_mfa(browser)
-    stranger = await new_browser(make_client, mfa_settings)
+    stranger = await make_client(mfa_settings)
 
     response = await password_step(stranger, mfa.email)
     assert response.json() == {"mfaRequired": True}
@@ -273,8 +221,8 @@ async def test_a_wrong_password_stays_a_plain_401_for_an_account_with_mfa(
 ) -> None:
     mfa = await account_with_mfa(browser)
     plain_email = unique_email()
-    await register(await new_browser(make_client, mfa_settings), plain_email)
-    stranger = await new_browser(make_client, mfa_settings)
+    await register(await make_client(mfa_settings), plain_email)
+    stranger = await make_client(mfa_settings)
     answers = []
     for email in (mfa.email, plain_email, unique_email("nobody")):
         response = await stranger.post(LOGIN, json={"email": email, "password": WRONG_PASSWORD})
@@ -289,11 +237,11 @@ async def test_a_code_is_accepted_once_and_never_one_older_than_the_last(
     browser: Client, make_client: MakeClient, mfa_settings: Settings
 ) -> None:
     mfa = await account_with_mfa(browser)
-    phone = await new_browser(make_client, mfa_settings)
+    phone = await make_client(mfa_settings)
     step = await current_step()
     assert (await sign_in(phone, mfa, step)).status_code == 200
 
-    laptop = await new_browser(make_client, mfa_settings)
+    laptop = await make_client(mfa_settings)
     await password_step(laptop, mfa.email)
     for replayed in (step, step - 1):  # the same code again, and an older one still inside the window
         response = await laptop.post(LOGIN_MFA, json={"code": code_at(mfa.secret, replayed)})
@@ -310,7 +258,7 @@ async def test_the_neighbouring_steps_are_accepted_and_two_steps_off_is_not(
     mfa = await account_with_mfa(browser)
     step = await current_step()
     assert mfa.confirmed_step == step - 1
-    stranger = await new_browser(make_client, mfa_settings)
+    stranger = await make_client(mfa_settings)
     await password_step(stranger, mfa.email)
     for far in (step - 2, step + 2):
         response = await stranger.post(LOGIN_MFA, json={"code": code_at(mfa.secret, far)})
@@ -439,7 +387,7 @@ async def test_turning_mfa_on_and_off_ends_every_other_session(
 ) -> None:
     email = unique_email()
     await register(browser, email)
-    phone = await new_browser(make_client, mfa_settings)
+    phone = await make_client(mfa_settings)
     assert (await phone.post(LOGIN, json={"email": email, "password": PASSWORD})).status_code == 200
     before = browser.cookies["pet_auth_session"]
 
@@ -448,7 +396,7 @@ async def test_turning_mfa_on_and_off_ends_every_other_session(
     assert browser.cookies["pet_auth_session"] != before  # the caller's session was rotated
     assert (await browser.get(ME)).json()["user"]["mfaEnabled"] is True
     assert (await phone.get(ME)).status_code == 401  # every other session ended
-    old = await new_browser(make_client, mfa_settings)
+    old = await make_client(mfa_settings)
     old.cookies.set("pet_auth_session", before)
     assert (await old.get(ME)).status_code == 401
 

@@ -33,9 +33,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
+from tests.authenticator import code_at, current_step, enable_mfa
 from tests.conftest import PASSWORD, Client, MakeClient, alembic_config, register, unique_email
 from tests.live_server import free_port, live_server
-from tests.test_mfa import code_at, current_step, enable_mfa
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 STARTUP_TIMEOUT = 20.0
