@@ -289,8 +289,13 @@ async def test_a_recovery_code_signs_in_once(browser: Client, smtp: MailSink) ->
     assert (await browser.get(MFA)).json()["recoveryCodesLeft"] == 8
 
 
-async def test_new_recovery_codes_end_the_old_set(browser: Client, smtp: MailSink) -> None:
+async def test_new_recovery_codes_end_the_old_set(
+    browser: Client, make_client: MakeClient, mfa_settings: Settings, smtp: MailSink
+) -> None:
     mfa = await account_with_mfa(browser)
+    phone = await make_client(mfa_settings)
+    await password_step(phone, mfa.email)
+    assert (await phone.post(LOGIN_MFA, json={"recoveryCode": mfa.recovery_codes[9]})).status_code == 200
     step = await current_step()
     code = code_at(mfa.secret, step)
     wrong_password = await browser.post(RECOVERY_CODES, json={"currentPassword": WRONG_PASSWORD, "code": code})
@@ -306,6 +311,7 @@ async def test_new_recovery_codes_end_the_old_set(browser: Client, smtp: MailSin
     assert not set(new_codes) & set(mfa.recovery_codes)
     await smtp.wait_for(mfa.email, "New recovery codes")
     assert (await browser.get(MFA)).json() == {"mfaEnabled": True, "recoveryCodesLeft": 10}
+    assert (await phone.get(ME)).status_code == 401  # a credential change: every other session ended
 
     await browser.post("/api/auth/logout")
     await password_step(browser, mfa.email)
