@@ -33,8 +33,9 @@ async def test_register_creates_the_account_and_signs_in(client: Client) -> None
     response = await client.post("/api/auth/register", json={"email": email, "password": PASSWORD})
     assert response.status_code == 201
     user = response.json()["user"]
-    assert set(user) == {"id", "email", "createdAt", "emailVerified"}
+    assert set(user) == {"id", "email", "createdAt", "emailVerified", "mfaEnabled"}
     assert user["emailVerified"] is False
+    assert user["mfaEnabled"] is False
     assert isinstance(user["id"], int)
     assert user["email"] == email
     assert datetime.fromisoformat(user["createdAt"]).utcoffset() is not None

@@ -1,6 +1,6 @@
-"""End to end in a real Chromium: the SPA's origin can sign up, sign in, read /me and sign out through the
-TypeScript client (clients/typescript, bundled by esbuild); any other origin is refused by CORS (the browser) and by
-the origin check (the server).
+"""End to end in a real Chromium: the SPA's origin can sign up, sign in (also with an authenticator code), read /me
+and sign out through the TypeScript client (clients/typescript, bundled by esbuild); any other origin is refused by
+CORS (the browser) and by the origin check (the server).
 
 The API runs as a real uvicorn server (tests/live_server.py) on 127.0.0.1 and is called as http://localhost:PORT,
 so the page at http://localhost:5173 is same-site with it (the SameSite=Lax cookie travels), while the page at
@@ -30,6 +30,7 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
+from tests.authenticator import code_at, current_step
 from tests.conftest import PASSWORD, ROOT, SPA_ORIGIN, unique_email
 from tests.live_server import LiveServer, live_server
 
@@ -295,3 +296,32 @@ async def test_other_origin_is_refused_by_cors_and_by_the_origin_check(
 
     # The victim's session is untouched and still works from the SPA.
     assert returned(await client_call(spa, "me"))["user"]["email"] == victim
+
+
+async def test_spa_origin_signs_in_with_an_authenticator_code(context: BrowserContext, api: str) -> None:
+    page = await open_page(context, SPA_ORIGIN, api)
+    email = unique_email("browser-mfa")
+    credentials = {"email": email, "password": PASSWORD}
+    returned(await client_call(page, "register", credentials))
+
+    setup = returned(await client_call(page, "setupTotp", {"currentPassword": PASSWORD}))
+    step = await current_step()
+    confirmed = returned(await client_call(page, "confirmTotp", {"code": code_at(setup["secret"], step - 1)}))
+    assert len(confirmed["recoveryCodes"]) == 10
+    returned(await client_call(page, "logout"))
+
+    # The password alone: no session, only the pending sign-in's HttpOnly cookie.
+    assert returned(await client_call(page, "login", credentials)) == {"mfaRequired": True}
+    assert await session_cookies(context) == []
+    [pending] = [cookie for cookie in await context.cookies() if cookie.get("name") == "pet_auth_mfa"]
+    assert pending["httpOnly"] is True
+    assert pending["sameSite"] == "Lax"
+    assert "pet_auth_mfa" not in await page.evaluate("document.cookie")
+    assert auth_error(await client_call(page, "me"))["code"] == "not_authenticated"
+
+    signed_in = returned(await client_call(page, "loginMfa", {"code": code_at(setup["secret"], step)}))
+    assert signed_in["user"]["mfaEnabled"] is True
+    [cookie] = await session_cookies(context)
+    assert cookie["httpOnly"] is True
+    assert [c for c in await context.cookies() if c.get("name") == "pet_auth_mfa"] == []  # expired
+    assert returned(await client_call(page, "me"))["user"]["email"] == email

@@ -73,8 +73,9 @@ def test_rate_limited_answers_state_retry_after(printed_document: dict[str, Any]
         for operation in item.values()
         if "429" in operation["responses"]
     ]
-    # register, login, forgot-password, change-password, resend verification, change-email, delete-account
-    assert len(limited) == 7
+    # register, login, forgot-password, change-password, resend verification, change-email, delete-account, and
+    # MFA setup, new recovery codes, disable and the sign-in's second step
+    assert len(limited) == 11
     for answer in limited:
         assert answer["headers"]["Retry-After"]["required"] is True
 
@@ -97,6 +98,11 @@ def test_guarded_operations_require_the_session_cookie(printed_document: dict[st
         "resendVerification",
         "changeEmail",
         "deleteAccount",
+        "mfaStatus",
+        "setupTotp",
+        "confirmTotp",
+        "replaceRecoveryCodes",
+        "disableMfa",
     }
 
 

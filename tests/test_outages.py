@@ -33,6 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
+from tests.authenticator import code_at, current_step, enable_mfa
 from tests.conftest import PASSWORD, Client, MakeClient, alembic_config, register, unique_email
 from tests.live_server import free_port, live_server
 
@@ -490,3 +491,27 @@ async def _audited_requests(client: Client, settings: Settings, db: AsyncEngine)
     response = await client.post("/api/auth/reset-password", json={"token": token, "password": new_password})
     assert response.status_code == 204, response.text
     return [PASSWORD, wrong, new_password, email, token, *cookies], user["id"]
+
+
+async def test_second_steps_during_a_postgresql_outage_count_nothing(
+    make_client: MakeClient, private_postgres: PrivatePostgres
+) -> None:
+    """Twice the account's limit, and more than the five wrong codes a pending sign-in takes, answer 503 while
+    PostgreSQL is down; once it is back, the pending sign-in is still there and a code completes it."""
+    client = await make_client(database_url=private_postgres.url, rate_limit_login_per_account=3)
+    email = unique_email()
+    await register(client, email)
+    mfa = await enable_mfa(client, email)
+    client.cookies.clear()
+    assert (await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})).status_code == 202
+
+    await asyncio.to_thread(private_postgres.stop)
+    try:
+        for _ in range(6):
+            assert_unavailable(await client.post("/api/auth/login/mfa", json={"code": "000000"}))
+    finally:
+        await asyncio.to_thread(private_postgres.start)
+
+    step = await current_step()
+    response = await client.post("/api/auth/login/mfa", json={"code": code_at(mfa.secret, step)})
+    assert response.status_code == 200, response.text

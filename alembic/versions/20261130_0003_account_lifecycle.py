@@ -18,9 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("users", sa.Column("email_verified_at", sa.DateTime(timezone=True), nullable=True))
-    op.add_column(
-        "users", sa.Column("profile_version", sa.BigInteger(), server_default=sa.text("1"), nullable=False)
-    )
+    op.add_column("users", sa.Column("profile_version", sa.BigInteger(), server_default=sa.text("1"), nullable=False))
     # Existing accounts start unverified, except those that completed a password reset: the link proved the mailbox.
     op.execute(
         """

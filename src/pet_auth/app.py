@@ -18,23 +18,26 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from pet_auth.background import BackgroundTasks
-from pet_auth.config import Settings, SettingsError, load_settings
+from pet_auth.config import Settings, SettingsError, decode_key, load_settings
 from pet_auth.db.database import Database, create_engine
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import EmailLinks
+from pet_auth.domain.mfa import MfaService
 from pet_auth.domain.passwords import PasswordHasher
 from pet_auth.domain.ports import Limit, Limits
 from pet_auth.domain.recovery import RecoveryService
+from pet_auth.domain.secret_box import SecretBox
 from pet_auth.domain.verification import EmailService
 from pet_auth.http.controllers.account import AccountController
 from pet_auth.http.controllers.auth import AuthController
 from pet_auth.http.controllers.health import HealthController
+from pet_auth.http.controllers.mfa import MfaController
 from pet_auth.http.controllers.recovery import RecoveryController
 from pet_auth.http.controllers.sessions import SessionsController
-from pet_auth.http.cookies import DeviceCookie
+from pet_auth.http.cookies import DeviceCookie, MfaCookie
 from pet_auth.http.errors import exception_handlers
 from pet_auth.http.openapi import openapi_config
 from pet_auth.http.requests import ApiRequest
@@ -42,6 +45,7 @@ from pet_auth.http.security import OriginCheckMiddleware, add_security_headers
 from pet_auth.http.session_cookie import RedisSessionConfig
 from pet_auth.mail import ConsoleMailer, Mailer, SmtpMailer
 from pet_auth.ratelimit import RedisRateLimiter
+from pet_auth.sessions.pending import PendingSignInStore
 from pet_auth.sessions.store import SessionStore
 
 MAX_BODY_BYTES = 16 * 1024
@@ -87,6 +91,18 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
+def mfa_keys(settings: Settings) -> tuple[bytes, bytes]:
+    """The AES-256-GCM key of stored TOTP secrets and the key of recovery-code hashes, each derived for its purpose
+    from MFA_ENCRYPTION_KEY, or from SESSION_SECRET without it. Both guard data kept in PostgreSQL: when the root
+    changes, stored secrets no longer open and codes no longer match (the users must set two-factor sign-in up
+    again), hence a root of their own that can outlive a change of SESSION_SECRET."""
+    root = decode_key(settings.mfa_encryption_key) or settings.session_secret.encode()
+    return (
+        hmac.digest(root, b"pet_auth mfa secret encryption", "sha256"),
+        hmac.digest(root, b"pet_auth mfa recovery codes", "sha256"),
+    )
+
+
 def _provide(value: object) -> Provide:
     def provider() -> Any:
         return value
@@ -124,6 +140,12 @@ def create_app(settings: Settings) -> Litestar:
         verify_ttl=settings.verify_token_ttl,
         change_ttl=settings.email_change_token_ttl,
     )
+    pending = PendingSignInStore(
+        redis,
+        namespace=f"{settings.redis_namespace}:mfa-pending",
+        key=hmac.digest(secret, b"pet_auth mfa pending sign-in", "sha256"),
+        ttl=settings.mfa_pending_ttl,
+    )
     auth = AuthService(
         db=db,
         hasher=hasher,
@@ -132,6 +154,7 @@ def create_app(settings: Settings) -> Litestar:
         sessions=sessions,
         devices=DeviceTokens(hmac.digest(secret, b"pet_auth device cookie", "sha256")),
         links=links,
+        pending=pending,
         mailer=mailer,
         spawn=background.spawn,
         audit=audit,
@@ -170,6 +193,20 @@ def create_app(settings: Settings) -> Litestar:
         spawn=background.spawn,
         audit=audit,
     )
+    encryption_key, recovery_code_key = mfa_keys(settings)
+    mfa = MfaService(
+        db=db,
+        auth=auth,
+        limiter=limiter,
+        limits=limits,
+        sessions=sessions,
+        pending=pending,
+        secret_box=SecretBox(encryption_key),
+        recovery_code_key=recovery_code_key,
+        mailer=mailer,
+        spawn=background.spawn,
+        audit=audit,
+    )
     pings: dict[str, Callable[[], Awaitable[object]]] = {"postgresql": db.ping, "redis": redis.ping}
 
     session_config = RedisSessionConfig(
@@ -188,15 +225,26 @@ def create_app(settings: Settings) -> Litestar:
         await db.engine.dispose()
 
     return Litestar(
-        route_handlers=[AuthController, RecoveryController, AccountController, SessionsController, HealthController],
+        route_handlers=[
+            AuthController,
+            MfaController,
+            RecoveryController,
+            AccountController,
+            SessionsController,
+            HealthController,
+        ],
         state=State({"require_verified_email": settings.require_verified_email}),
         dependencies={
             "auth": _provide(auth),
             "recovery": _provide(recovery),
             "account": _provide(account),
             "emails": _provide(emails),
+            "mfa": _provide(mfa),
             "pings": _provide(pings),
             "device_cookie": _provide(DeviceCookie(name=settings.device_cookie_name, secure=settings.is_production)),
+            "mfa_cookie": _provide(
+                MfaCookie(settings.mfa_cookie_name, secure=settings.is_production, max_age=settings.mfa_pending_ttl)
+            ),
         },
         middleware=[OriginCheckMiddleware(settings.cors_origins), session_config.middleware],
         stores={"sessions": sessions},

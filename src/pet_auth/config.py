@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -12,6 +15,7 @@ from dotenv import dotenv_values
 
 EXAMPLE_SESSION_SECRET = "change-me-to-a-random-string-of-at-least-32-bytes"  # noqa: S105 - refused in production
 MIN_SECRET_BYTES = 32
+KEY_BYTES = 32
 
 
 class SettingsError(Exception):
@@ -58,6 +62,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     rate_limit_forgot_per_ip: Positive = 20
     rate_limit_forgot_per_email: Positive = 3
     rate_limit_email_links_per_account: Positive = 3
+    # Seconds between a password accepted for an account with two-factor sign-in and the code that completes it.
+    mfa_pending_ttl: Positive = 300
+    # 32 bytes (64 hex digits or base64): the root of the keys that seal TOTP secrets and hash recovery codes.
+    # Empty: derived from SESSION_SECRET (then changing SESSION_SECRET makes every user set up MFA again).
+    mfa_encryption_key: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property
@@ -80,6 +89,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     @property
     def device_cookie_name(self) -> str:
         return "__Host-pet_auth_device" if self.is_production else "pet_auth_device"
+
+    @property
+    def mfa_cookie_name(self) -> str:
+        return "__Host-pet_auth_mfa" if self.is_production else "pet_auth_mfa"
+
+
+def decode_key(value: str) -> bytes | None:
+    """A 32-byte key written as 64 hex digits or as base64 (standard or URL-safe, padding optional); None if not."""
+    if re.fullmatch(r"[0-9A-Fa-f]{64}", value):
+        return bytes.fromhex(value)
+    standard = value.replace("-", "+").replace("_", "/")
+    try:
+        key = base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key if len(key) == KEY_BYTES else None
 
 
 _TUPLE_FIELDS = {"CORS_ORIGINS"}
@@ -109,6 +134,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
 
 
 def _check(settings: Settings) -> None:
+    if settings.mfa_encryption_key and decode_key(settings.mfa_encryption_key) is None:
+        raise SettingsError("MFA_ENCRYPTION_KEY must be 32 bytes, written as 64 hex digits or in base64")
     if "*" in settings.cors_origins:
         raise SettingsError("CORS_ORIGINS must list explicit origins; '*' cannot carry credentials")
     if settings.is_production:

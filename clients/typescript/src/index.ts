@@ -161,6 +161,20 @@ export function createAuthClient({ baseUrl, fetch }: AuthClientOptions) {
     /** Confirm a new address with the token of the link mailed to it. */
     confirmEmail: (body: RequestBody<"confirmEmail">) =>
       outcome("confirmEmail", api.POST("/api/auth/confirm-email", { body })),
+    /** Whether two-factor sign-in is on, and how many recovery codes are left. */
+    mfaStatus: () => outcome("mfaStatus", api.GET("/api/auth/mfa")),
+    /** A new authenticator secret and its otpauth:// URI (for a QR code); not active until confirmed. */
+    setupTotp: (body: RequestBody<"setupTotp">) => outcome("setupTotp", api.POST("/api/auth/mfa/totp/setup", { body })),
+    /** Turn two-factor sign-in on with a first code; returns the recovery codes, shown this once. */
+    confirmTotp: (body: RequestBody<"confirmTotp">) =>
+      outcome("confirmTotp", api.POST("/api/auth/mfa/totp/confirm", { body })),
+    /** A new set of recovery codes; the earlier set stops working. */
+    replaceRecoveryCodes: (body: RequestBody<"replaceRecoveryCodes">) =>
+      outcome("replaceRecoveryCodes", api.POST("/api/auth/mfa/recovery-codes", { body })),
+    /** Turn two-factor sign-in off (with a code of the authenticator, or a recovery code). */
+    disableMfa: (body: RequestBody<"disableMfa">) => outcome("disableMfa", api.POST("/api/auth/mfa/disable", { body })),
+    /** The second step of a sign-in that answered `{mfaRequired: true}`: `{code}` or `{recoveryCode}`. */
+    loginMfa: (body: RequestBody<"loginMfa">) => outcome("loginMfa", api.POST("/api/auth/login/mfa", { body })),
     /** Delete the account; every session ends. */
     deleteAccount: (body: RequestBody<"deleteAccount">) =>
       outcome("deleteAccount", api.POST("/api/auth/delete-account", { body })),

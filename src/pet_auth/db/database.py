@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from pet_auth.db.repositories import EmailTokenRepository, ResetTokenRepository, UserRepository
+from pet_auth.db.repositories import EmailTokenRepository, MfaRepository, ResetTokenRepository, UserRepository
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -32,6 +32,7 @@ class Repositories:
     users: UserRepository
     reset_tokens: ResetTokenRepository
     email_tokens: EmailTokenRepository
+    mfa: MfaRepository
 
 
 def _repositories(connection: AsyncConnection) -> Repositories:
@@ -39,6 +40,7 @@ def _repositories(connection: AsyncConnection) -> Repositories:
         users=UserRepository(connection),
         reset_tokens=ResetTokenRepository(connection),
         email_tokens=EmailTokenRepository(connection),
+        mfa=MfaRepository(connection),
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -76,4 +77,29 @@ class EmailTokenRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class UserMfaRow(Base):
+    """A user's TOTP authenticator. `enabled_at` is NULL while a setup waits for its first code."""
+
+    __tablename__ = "user_mfa"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # AES-256-GCM: 12-byte nonce, then the sealed 20-byte secret (domain/secret_box.py); never the secret in clear.
+    secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The 30-second step of the last code accepted: no code of that step or an earlier one is accepted again.
+    last_used_step: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MfaRecoveryCodeRow(Base):
+    """An unused recovery code; using one deletes its row."""
+
+    __tablename__ = "mfa_recovery_codes"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_mfa.user_id", ondelete="CASCADE"), primary_key=True)
+    # HMAC-SHA256 of the user id and the code: the codes themselves are shown once and never stored.
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

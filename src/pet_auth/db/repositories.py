@@ -5,21 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pet_auth.db.models import EmailTokenRow, PasswordResetTokenRow, UserRow
+from pet_auth.db.models import EmailTokenRow, MfaRecoveryCodeRow, PasswordResetTokenRow, UserMfaRow, UserRow
 from pet_auth.domain.errors import EmailTaken
-from pet_auth.domain.models import Credentials, User
+from pet_auth.domain.models import Credentials, MfaRecord, User
 
-_USER_COLUMNS = (
-    UserRow.id,
-    UserRow.email,
-    UserRow.created_at,
-    UserRow.email_verified_at,
-    UserRow.profile_version,
-)
+_MFA_ENABLED = exists().where(UserMfaRow.user_id == UserRow.id, UserMfaRow.enabled_at.is_not(None)).label("mfa_enabled")
+# The users row's own columns of a User; a new user has no second factor, so its row is all it needs.
+_OWN_USER_COLUMNS = (UserRow.id, UserRow.email, UserRow.created_at, UserRow.email_verified_at, UserRow.profile_version)
+_USER_COLUMNS = (*_OWN_USER_COLUMNS, _MFA_ENABLED)
 # Every sign-in runs this one: built once, its compiled-cache key is computed once too (building the statement
 # per call cost more event-loop time than the rest of the query).
 _CREDENTIALS_BY_EMAIL = select(*_USER_COLUMNS, UserRow.password_hash, UserRow.credential_version).where(
@@ -27,13 +25,14 @@ _CREDENTIALS_BY_EMAIL = select(*_USER_COLUMNS, UserRow.password_hash, UserRow.cr
 )
 
 
-def _user(row: Any) -> User:  # a Row of _USER_COLUMNS
+def _user(row: Any) -> User:  # a Row of _USER_COLUMNS (a new user's lacks mfa_enabled)
     return User(
         id=row.id,
         email=row.email,
         created_at=row.created_at,
         email_verified=row.email_verified_at is not None,
         profile_version=row.profile_version,
+        mfa_enabled=row._mapping.get("mfa_enabled", False),
     )
 
 
@@ -46,7 +45,7 @@ class UserRepository:
         statement = (
             insert(UserRow)
             .values(email=email, password_hash=password_hash)
-            .returning(*_USER_COLUMNS, UserRow.credential_version)
+            .returning(*_OWN_USER_COLUMNS, UserRow.credential_version)
         )
         try:
             async with self._connection.begin_nested():
@@ -112,6 +111,17 @@ class UserRepository:
         """Delete the user; their tokens go with them (ON DELETE CASCADE)."""
         statement = delete(UserRow).where(UserRow.id == user_id).returning(UserRow.id)
         return (await self._connection.execute(statement)).one_or_none() is not None
+
+    async def advance_credential_version(self, user_id: int) -> int:
+        """A credential change that keeps the password (two-factor sign-in turned on or off, new recovery codes);
+        returns the new version. Like `change_password_hash`, it keeps the row locked until the transaction ends."""
+        statement = (
+            update(UserRow)
+            .where(UserRow.id == user_id)
+            .values(credential_version=UserRow.credential_version + 1)
+            .returning(UserRow.credential_version)
+        )
+        return int((await self._connection.execute(statement)).scalar_one())
 
     async def upgrade_password_hash(self, user_id: int, verified_hash: str, new_hash: str) -> bool:
         """Replace the hash of the same password (a stronger scheme), only if it is still the one verified: a
@@ -230,3 +240,80 @@ class EmailTokenRepository:
             .returning(EmailTokenRow.id)
         )
         return len(result.all())
+
+
+_MFA_COLUMNS = (UserMfaRow.secret_ciphertext, UserMfaRow.enabled_at, UserMfaRow.last_used_step)
+
+
+class MfaRepository:
+    """A user's TOTP authenticator (`user_mfa`) and recovery codes (`mfa_recovery_codes`)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def get(self, user_id: int) -> MfaRecord | None:
+        return await self._record(select(*_MFA_COLUMNS).where(UserMfaRow.user_id == user_id))
+
+    async def lock(self, user_id: int) -> MfaRecord | None:
+        """The record, locked until the transaction ends: every use of the user's codes waits for the one before,
+        so a code is accepted once however many requests carry it."""
+        return await self._record(select(*_MFA_COLUMNS).where(UserMfaRow.user_id == user_id).with_for_update())
+
+    async def _record(self, statement: Any) -> MfaRecord | None:
+        row = (await self._connection.execute(statement)).one_or_none()
+        if row is None:
+            return None
+        return MfaRecord(
+            secret_ciphertext=row.secret_ciphertext,
+            enabled=row.enabled_at is not None,
+            last_used_step=row.last_used_step,
+        )
+
+    async def begin_setup(self, user_id: int, secret_ciphertext: bytes) -> bool:
+        """Store a new secret awaiting its first code, over any earlier unconfirmed one; False (and nothing
+        stored) when two-factor sign-in is already on."""
+        statement = (
+            upsert(UserMfaRow)
+            .values(user_id=user_id, secret_ciphertext=secret_ciphertext)
+            .on_conflict_do_update(
+                index_elements=[UserMfaRow.user_id],
+                set_={"secret_ciphertext": secret_ciphertext, "last_used_step": None, "created_at": func.now()},
+                where=UserMfaRow.enabled_at.is_(None),
+            )
+            .returning(UserMfaRow.user_id)
+        )
+        return (await self._connection.execute(statement)).one_or_none() is not None
+
+    async def enable(self, user_id: int, code_hashes: list[str]) -> None:
+        await self._connection.execute(
+            update(UserMfaRow).where(UserMfaRow.user_id == user_id).values(enabled_at=func.now())
+        )
+        await self.replace_recovery_codes(user_id, code_hashes)
+
+    async def use_step(self, user_id: int, step: int) -> None:
+        await self._connection.execute(
+            update(UserMfaRow).where(UserMfaRow.user_id == user_id).values(last_used_step=step)
+        )
+
+    async def use_recovery_code(self, user_id: int, code_hash: str) -> bool:
+        """Delete the code if it is one of the user's; of concurrent uses of one code only one gets True."""
+        statement = (
+            delete(MfaRecoveryCodeRow)
+            .where(MfaRecoveryCodeRow.user_id == user_id, MfaRecoveryCodeRow.code_hash == code_hash)
+            .returning(MfaRecoveryCodeRow.user_id)
+        )
+        return (await self._connection.execute(statement)).one_or_none() is not None
+
+    async def count_recovery_codes(self, user_id: int) -> int:
+        statement = select(func.count()).where(MfaRecoveryCodeRow.user_id == user_id)
+        return int(await self._connection.scalar(statement) or 0)
+
+    async def replace_recovery_codes(self, user_id: int, code_hashes: list[str]) -> None:
+        await self._connection.execute(delete(MfaRecoveryCodeRow).where(MfaRecoveryCodeRow.user_id == user_id))
+        await self._connection.execute(
+            insert(MfaRecoveryCodeRow), [{"user_id": user_id, "code_hash": code_hash} for code_hash in code_hashes]
+        )
+
+    async def delete(self, user_id: int) -> None:
+        """Two-factor sign-in off: the secret goes, and the recovery codes with it (ON DELETE CASCADE)."""
+        await self._connection.execute(delete(UserMfaRow).where(UserMfaRow.user_id == user_id))

@@ -11,9 +11,9 @@ from pet_auth.domain.email_links import EmailLinks
 from pet_auth.domain.emails import check_email_characters, normalize_email
 from pet_auth.domain.errors import CredentialsChanged, InvalidCredentials, ProfileChanged, RateLimited
 from pet_auth.domain.limits import within_limits
-from pet_auth.domain.models import Client, Credentials, SessionRef, SignIn, User
+from pet_auth.domain.models import Client, Credentials, MfaChallenge, PendingSignIn, SessionRef, SignIn, User
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
-from pet_auth.domain.ports import Check, Limits, Outcome, RateLimiter, SessionRegistry, Spawn
+from pet_auth.domain.ports import Check, Limits, Outcome, PendingSignIns, RateLimiter, SessionRegistry, Spawn
 from pet_auth.mail.base import Mailer
 from pet_auth.mail.messages import new_device_message
 
@@ -29,14 +29,16 @@ class AuthService:
         sessions: SessionRegistry,
         devices: DeviceTokens,
         links: EmailLinks,
+        pending: PendingSignIns,
         mailer: Mailer,
         spawn: Spawn,
         audit: AuditLog,
         frontend_url: str,
     ) -> None:
         self._db, self._hasher, self._limiter, self._limits = db, hasher, limiter, limits
-        self._sessions, self._devices, self._links, self._audit = sessions, devices, links, audit
-        self._mailer, self._spawn, self._frontend_url = mailer, spawn, frontend_url.rstrip("/")
+        self._sessions, self._devices, self._links, self._pending = sessions, devices, links, pending
+        self._mailer, self._spawn, self._audit = mailer, spawn, audit
+        self._frontend_url = frontend_url.rstrip("/")
 
     async def register(self, email: str, password: str, client: Client, replaces: SessionRef | None) -> SignIn:
         email = normalize_email(email)
@@ -54,21 +56,32 @@ class AuthService:
 
     async def login(
         self, email: str, password: str, client: Client, device_token: str | None, replaces: SessionRef | None
-    ) -> SignIn:
+    ) -> SignIn | MfaChallenge:
         credentials, device_id = await self.authenticate(email, password, client.ip, device_token)
+        user = credentials.user
+        if user.mfa_enabled:
+            # A password alone proves too little here: no session and no device cookie before the second factor.
+            self._audit.record("login_mfa_required", ip=client.ip, user_id=user.id)
+            return MfaChallenge(await self._pending.start(PendingSignIn(user.id, credentials.version, device_id)))
+        return await self.finish_login(credentials, client, device_token, replaces)
+
+    async def finish_login(
+        self, credentials: Credentials, client: Client, device_token: str | None, replaces: SessionRef | None
+    ) -> SignIn:
+        """What every completed sign-in does (after the password, or after the second factor): a new session and
+        the device cookie."""
         user = credentials.user
         session_token = await self.start_session(credentials, client, replaces)
         self._audit.record("login", ip=client.ip, user_id=user.id)
-        if device_id is not None and device_token is not None:
+        if device_token is not None and self._devices.device_of(device_token, user.id) is not None:
             return SignIn(user, session_token, device_token, new_device=False)
         self._notify_new_device(user, client)
         return SignIn(user, session_token, self._devices.issue(user.id), new_device=True)
 
     def _notify_new_device(self, user: User, client: Client) -> None:
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        message = new_device_message(
-            user.email, client.device, client.ip, when, f"{self._frontend_url}/forgot-password"
-        )
+        forgot_link = f"{self._frontend_url}/forgot-password"
+        message = new_device_message(user.email, client.device, client.ip, when, forgot_link)
         self._spawn(self._mailer.send(message), "new device email")
 
     def logged_out(self, user_id: int, ip: str) -> None:

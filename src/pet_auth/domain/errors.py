@@ -48,6 +48,39 @@ class ProfileChanged(Exception):
     """The user's profile changed after it was read for a new session: read it again."""
 
 
+class InvalidCode(DomainError):
+    code = "invalid_code"
+    detail = "The code is incorrect or was already used."
+
+
+class InvalidSignInCode(InvalidCode):
+    """A wrong second factor while signing in (401), not while managing it (400)."""
+
+
+class MfaExpired(DomainError):
+    code = "mfa_expired"
+    detail = "This sign-in has expired. Sign in again with your password."
+
+
+class MfaConflict(DomainError):
+    """Two-factor sign-in is not in the state the request needs."""
+
+
+class MfaAlreadyEnabled(MfaConflict):
+    code = "mfa_already_enabled"
+    detail = "Two-factor sign-in is already on."
+
+
+class MfaSetupRequired(MfaConflict):
+    code = "mfa_setup_required"
+    detail = "There is no authenticator setup to confirm; start one first."
+
+
+class MfaNotEnabled(MfaConflict):
+    code = "mfa_not_enabled"
+    detail = "Two-factor sign-in is not on."
+
+
 class InvalidToken(DomainError):
     code = "invalid_token"
     detail = "This reset link is invalid or has expired. Ask for a new one."

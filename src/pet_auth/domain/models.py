@@ -14,6 +14,8 @@ class User:
     email_verified: bool
     # Advanced by every change of the fields above but the id: signed-in sessions show the newest.
     profile_version: int
+    # Sign-in asks for a second factor (a TOTP code or a recovery code) after the password.
+    mfa_enabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +62,31 @@ class SessionInfo:
     last_seen_at: datetime
     user_agent: str
     ip: str
+
+
+@dataclass(frozen=True, slots=True)
+class MfaChallenge:
+    """A password accepted for an account with two-factor sign-in: no session yet. `token` (for the caller's
+    cookie) names the pending sign-in that a code completes."""
+
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSignIn:
+    """What a password sign-in verified, kept until its second factor: the account, the credential version the
+    password matched, and the device id of a genuine device cookie for the account, if one came with it."""
+
+    user_id: int
+    credential_version: int
+    device_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MfaRecord:
+    """A user's TOTP authenticator as stored: the sealed secret, whether it is on (a setup waits for its first
+    code), and the step of the last code accepted."""
+
+    secret_ciphertext: bytes
+    enabled: bool
+    last_used_step: int | None

@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pet_auth.domain.models import Client, SessionInfo, SessionRef, User
+from pet_auth.domain.models import Client, PendingSignIn, SessionInfo, SessionRef, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,21 @@ class SessionRegistry(Protocol):
     async def end_session(self, user_id: int, handle: str) -> bool: ...
 
     async def end_all_sessions(self, user_id: int, keep: str | None = None) -> int: ...
+
+
+class PendingSignIns(Protocol):
+    """Sign-ins whose password was accepted and whose second factor is awaited; each lives a few minutes."""
+
+    async def start(self, pending: PendingSignIn) -> str:
+        """Keep a pending sign-in; return the token that names it (for the caller's cookie)."""
+
+    async def get(self, token: str) -> PendingSignIn | None: ...
+
+    async def failed(self, token: str, most: int) -> None:
+        """Count a wrong code; the pending sign-in ends at the `most`th."""
+
+    async def end(self, token: str) -> bool:
+        """End it; False when it had already ended (used, expired, or too many wrong codes)."""
 
 
 # Runs a coroutine after the response, off the request path.

@@ -37,13 +37,40 @@ class DeviceCookie:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class MfaCookie:
+    """Names the pending sign-in between the password and the second factor; it lives as long as that does."""
+
+    name: str
+    secure: bool
+    max_age: int
+
+    def read(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+        return connection.cookies.get(self.name)
+
+    def carrying(self, token: str) -> Cookie:
+        return self._cookie(token, self.max_age)
+
+    def expired(self) -> Cookie:
+        return self._cookie("", 0)
+
+    def _cookie(self, value: str, max_age: int) -> Cookie:
+        return Cookie(
+            key=self.name, value=value, max_age=max_age, path="/", secure=self.secure, httponly=True, samesite="lax"
+        )
+
+
 def signed_in_response(
-    connection: ASGIConnection[Any, Any, Any, Any], sign_in: SignIn, device_cookie: DeviceCookie, status_code: int
+    connection: ASGIConnection[Any, Any, Any, Any],
+    sign_in: SignIn,
+    device_cookie: DeviceCookie,
+    status_code: int,
+    *also: Cookie,
 ) -> Response[UserResponse]:
-    """The user, with the new session's cookie and the device cookie (refreshed, or new)."""
+    """The user, with the new session's cookie and the device cookie (refreshed, or new), and `also`."""
     begin_session(connection, sign_in.session_token)
     return Response(
         UserResponse(user=UserOut.of(sign_in.user)),
         status_code=status_code,
-        cookies=[device_cookie.carrying(sign_in.device_token)],
+        cookies=[device_cookie.carrying(sign_in.device_token), *also],
     )

@@ -24,10 +24,14 @@ PROBLEM_JSON = "application/problem+json"
 DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
     domain.InvalidInput: 400,
     domain.InvalidToken: 400,
+    domain.InvalidCode: 400,
     domain.InvalidCredentials: 401,
     domain.EmailNotVerified: 403,
+    domain.InvalidSignInCode: 401,
+    domain.MfaExpired: 401,
     domain.SessionNotFound: 404,
     domain.EmailTaken: 409,
+    domain.MfaConflict: 409,
     domain.RateLimited: 429,
 }
 
@@ -122,8 +126,13 @@ class ClientError(HTTPException):
         self.code = code
 
 
+def status_of(error: type[domain.DomainError]) -> int:
+    """A domain error's status: its own, or that of the nearest class it derives from."""
+    return next((DOMAIN_STATUS[cls] for cls in error.__mro__ if cls in DOMAIN_STATUS), 400)
+
+
 def _domain_error(_: Request[Any, Any, Any], exc: domain.DomainError) -> Response[Problem]:
-    status = next((DOMAIN_STATUS[cls] for cls in type(exc).__mro__ if cls in DOMAIN_STATUS), 400)
+    status = status_of(type(exc))
     errors = None
     headers = None
     if isinstance(exc, domain.InvalidInput):
@@ -212,5 +221,6 @@ __all__ = [
     "exception_handlers",
     "is_unavailable",
     "problem",
+    "status_of",
     "unavailable_problem",
 ]

@@ -68,6 +68,7 @@ def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> User:
         created_at=profile.created_at,
         email_verified=profile.email_verified,
         profile_version=0,  # not kept per session; writes read the user from PostgreSQL
+        mfa_enabled=profile.mfa_enabled,
     )
 
 

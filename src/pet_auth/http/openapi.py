@@ -15,9 +15,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from http import HTTPStatus
 
+import msgspec
 from litestar import HttpMethod
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     Components,
     OpenAPIHeader,
@@ -33,18 +35,26 @@ from litestar.openapi.spec import (
 from litestar.types.internal_types import PathParameterDefinition
 
 from pet_auth.domain.errors import DomainError, InvalidInput
-from pet_auth.http.errors import DOMAIN_STATUS, HTTP_PROBLEMS, PROBLEM_JSON
+from pet_auth.http.errors import HTTP_PROBLEMS, PROBLEM_JSON, status_of
 
 SESSION_COOKIE_SCHEME = "sessionCookie"
 # The security requirement of the routes behind the login guard (`security=SIGNED_IN`).
 SIGNED_IN: list[SecurityRequirement] = [{SESSION_COOKIE_SCHEME: []}]
 
-_STATUS_OF_CODE: dict[str, int] = {
-    **HTTP_PROBLEMS,
-    **{error.code: status for error, status in DOMAIN_STATUS.items()},
-}
-_BODY_CODES = ("malformed_json", InvalidInput.code, "request_too_large")
-_UNSAFE_METHOD_CODES = ("forbidden_origin", "unsupported_media_type")
+# A problem answer: its code and status.
+_Problem = tuple[str, int]
+
+
+def _problem(error: type[DomainError] | str) -> _Problem:
+    if isinstance(error, str):
+        if error not in HTTP_PROBLEMS:
+            raise ValueError(f"no status is known for problem code {error!r}")
+        return error, HTTP_PROBLEMS[error]
+    return error.code, status_of(error)
+
+
+_BODY_PROBLEMS = (_problem("malformed_json"), _problem(InvalidInput), _problem("request_too_large"))
+_UNSAFE_METHOD_PROBLEMS = (_problem("forbidden_origin"), _problem("unsupported_media_type"))
 
 _STRING = Schema(type=OpenAPIType.STRING)
 _FIELD_PROBLEM = Schema(
@@ -64,21 +74,19 @@ def problems(*errors: type[DomainError] | str, read_only: bool = False, api_rout
 
     `errors` are the route's own: domain error classes, or codes of http/errors.py's HTTP_PROBLEMS.
     """
-    own = [error if isinstance(error, str) else error.code for error in errors]
-    if unknown := [code for code in own if code not in _STATUS_OF_CODE]:
-        raise ValueError(f"no status is known for problem codes {unknown}")
-    implied = [] if read_only else list(_UNSAFE_METHOD_CODES)
+    own = [_problem(error) for error in errors]
+    implied = [] if read_only else list(_UNSAFE_METHOD_PROBLEMS)
     if api_route:
-        implied.append("service_unavailable")
+        implied.append(_problem("service_unavailable"))
 
     @dataclass
     class DocumentedOperation(Operation):
         def __post_init__(self) -> None:
             codes = [*own, *implied]
             if self.request_body is not None:
-                codes.extend(_BODY_CODES)
+                codes.extend(_BODY_PROBLEMS)
             if self.security:
-                codes.append("not_authenticated")
+                codes.append(_problem("not_authenticated"))
             # Litestar's own guesses (a 400 for any handler with parameters) give way to the exact list.
             responses = {status: answer for status, answer in (self.responses or {}).items() if int(status) < 400}
             responses.update(problem_responses(codes))
@@ -87,10 +95,10 @@ def problems(*errors: type[DomainError] | str, read_only: bool = False, api_rout
     return DocumentedOperation
 
 
-def problem_responses(codes: list[str]) -> dict[str, OpenAPIResponse]:
+def problem_responses(problems: list[_Problem]) -> dict[str, OpenAPIResponse]:
     by_status: dict[int, set[str]] = defaultdict(set)
-    for code in codes:
-        by_status[_STATUS_OF_CODE[code]].add(code)
+    for code, status in problems:
+        by_status[status].add(code)
     return {str(status): _problem_response(status, sorted(by_status[status])) for status in sorted(by_status)}
 
 
@@ -150,4 +158,9 @@ def openapi_config(session_cookie_name: str) -> OpenAPIConfig:
     )
 
 
-__all__ = ["SIGNED_IN", "openapi_config", "problems"]
+def response(body: type[msgspec.Struct], description: str) -> ResponseSpec:
+    """A success answer besides the route's main one (`responses={202: response(...)}`)."""
+    return ResponseSpec(data_container=body, description=description, generate_examples=False)
+
+
+__all__ = ["SIGNED_IN", "openapi_config", "problems", "response"]

@@ -51,6 +51,15 @@ Token = Annotated[
         extra_json_schema={"extra": {"pattern": RESET_TOKEN_PATTERN}},
     ),
 ]
+Code = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=64,
+        description="A 6-digit code of the authenticator app or, where the call allows it, a recovery code.",
+        examples=["123456"],
+    ),
+]
+RecoveryCode = Annotated[str, msgspec.Meta(max_length=64, examples=["7kq2m-x9d4p"])]
 
 
 class Schema(msgspec.Struct, rename="camel", forbid_unknown_fields=False):
@@ -94,15 +103,60 @@ class DeleteAccountRequest(Schema):
     current_password: AnyPassword
 
 
+class CurrentPasswordRequest(Schema):
+    current_password: AnyPassword
+
+
+class CodeRequest(Schema):
+    code: Code
+
+
+class PasswordAndCodeRequest(Schema):
+    current_password: AnyPassword
+    code: Code
+
+
+class MfaSignInRequest(Schema):
+    """One of the two: a code of the authenticator app, or a recovery code."""
+
+    code: Code | None = None
+    recovery_code: RecoveryCode | None = None
+
+
+class MfaRequiredResponse(Schema):
+    mfa_required: bool
+
+
+class TotpSetupResponse(Schema):
+    secret: str
+    otpauth_uri: str
+
+
+class RecoveryCodesResponse(Schema):
+    recovery_codes: list[str]
+
+
+class MfaStatusResponse(Schema):
+    mfa_enabled: bool
+    recovery_codes_left: int
+
+
 class UserOut(Schema):
     id: int
     email: str
     created_at: datetime
     email_verified: bool
+    mfa_enabled: bool
 
     @classmethod
     def of(cls, user: User) -> UserOut:
-        return cls(id=user.id, email=user.email, created_at=user.created_at, email_verified=user.email_verified)
+        return cls(
+            id=user.id,
+            email=user.email,
+            created_at=user.created_at,
+            email_verified=user.email_verified,
+            mfa_enabled=user.mfa_enabled,
+        )
 
 
 class UserResponse(Schema):

@@ -53,10 +53,12 @@ class Profile(msgspec.Struct, array_like=True, frozen=True):
     email: str
     created_at_us: int  # microseconds since the epoch: compact and exact
     email_verified: bool = False  # added after the first release
+    mfa_enabled: bool = False  # likewise
 
     @classmethod
     def of(cls, user: User) -> Profile:
-        return cls(user.email, (user.created_at - _EPOCH) // _MICROSECOND, user.email_verified)
+        created_at_us = (user.created_at - _EPOCH) // _MICROSECOND
+        return cls(user.email, created_at_us, user.email_verified, user.mfa_enabled)
 
     @property
     def created_at(self) -> datetime:

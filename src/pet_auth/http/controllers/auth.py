@@ -11,14 +11,25 @@ from litestar.params import JSONBody
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.errors import EmailTaken, InvalidCredentials, RateLimited
-from pet_auth.domain.models import User
-from pet_auth.http.cookies import DeviceCookie, signed_in_response
+from pet_auth.domain.models import MfaChallenge, User
+from pet_auth.http.cookies import DeviceCookie, MfaCookie, signed_in_response
 from pet_auth.http.guards import CURRENT_USER, client_ip, client_of, guarded_get, requires_login
-from pet_auth.http.openapi import SIGNED_IN, problems
-from pet_auth.http.schemas import ChangePasswordRequest, LoginRequest, RegisterRequest, UserOut, UserResponse
+from pet_auth.http.openapi import SIGNED_IN, problems, response
+from pet_auth.http.schemas import (
+    ChangePasswordRequest,
+    LoginRequest,
+    MfaRequiredResponse,
+    RegisterRequest,
+    UserOut,
+    UserResponse,
+)
 from pet_auth.http.session_cookie import begin_session, current_session, end_session, live_session
 
 AnyRequest = Request[Any, Any, Any]
+LOGIN_RESPONSES = {
+    200: response(UserResponse, "Signed in"),
+    202: response(MfaRequiredResponse, "Password accepted; the account asks for a second factor (POST /login/mfa)"),
+}
 
 
 class AuthController(Controller):
@@ -37,19 +48,30 @@ class AuthController(Controller):
         sign_in = await auth.register(data.email, data.password, client_of(request), current_session(request))
         return signed_in_response(request, sign_in, device_cookie, status_code=201)
 
-    @post("/login", status_code=200, operation_class=problems(InvalidCredentials, RateLimited))
+    @post(
+        "/login",
+        status_code=200,
+        responses=LOGIN_RESPONSES,
+        operation_class=problems(InvalidCredentials, RateLimited),
+    )
     async def login(
         self,
         data: JSONBody[LoginRequest],
         request: AnyRequest,
         auth: NamedDependency[AuthService],
         device_cookie: NamedDependency[DeviceCookie],
-    ) -> Response[UserResponse]:
-        """Sign in; the session gets a new id."""
-        sign_in = await auth.login(
+        mfa_cookie: NamedDependency[MfaCookie],
+    ) -> Response[Any]:
+        """Sign in; the session gets a new id. With two-factor sign-in on: 202, no session yet, and a short-lived
+        cookie naming the pending sign-in, which `POST /login/mfa` completes."""
+        result = await auth.login(
             data.email, data.password, client_of(request), device_cookie.read(request), current_session(request)
         )
-        return signed_in_response(request, sign_in, device_cookie, status_code=200)
+        if isinstance(result, MfaChallenge):
+            return Response(
+                MfaRequiredResponse(mfa_required=True), status_code=202, cookies=[mfa_cookie.carrying(result.token)]
+            )
+        return signed_in_response(request, result, device_cookie, status_code=200)
 
     @post("/logout", status_code=204, operation_class=problems())
     async def logout(self, request: AnyRequest, auth: NamedDependency[AuthService]) -> None:

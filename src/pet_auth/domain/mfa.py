@@ -1,0 +1,306 @@
+"""Two-factor sign-in: a TOTP authenticator app (RFC 6238) and ten single-use recovery codes.
+
+A sign-in of an account with two-factor sign-in stops after the password (`AuthService.login` returns an
+`MfaChallenge`, a pending sign-in); a code completes it here. Turning two-factor sign-in on or off and making new
+recovery codes are credential changes: the credential version advances, every session of the user ends (the caller
+gets a new one), and pending reset links die.
+
+Every use of a user's codes holds the lock on their `user_mfa` row until it commits, so a code is accepted once
+however many requests carry it, and a pending sign-in is completed once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from pet_auth.db.database import Database, Repositories
+from pet_auth.domain import recovery_codes, totp
+from pet_auth.domain.audit import AuditLog
+from pet_auth.domain.auth import AuthService
+from pet_auth.domain.errors import (
+    InvalidCode,
+    InvalidCredentials,
+    InvalidSignInCode,
+    MfaAlreadyEnabled,
+    MfaExpired,
+    MfaNotEnabled,
+    MfaSetupRequired,
+    RateLimited,
+)
+from pet_auth.domain.models import Client, Credentials, MfaRecord, SessionRef, SignIn, User
+from pet_auth.domain.ports import Limits, Outcome, PendingSignIns, RateLimiter, SessionRegistry, Spawn
+from pet_auth.domain.secret_box import SecretBox
+from pet_auth.mail.base import Mailer
+from pet_auth.mail.messages import (
+    mfa_disabled_message,
+    mfa_enabled_message,
+    recovery_code_used_message,
+    recovery_codes_replaced_message,
+)
+
+# Wrong codes that end a pending sign-in (the password must then be given again).
+MAX_WRONG_CODES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class TotpSetup:
+    secret: str  # base32, to type into an authenticator app
+    otpauth_uri: str  # the same, for a QR code
+
+
+@dataclass(frozen=True, slots=True)
+class MfaStatus:
+    enabled: bool
+    recovery_codes_left: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryCodes:
+    """New recovery codes, shown this once, and the caller's new session (the change ended every other)."""
+
+    codes: list[str]
+    session_token: str
+
+
+@dataclass(slots=True)
+class _Attempt:
+    # Unless the code gets an answer, the attempt counts as nothing (an outage is not a guess).
+    outcome: Outcome = Outcome.ABANDONED
+
+
+class MfaService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        auth: AuthService,
+        limiter: RateLimiter,
+        limits: Limits,
+        sessions: SessionRegistry,
+        pending: PendingSignIns,
+        secret_box: SecretBox,
+        recovery_code_key: bytes,
+        mailer: Mailer,
+        spawn: Spawn,
+        audit: AuditLog,
+    ) -> None:
+        self._db, self._auth, self._limiter, self._limits = db, auth, limiter, limits
+        self._sessions, self._pending, self._box, self._code_key = sessions, pending, secret_box, recovery_code_key
+        self._mailer, self._spawn, self._audit = mailer, spawn, audit
+
+    async def status(self, user_id: int) -> MfaStatus:
+        async with self._db.read() as repos:
+            record = await repos.mfa.get(user_id)
+            if record is None or not record.enabled:
+                return MfaStatus(enabled=False, recovery_codes_left=0)
+            return MfaStatus(enabled=True, recovery_codes_left=await repos.mfa.count_recovery_codes(user_id))
+
+    async def begin_setup(
+        self, user: User, current_password: str, client: Client, device_token: str | None
+    ) -> TotpSetup:
+        """A new secret, not active until `confirm_setup` sees a code of it; it replaces an unconfirmed one."""
+        await self._verify_password(user, current_password, client, device_token)
+        secret = totp.new_secret()
+        async with self._db.transaction() as repos:
+            if not await repos.mfa.begin_setup(user.id, self._box.seal(secret, user.id)):
+                raise MfaAlreadyEnabled
+        self._audit.record("mfa_setup_started", ip=client.ip, user_id=user.id)
+        return TotpSetup(secret=totp.base32(secret), otpauth_uri=totp.otpauth_uri(secret, user.email))
+
+    async def confirm_setup(self, user: User, code: str, client: Client) -> RecoveryCodes:
+        """Turn two-factor sign-in on with a first code of the new secret (the caller holds the session and has
+        just given the password, so a wrong code here counts under no limit)."""
+        codes = recovery_codes.new_codes()
+        async with self._db.transaction() as repos:
+            record = await repos.mfa.lock(user.id)
+            if record is None:
+                raise MfaSetupRequired
+            if record.enabled:
+                raise MfaAlreadyEnabled
+            if not await self._use_totp(repos, user.id, record, code):
+                raise InvalidCode
+            await repos.mfa.enable(user.id, self._hashes(user.id, codes))
+            renewed = await self._credentials_changed(repos, user.id)
+        session_token = await self._auth.start_session(renewed, client, replaces=None)
+        self._audit.record("mfa_enabled", ip=client.ip, user_id=user.id)
+        self._spawn(self._mailer.send(mfa_enabled_message(user.email)), "mfa enabled email")
+        return RecoveryCodes(codes, session_token)
+
+    async def replace_recovery_codes(
+        self, user: User, current_password: str, code: str, client: Client, device_token: str | None
+    ) -> RecoveryCodes:
+        codes = recovery_codes.new_codes()
+
+        async def replace(repos: Repositories) -> None:
+            await repos.mfa.replace_recovery_codes(user.id, self._hashes(user.id, codes))
+
+        session_token = await self._change_with_code(user, current_password, code, client, device_token, replace)
+        self._audit.record("mfa_recovery_codes_replaced", ip=client.ip, user_id=user.id)
+        self._spawn(self._mailer.send(recovery_codes_replaced_message(user.email)), "recovery codes email")
+        return RecoveryCodes(codes, session_token)
+
+    async def disable(
+        self, user: User, current_password: str, code: str, client: Client, device_token: str | None
+    ) -> str:
+        """Turn two-factor sign-in off (the secret and the recovery codes are deleted); returns the caller's new
+        session."""
+
+        async def delete(repos: Repositories) -> None:
+            await repos.mfa.delete(user.id)
+
+        session_token = await self._change_with_code(user, current_password, code, client, device_token, delete)
+        self._audit.record("mfa_disabled", ip=client.ip, user_id=user.id)
+        self._spawn(self._mailer.send(mfa_disabled_message(user.email)), "mfa disabled email")
+        return session_token
+
+    async def complete_sign_in(
+        self,
+        pending_token: str | None,
+        code: str | None,
+        recovery_code: str | None,
+        client: Client,
+        device_token: str | None,
+        replaces: SessionRef | None,
+    ) -> SignIn:
+        """The second step of a sign-in: a TOTP code or a recovery code for the pending sign-in."""
+        if (code is None) == (recovery_code is None):
+            # No code, or two: nothing to check, and nothing counted against the pending sign-in.
+            raise InvalidSignInCode("Send one code: from your authenticator app, or a recovery code.")
+        pending = None if pending_token is None else await self._pending.get(pending_token)
+        if pending_token is None or pending is None:
+            raise MfaExpired
+        user_id = pending.user_id
+        async with self._code_attempt(user_id, pending.credential_version, pending.device_id, client.ip) as attempt:
+            async with self._db.transaction() as repos:
+                record = await repos.mfa.lock(user_id)
+                version = await repos.users.lock_credential_version(user_id)
+                # Under the lock: a request that completed this sign-in, or a fifth wrong code, has ended it by now;
+                # a credential change since the password (a reset, two-factor sign-in turned off) made it stale.
+                if (
+                    record is None
+                    or not record.enabled
+                    or version != pending.credential_version
+                    or await self._pending.get(pending_token) is None
+                ):
+                    await self._pending.end(pending_token)
+                    raise MfaExpired
+                if recovery_code is None:
+                    accepted = await self._use_totp(repos, user_id, record, code or "")
+                else:
+                    accepted = await self._use_recovery_code(repos, user_id, recovery_code)
+                if not accepted:
+                    attempt.outcome = Outcome.FAILURE
+                    self._audit.record("login_mfa_failed", ip=client.ip, user_id=user_id)
+                    await self._pending.failed(pending_token, MAX_WRONG_CODES)
+                    raise InvalidSignInCode
+                # Before the commit: should it fail, the code stays unused and the pending sign-in is gone.
+                await self._pending.end(pending_token)
+                user = await repos.users.get(user_id)
+                codes_left = None if recovery_code is None else await repos.mfa.count_recovery_codes(user_id)
+            attempt.outcome = Outcome.SUCCESS
+        if user is None:  # the FOR SHARE lock on the user's row kept it
+            raise MfaExpired
+        # A credential change committed since the lock was released still wins: `CredentialsChanged`, a 401.
+        credentials = Credentials(user, password_hash="", version=pending.credential_version)  # no hash needed
+        sign_in = await self._auth.finish_login(credentials, client, device_token, replaces)
+        if codes_left is not None:
+            self._audit.record("recovery_code_used", ip=client.ip, user_id=user_id)
+            self._spawn(self._mailer.send(recovery_code_used_message(user.email, codes_left)), "recovery code email")
+        return sign_in
+
+    async def _verify_password(
+        self, user: User, password: str, client: Client, device_token: str | None
+    ) -> tuple[Credentials, str | None]:
+        credentials, device_id = await self._auth.authenticate(user.email, password, client.ip, device_token)
+        if credentials.user.id != user.id:
+            raise InvalidCredentials
+        return credentials, device_id
+
+    async def _change_with_code(
+        self,
+        user: User,
+        current_password: str,
+        code: str,
+        client: Client,
+        device_token: str | None,
+        change: Callable[[Repositories], Awaitable[None]],
+    ) -> str:
+        """The password, then a code (TOTP or recovery code), then `change`, made as a credential change; returns
+        the caller's new session."""
+        credentials, device_id = await self._verify_password(user, current_password, client, device_token)
+        async with self._code_attempt(user.id, credentials.version, device_id, client.ip) as attempt:
+            async with self._db.transaction() as repos:
+                record = await repos.mfa.lock(user.id)
+                if record is None or not record.enabled:
+                    raise MfaNotEnabled
+                if totp.as_code(code) is not None:
+                    accepted = await self._use_totp(repos, user.id, record, code)
+                else:
+                    accepted = await self._use_recovery_code(repos, user.id, code)
+                if not accepted:
+                    attempt.outcome = Outcome.FAILURE
+                    raise InvalidCode
+                await change(repos)
+                renewed = await self._credentials_changed(repos, user.id)
+            attempt.outcome = Outcome.SUCCESS
+        return await self._auth.start_session(renewed, client, replaces=None)
+
+    async def _credentials_changed(self, repos: Repositories, user_id: int) -> Credentials:
+        """Advance the credential version, end every session and reset link of the user (inside the transaction:
+        if Redis fails, nothing commits); the credentials the caller's new session is stored for."""
+        version = await repos.users.advance_credential_version(user_id)
+        await repos.reset_tokens.delete_for_user(user_id)
+        await self._sessions.credentials_changed(user_id, version)
+        user = await repos.users.get(user_id)
+        assert user is not None  # the row was just updated in this transaction
+        return Credentials(user, password_hash="", version=version)  # a session needs no hash
+
+    @asynccontextmanager
+    async def _code_attempt(
+        self, user_id: int, credential_version: int, device_id: str | None, ip: str
+    ) -> AsyncIterator[_Attempt]:
+        """One check of a second factor under the sign-in limits (the device rules as for passwords). Codes have
+        counters of their own beside the password's: a right password forgets the password's failures, and must
+        not forget wrong codes."""
+        account = f"user:{user_id}:{credential_version}:mfa"
+        if device_id is None:
+            check = (self._limits.login_per_account, account)
+        else:
+            check = (self._limits.login_per_device, f"{account}:device:{device_id}")
+        checks = (check, (self._limits.login_per_ip, ip))
+        try:
+            attempt_id = await self._limiter.begin_attempt(*checks)
+        except RateLimited:
+            self._audit.record("mfa_rate_limited", ip=ip, user_id=user_id)
+            raise
+        attempt = _Attempt()
+        try:
+            yield attempt
+        finally:
+            await self._limiter.end_attempt(attempt_id, attempt.outcome, *checks)
+
+    async def _use_totp(self, repos: Repositories, user_id: int, record: MfaRecord, code: str) -> bool:
+        """Accept a code of the current step or a neighbour, later than the last one accepted, and remember its
+        step: a code works once."""
+        totp_code = totp.as_code(code)
+        if totp_code is None:
+            return False
+        secret = self._box.open(record.secret_ciphertext, user_id)
+        step = totp.matching_step(secret, totp_code, time.time(), after=record.last_used_step)
+        if step is None:
+            return False
+        await repos.mfa.use_step(user_id, step)
+        return True
+
+    async def _use_recovery_code(self, repos: Repositories, user_id: int, code: str) -> bool:
+        normalized = recovery_codes.normalize(code)
+        if normalized is None:
+            return False
+        return await repos.mfa.use_recovery_code(user_id, recovery_codes.code_hash(self._code_key, user_id, normalized))
+
+    def _hashes(self, user_id: int, codes: list[str]) -> list[str]:
+        # New codes are in canonical form but for their hyphen.
+        return [recovery_codes.code_hash(self._code_key, user_id, code.replace("-", "")) for code in codes]

@@ -1,0 +1,163 @@
+"""Two-factor sign-in: set up and confirm an authenticator app, recovery codes, turn it off, and the sign-in's
+second step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+
+from pet_auth.domain.errors import (
+    InvalidCode,
+    InvalidCredentials,
+    InvalidSignInCode,
+    MfaAlreadyEnabled,
+    MfaExpired,
+    MfaNotEnabled,
+    MfaSetupRequired,
+    RateLimited,
+)
+from pet_auth.domain.mfa import MfaService
+from pet_auth.domain.models import User
+from pet_auth.http.cookies import DeviceCookie, MfaCookie, signed_in_response
+from pet_auth.http.errors import problem
+from pet_auth.http.guards import CURRENT_USER, client_of, guarded_get, requires_login
+from pet_auth.http.openapi import SIGNED_IN, problems, response
+from pet_auth.http.schemas import (
+    CodeRequest,
+    CurrentPasswordRequest,
+    MfaSignInRequest,
+    MfaStatusResponse,
+    PasswordAndCodeRequest,
+    RecoveryCodesResponse,
+    TotpSetupResponse,
+    UserResponse,
+)
+from pet_auth.http.session_cookie import begin_session, current_session
+
+AnyRequest = Request[Any, Any, Any]
+GUARDED: dict[str, Any] = {"guards": [requires_login], "dependencies": CURRENT_USER, "security": SIGNED_IN}
+
+
+class MfaController(Controller):
+    path = "/api/auth"
+    tags = ["mfa"]
+
+    @guarded_get("/mfa", operation_class=problems(read_only=True), **GUARDED)
+    async def mfa_status(self, user: NamedDependency[User], mfa: NamedDependency[MfaService]) -> MfaStatusResponse:
+        """Whether two-factor sign-in is on, and how many recovery codes are left."""
+        status = await mfa.status(user.id)
+        return MfaStatusResponse(mfa_enabled=status.enabled, recovery_codes_left=status.recovery_codes_left)
+
+    @post(
+        "/mfa/totp/setup",
+        status_code=200,
+        operation_class=problems(InvalidCredentials, MfaAlreadyEnabled, RateLimited),
+        **GUARDED,
+    )
+    async def setup_totp(
+        self,
+        data: JSONBody[CurrentPasswordRequest],
+        request: AnyRequest,
+        user: NamedDependency[User],
+        mfa: NamedDependency[MfaService],
+        device_cookie: NamedDependency[DeviceCookie],
+    ) -> TotpSetupResponse:
+        """A new authenticator secret (and its otpauth:// URI for a QR code); not active until confirmed."""
+        setup = await mfa.begin_setup(user, data.current_password, client_of(request), device_cookie.read(request))
+        return TotpSetupResponse(secret=setup.secret, otpauth_uri=setup.otpauth_uri)
+
+    @post(
+        "/mfa/totp/confirm",
+        status_code=200,
+        operation_class=problems(InvalidCode, MfaSetupRequired, MfaAlreadyEnabled),
+        **GUARDED,
+    )
+    async def confirm_totp(
+        self,
+        data: JSONBody[CodeRequest],
+        request: AnyRequest,
+        user: NamedDependency[User],
+        mfa: NamedDependency[MfaService],
+    ) -> RecoveryCodesResponse:
+        """Turn two-factor sign-in on with a first code; returns the recovery codes, shown this once. This session
+        gets a new id and every other ends."""
+        issued = await mfa.confirm_setup(user, data.code, client_of(request))
+        begin_session(request, issued.session_token)
+        return RecoveryCodesResponse(recovery_codes=issued.codes)
+
+    @post(
+        "/mfa/recovery-codes",
+        status_code=200,
+        operation_class=problems(InvalidCredentials, InvalidCode, MfaNotEnabled, RateLimited),
+        **GUARDED,
+    )
+    async def replace_recovery_codes(
+        self,
+        data: JSONBody[PasswordAndCodeRequest],
+        request: AnyRequest,
+        user: NamedDependency[User],
+        mfa: NamedDependency[MfaService],
+        device_cookie: NamedDependency[DeviceCookie],
+    ) -> RecoveryCodesResponse:
+        """A new set of recovery codes; the earlier set stops working. This session gets a new id, every other
+        ends."""
+        issued = await mfa.replace_recovery_codes(
+            user, data.current_password, data.code, client_of(request), device_cookie.read(request)
+        )
+        begin_session(request, issued.session_token)
+        return RecoveryCodesResponse(recovery_codes=issued.codes)
+
+    @post(
+        "/mfa/disable",
+        status_code=204,
+        operation_class=problems(InvalidCredentials, InvalidCode, MfaNotEnabled, RateLimited),
+        **GUARDED,
+    )
+    async def disable_mfa(
+        self,
+        data: JSONBody[PasswordAndCodeRequest],
+        request: AnyRequest,
+        user: NamedDependency[User],
+        mfa: NamedDependency[MfaService],
+        device_cookie: NamedDependency[DeviceCookie],
+    ) -> None:
+        """Turn two-factor sign-in off (`code`: of the authenticator, or a recovery code). This session gets a new
+        id, every other ends."""
+        session_token = await mfa.disable(
+            user, data.current_password, data.code, client_of(request), device_cookie.read(request)
+        )
+        begin_session(request, session_token)
+
+    @post(
+        "/login/mfa",
+        status_code=200,
+        responses={200: response(UserResponse, "Signed in")},
+        operation_class=problems(InvalidSignInCode, MfaExpired, RateLimited),
+    )
+    async def login_mfa(
+        self,
+        data: JSONBody[MfaSignInRequest],
+        request: AnyRequest,
+        mfa: NamedDependency[MfaService],
+        device_cookie: NamedDependency[DeviceCookie],
+        mfa_cookie: NamedDependency[MfaCookie],
+    ) -> Response[Any]:
+        """The second step of a sign-in (after a 202 from `/login`): a code of the authenticator app or a recovery
+        code. Signs in as `/login` does; the pending sign-in's cookie is expired."""
+        try:
+            sign_in = await mfa.complete_sign_in(
+                mfa_cookie.read(request),
+                data.code,
+                data.recovery_code,
+                client_of(request),
+                device_cookie.read(request),
+                current_session(request),
+            )
+        except MfaExpired as exc:
+            expired = problem(401, exc.code, exc.detail)
+            expired.cookies.append(mfa_cookie.expired())
+            return expired
+        return signed_in_response(request, sign_in, device_cookie, 200, mfa_cookie.expired())
