@@ -16,9 +16,7 @@ from pet_auth.domain.models import Credentials, User
 _USER_COLUMNS = (UserRow.id, UserRow.email, UserRow.created_at)
 # Every sign-in runs this one: built once, its compiled-cache key is computed once too (building the statement
 # per call cost more event-loop time than the rest of the query).
-_CREDENTIALS_BY_EMAIL = select(*_USER_COLUMNS, UserRow.password_hash).where(
-    func.lower(UserRow.email) == bindparam("email")
-)
+_CREDENTIALS_BY_EMAIL = select(*_USER_COLUMNS, UserRow.password_hash).where(UserRow.email == bindparam("email"))
 
 
 def _user(row: Any) -> User:  # a Row with id, email and created_at
@@ -30,7 +28,7 @@ class UserRepository:
         self._connection = connection
 
     async def add(self, email: str, password_hash: str) -> User:
-        """Insert a user; the unique index on lower(email) decides races, so a duplicate is `EmailTaken`."""
+        """Insert a user; the unique constraint on the canonical email decides races: a duplicate is `EmailTaken`."""
         statement = insert(UserRow).values(email=email, password_hash=password_hash).returning(*_USER_COLUMNS)
         try:
             async with self._connection.begin_nested():
@@ -50,7 +48,7 @@ class UserRepository:
         return None if row is None else _user(row)
 
     async def get_id_by_email(self, email: str) -> int | None:
-        return await self._connection.scalar(select(UserRow.id).where(func.lower(UserRow.email) == email))
+        return await self._connection.scalar(select(UserRow.id).where(UserRow.email == email))
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         await self._connection.execute(update(UserRow).where(UserRow.id == user_id).values(password_hash=password_hash))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pet_auth.db.database import Database
 from pet_auth.domain.audit import AuditLog
-from pet_auth.domain.emails import check_email_characters, normalize_email
+from pet_auth.domain.emails import normalize_email, sign_in_email
 from pet_auth.domain.errors import InvalidCredentials, RateLimited
 from pet_auth.domain.models import User
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
@@ -37,8 +37,7 @@ class AuthService:
 
     async def authenticate(self, email: str, password: str, ip: str) -> User:
         """Check a password under the login limits; a legacy (bcrypt) hash is replaced by argon2id."""
-        email = email.strip().lower()
-        check_email_characters(email)  # no account has one; a NUL would not even reach PostgreSQL
+        email = sign_in_email(email)
         limits = self._limits
         await self.limit("login", ip, email, (limits.login_per_account, email), (limits.login_per_ip, ip))
         async with self._db.read() as repos:
