@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.app import create_app
 from pet_auth.config import Settings
+from pet_auth.keys import derive_keys
 from tests.conftest import API_ORIGIN, PASSWORD, Client, MakeClient, register, unique_email
 from tests.live_server import free_port, live_server, settings_environ
 from tests.smtp import MailSink, running_sink
@@ -80,7 +81,7 @@ def captured(logger_name: str) -> Iterator[list[logging.LogRecord]]:
 
 
 def token_hash(settings: Settings, token: str) -> str:
-    return hmac.new(settings.session_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(derive_keys(settings.session_secret).reset_token, token.encode(), hashlib.sha256).hexdigest()
 
 
 async def forgot(client: Client | httpx.AsyncClient, email: str, **kwargs: Any) -> httpx.Response:

@@ -34,7 +34,7 @@ HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
 def _operations() -> list[tuple[str, str]]:
     # Building the app connects to nothing; its document lists the operations to test.
-    document = create_app(Settings()).openapi_schema.to_schema()
+    document = create_app(Settings(app_env="test")).openapi_schema.to_schema()
     return [(method, path) for path, item in document["paths"].items() for method in item if method in HTTP_METHODS]
 
 

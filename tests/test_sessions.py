@@ -13,6 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from pet_auth.config import Settings
+from pet_auth.keys import derive_keys
 from pet_auth.sessions.backend import session_digest
 from pet_auth.sessions.store import PROFILE, PROFILE_FIELDS, SESSION_FIELDS, SessionStore, decode_fields
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
@@ -43,7 +44,7 @@ def user_key(settings: Settings, session_id: str) -> str:
 
 
 def digest_of(settings: Settings, session_id: str) -> str:
-    return session_digest(settings.session_secret.encode(), session_id)
+    return session_digest(derive_keys(settings.session_secret).session_digest, session_id)
 
 
 async def is_stored(redis: Redis, settings: Settings, session_id: str) -> bool:

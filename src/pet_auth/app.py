@@ -30,7 +30,8 @@ from pet_auth.http.controllers.health import HealthController
 from pet_auth.http.controllers.recovery import RecoveryController
 from pet_auth.http.controllers.sessions import SessionsController
 from pet_auth.http.errors import exception_handlers
-from pet_auth.http.security import OriginCheckMiddleware, add_security_headers
+from pet_auth.http.security import OriginCheckMiddleware, security_headers
+from pet_auth.keys import derive_keys
 from pet_auth.mail import ConsoleMailer, Mailer, SmtpMailer
 from pet_auth.ratelimit import RedisRateLimiter
 from pet_auth.sessions.backend import RedisSessionConfig
@@ -51,7 +52,7 @@ def create_redis(url: str) -> Redis:
     )
 
 
-def create_mailer(settings: Settings) -> Mailer:
+def create_mailer(settings: Settings, address_hash: Callable[[str], str]) -> Mailer:
     if settings.mail_backend == "smtp":
         return SmtpMailer(
             settings.smtp_host,
@@ -61,7 +62,8 @@ def create_mailer(settings: Settings) -> Mailer:
             password=settings.smtp_password,
             starttls=settings.smtp_starttls,
         )
-    return ConsoleMailer(reveal_body=not settings.is_production)
+    # In production the console mailer logs no address, no body (a reset link is a secret): a keyed hash only.
+    return ConsoleMailer(reveal=not settings.is_production, address_hash=address_hash)
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -83,7 +85,7 @@ def _provide(value: object) -> Provide:
 
 
 def create_app(settings: Settings) -> Litestar:
-    secret = settings.session_secret.encode()
+    keys = derive_keys(settings.session_secret)
     db = Database(create_engine(settings.async_database_url))
     redis = create_redis(settings.redis_url)
     sessions = SessionStore(
@@ -94,13 +96,13 @@ def create_app(settings: Settings) -> Litestar:
         most_per_user=settings.sessions_per_user,
         read_timeout=REDIS_TIMEOUT_SECONDS,
     )
-    limiter = RedisRateLimiter(redis, settings.redis_namespace, secret)
+    limiter = RedisRateLimiter(redis, settings.redis_namespace, keys.rate_limit)
     limits = limits_from(settings)
     # The worker processes share the cores: together they get one hash thread per core, not one each.
     hasher = PasswordHasher(threads=max(1, (os.cpu_count() or 1) // settings.web_concurrency))
-    mailer = create_mailer(settings)
+    audit = AuditLog(keys.audit)
+    mailer = create_mailer(settings, audit.email_hash)
     background = BackgroundTasks()
-    audit = AuditLog(secret)
 
     auth = AuthService(db, hasher, limiter, limits, audit)
     common: dict[str, Any] = {
@@ -111,7 +113,7 @@ def create_app(settings: Settings) -> Litestar:
         **common,
         limiter=limiter,
         limits=limits,
-        secret=secret,
+        secret=keys.reset_token,
         frontend_url=settings.frontend_url,
         token_ttl=settings.reset_token_ttl,
     )
@@ -120,12 +122,15 @@ def create_app(settings: Settings) -> Litestar:
 
     session_config = RedisSessionConfig(
         key=settings.session_cookie_name,
-        secret=secret,
+        secret=keys.session_digest,
         secure=settings.is_production,
         samesite="lax",
         max_age=settings.session_absolute_lifetime,
         exclude=["^/health", "^/ready", "^/schema"],
     )
+
+    # Off in production unless OPENAPI_ENABLED=true: the pages map every route for whoever asks.
+    openapi = OpenAPIConfig(title="pet_auth", version="0.1.0", path="/schema") if settings.serves_openapi else None
 
     async def shutdown() -> None:
         await background.drain()
@@ -151,9 +156,9 @@ def create_app(settings: Settings) -> Litestar:
             max_age=600,
         ),
         exception_handlers=exception_handlers(),
-        before_send=[add_security_headers],
+        before_send=[security_headers(hsts=settings.is_production)],
         request_max_body_size=MAX_BODY_BYTES,
-        openapi_config=OpenAPIConfig(title="pet_auth", version="0.1.0", path="/schema"),
+        openapi_config=openapi,
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
             configure_root_logger=True,

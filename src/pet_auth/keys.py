@@ -1,0 +1,35 @@
+"""One key per purpose, each derived from SESSION_SECRET.
+
+A digest made for one purpose is then never valid for another (a rate-limit key or an audit line's email hash
+tells nothing about a session digest or a reset-token hash), and a purpose can change how it uses its key on its
+own. Each key is HMAC-SHA256(SESSION_SECRET, label): with a secret of at least 32 random bytes, that is a
+pseudo-random function of the label (HKDF's expand step, one block), so no new package is needed.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+# Changing a label changes its key: every digest made with the old one stops matching.
+_LABELS = {
+    "session_digest": "pet_auth/v1/session-digest",
+    "reset_token": "pet_auth/v1/reset-token",
+    "rate_limit": "pet_auth/v1/rate-limit-subject",
+    "audit": "pet_auth/v1/audit-email",
+    "device_cookie": "pet_auth/v1/device-cookie",
+}
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Keys:
+    session_digest: bytes  # Redis field of a session: HMAC(key, cookie value)
+    reset_token: bytes  # stored hash of a password reset token
+    rate_limit: bytes  # Redis key of a rate-limit subject (email, client network)
+    audit: bytes  # email hash in the audit log and in the console mailer's production line
+    device_cookie: bytes  # signs device cookies
+
+
+def derive_keys(secret: str) -> Keys:
+    master = secret.encode()
+    return Keys(**{purpose: hmac.digest(master, label.encode(), "sha256") for purpose, label in _LABELS.items()})
