@@ -70,9 +70,9 @@ def limits_from(settings: Settings) -> Limits:
     window = settings.rate_limit_window_seconds
     return Limits(
         login_per_account=Limit("login-account", settings.rate_limit_login_per_account, window),
-        login_per_ip=Limit("login-ip", settings.rate_limit_login_per_ip, window),
-        register_per_ip=Limit("register-ip", settings.rate_limit_register_per_ip, window),
-        forgot_per_ip=Limit("forgot-ip", settings.rate_limit_forgot_per_ip, window),
+        login_per_ip=Limit("login-ip", settings.rate_limit_login_per_ip, window, per_client_network=True),
+        register_per_ip=Limit("register-ip", settings.rate_limit_register_per_ip, window, per_client_network=True),
+        forgot_per_ip=Limit("forgot-ip", settings.rate_limit_forgot_per_ip, window, per_client_network=True),
         forgot_per_email=Limit("forgot-email", settings.rate_limit_forgot_per_email, window),
     )
 

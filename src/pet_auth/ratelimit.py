@@ -7,6 +7,7 @@ import hmac
 
 from redis.asyncio import Redis
 
+from pet_auth.domain.clients import client_network
 from pet_auth.domain.errors import RateLimited
 from pet_auth.domain.ports import Limit
 
@@ -39,6 +40,8 @@ class RedisRateLimiter:
         self._forgive = redis.register_script(_FORGIVE)
 
     def _key(self, limit: Limit, subject: str) -> str:
+        if limit.per_client_network:
+            subject = client_network(subject)
         # Subjects (emails, addresses) are stored keyed-hashed: a key listing shows no personal data.
         digest = hmac.new(self._secret, subject.encode(), hashlib.sha256).hexdigest()[:32]
         return f"{self._prefix}{limit.name}:{digest}"

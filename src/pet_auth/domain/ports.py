@@ -14,6 +14,8 @@ class Limit:
     name: str
     max_hits: int
     window_seconds: int
+    # Subjects are client addresses, counted per network: an IPv6 client per /64 (see domain/clients.py).
+    per_client_network: bool = False
 
 
 @dataclass(frozen=True, slots=True)
