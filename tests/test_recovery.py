@@ -166,6 +166,16 @@ async def test_the_email_carries_a_frontend_link_never_one_built_from_the_reques
         assert "testserver" not in body
 
 
+async def test_mail_to_a_unicode_domain_goes_to_its_ascii_form(mail_client: Client, smtp: MailSink) -> None:
+    # The test server offers no SMTPUTF8: only the IDNA form of the domain gets through.
+    local = unique_email().split("@")[0]
+    user = await register(mail_client, f"{local}@bücher.de")
+    assert user["email"] == f"{local}@bücher.de"
+    assert (await forgot(mail_client, user["email"])).status_code == 202
+    mail = (await smtp.wait_for(f"{local}@xn--bcher-kva.de", RESET_SUBJECT))[0]
+    assert mail.message["To"] == f"{local}@xn--bcher-kva.de"
+
+
 async def test_the_token_works_once(mail_client: Client, smtp: MailSink) -> None:
     email, token = await registered_with_token(mail_client, smtp)
 
