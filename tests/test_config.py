@@ -92,6 +92,7 @@ def test_env_file_is_read_only_when_the_environment_says_development(tmp_path: P
         ("CORS_ORIGINS", "http://localhost.example.com"),
         ("FRONTEND_URL", "http://app.example.com"),
         ("FRONTEND_URL", "ftp://app.example.com"),
+        ("FRONTEND_URL", "http://[::1"),
     ],
 )
 def test_production_refuses_plain_http_origins_and_links(name: str, value: str) -> None:
