@@ -157,9 +157,9 @@ async def test_the_migration_stops_on_a_collision_and_changes_nothing(
     before = await _rows(url)
     with pytest.raises(Exception, match="nothing was changed") as caught:
         await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
-    (first_id, _), (second_id, _), (third_id, _) = before[0]
-    assert f"users {first_id}, {third_id} would all become 'josé@example.com'" in str(caught.value)
-    assert str(second_id) not in str(caught.value).split("\n", 1)[1]
+    (first_id, _), _, (third_id, _) = before[0]
+    # One problem, naming the two rows; the IDNA row, which would change alone, is not among them.
+    assert str(caught.value).splitlines()[1:] == [f"  users {first_id}, {third_id} would all become 'josé@example.com'"]
     assert await _rows(url) == before
     assert before[1] == "0001"
 
