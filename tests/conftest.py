@@ -154,6 +154,12 @@ def unique_email(prefix: str = "user") -> str:
     return f"{prefix}-{secrets.token_hex(5)}@example.com"
 
 
+def forget_device(client: Client) -> None:
+    """Drop the device cookie, so that the client's next sign-in comes from a device the account never saw."""
+    for name in [name for name in client.cookies if name.endswith("pet_auth_device")]:
+        client.cookies.delete(name)
+
+
 async def register(client: Client, email: str | None = None, password: str = PASSWORD) -> dict[str, Any]:
     response = await client.post("/api/auth/register", json={"email": email or unique_email(), "password": password})
     assert response.status_code == 201, response.text

@@ -106,7 +106,8 @@ async def test_expired_sessions_are_not_listed(make_client: MakeClient, settings
     key = await sessions_key(first, settings)
     await go_quiet(redis, settings, key, str(other["id"]))
     assert [s["current"] for s in await list_sessions(first)] == [True]
-    assert await redis.hlen(key) == 2  # the user's fields and the live session: the ended one is gone too
+    # The user's fields, credential version and live session: the ended one is gone too.
+    assert await redis.hlen(key) == 3
     assert (await second.get("/api/auth/me")).status_code == 401
 
 
@@ -139,7 +140,8 @@ async def test_signing_in_past_the_limit_ends_sessions_past_a_deadline_first(
     key = await sessions_key(first, settings)
     await go_quiet(redis, settings, key, *[str(s["id"]) for s in await list_sessions(first) if not s["current"]])
     await sign_in(make_client, email, sessions_per_user=3)
-    assert await redis.hlen(key) == 3  # the user's fields, the first session and the new one: the quiet ones ended
+    # The user's fields and credential version, the first session and the new one: the quiet ones ended.
+    assert await redis.hlen(key) == 4
     assert (await first.get("/api/auth/me")).status_code == 200
     assert [(await device.get("/api/auth/me")).status_code for device in quiet] == [401, 401]
 
@@ -177,7 +179,7 @@ async def test_change_password_checks_the_current_password(client: Client) -> No
 
 
 async def test_wrong_current_passwords_count_against_the_login_limit(make_client: MakeClient) -> None:
-    client = await make_client(rate_limit_login_per_account=2)
+    client = await make_client(rate_limit_login_per_account=2, rate_limit_login_per_device=2)
     await register(client)
     body = {"currentPassword": "not it at all", "newPassword": NEW_PASSWORD}
     statuses = [(await client.post("/api/auth/change-password", json=body)).status_code for _ in range(3)]

@@ -49,9 +49,9 @@ async def test_a_transaction_that_fails_writes_nothing(database: Database) -> No
 async def test_a_transaction_commits_its_writes(database: Database) -> None:
     email = unique_email()
     async with database.transaction() as repos:
-        user = await repos.users.add(email, "not-a-real-hash")
+        credentials = await repos.users.add(email, "not-a-real-hash")
     async with database.read() as repos:
-        assert await repos.users.get_id_by_email(email) == user.id
+        assert await repos.users.get_id_by_email(email) == credentials.user.id
 
 
 async def test_a_read_holds_no_transaction_open(database: Database, db: AsyncEngine, database_url: str) -> None:

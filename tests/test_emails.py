@@ -112,9 +112,12 @@ def test_the_error_names_the_field_it_was_given() -> None:
     assert caught.value.errors[0].field == "newEmail"
 
 
-async def _migrated_to_0001_with(create_database: Callable[[], Awaitable[str]], emails: list[str]) -> str:
+PREVIOUS_REVISION = "0002"  # the one before the canonicalization
+
+
+async def _migrated_to_previous_revision_with(create_database: Callable[[], Awaitable[str]], emails: list[str]) -> str:
     url = await create_database()
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "0001")
+    await asyncio.to_thread(command.upgrade, alembic_config(url), PREVIOUS_REVISION)
     engine = create_async_engine(url)
     async with engine.begin() as connection:
         for email in emails:
@@ -137,11 +140,11 @@ async def _rows(url: str) -> tuple[list[tuple[int, str]], str]:
 
 async def test_the_migration_canonicalizes_stored_addresses(create_database: Callable[[], Awaitable[str]]) -> None:
     nfd = unicodedata.normalize("NFD", "josé@example.com")
-    url = await _migrated_to_0001_with(create_database, [nfd, "ada@xn--bcher-kva.de", "plain@example.com"])
+    url = await _migrated_to_previous_revision_with(create_database, [nfd, "ada@xn--bcher-kva.de", "plain@example.com"])
     await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
     rows, version = await _rows(url)
     assert [email for _, email in rows] == ["josé@example.com", "ada@bücher.de", "plain@example.com"]
-    assert version != "0001"
+    assert version != PREVIOUS_REVISION
     engine = create_async_engine(url)
     async with engine.connect() as connection:
         with pytest.raises(Exception, match="uq_users_email"):  # the unique constraint now holds the canonical form
@@ -153,7 +156,7 @@ async def test_the_migration_stops_on_a_collision_and_changes_nothing(
     create_database: Callable[[], Awaitable[str]],
 ) -> None:
     nfc, nfd = (unicodedata.normalize(form, "josé@example.com") for form in ("NFC", "NFD"))
-    url = await _migrated_to_0001_with(create_database, [nfc, "ada@xn--bcher-kva.de", nfd])
+    url = await _migrated_to_previous_revision_with(create_database, [nfc, "ada@xn--bcher-kva.de", nfd])
     before = await _rows(url)
     with pytest.raises(Exception, match="nothing was changed") as caught:
         await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
@@ -161,11 +164,11 @@ async def test_the_migration_stops_on_a_collision_and_changes_nothing(
     # One problem, naming the two rows; the IDNA row, which would change alone, is not among them.
     assert str(caught.value).splitlines()[1:] == [f"  users {first_id}, {third_id} would all become 'josé@example.com'"]
     assert await _rows(url) == before
-    assert before[1] == "0001"
+    assert before[1] == PREVIOUS_REVISION
 
 
 async def test_the_migration_stops_on_an_invalid_stored_address(create_database: Callable[[], Awaitable[str]]) -> None:
-    url = await _migrated_to_0001_with(create_database, ["alice@example.com(x)", "JOSÉ@example.com"])
+    url = await _migrated_to_previous_revision_with(create_database, ["alice@example.com(x)", "JOSÉ@example.com"])
     before = await _rows(url)
     with pytest.raises(Exception, match=r"user \d+ 'alice@example.com\(x\)'"):
         await asyncio.to_thread(command.upgrade, alembic_config(url), "head")

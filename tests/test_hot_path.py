@@ -53,7 +53,9 @@ async def test_me_reads_the_user_from_the_compact_session(client: Client, settin
     assert me.status_code == 200
     assert me.json()["user"] == user  # createdAt survives the integer encoding to the microsecond
     [key] = [key async for key in redis.scan_iter(match=f"{settings.redis_namespace}:session:*")]
-    for raw in (await redis.hgetall(key)).values():  # the user's fields and the session's
+    stored = await redis.hgetall(key)
+    assert stored.pop(b"v") == b"1"  # the credential version
+    for raw in stored.values():  # the user's fields and the session's
         assert isinstance(raw, bytes)
         assert isinstance(msgspec.msgpack.decode(raw), list)
 
@@ -182,7 +184,8 @@ async def test_concurrent_signed_in_requests_each_see_their_own_user(make_settin
             for _ in range(users):
                 response = await http.post("/api/auth/register", json={"email": unique_email(), "password": PASSWORD})
                 assert response.status_code == 201
-                signed_in.append((response.json()["user"]["id"], response.headers["set-cookie"].split(";")[0]))
+                [cookie] = [c for c in response.headers.get_list("set-cookie") if c.startswith("pet_auth_session=")]
+                signed_in.append((response.json()["user"]["id"], cookie.split(";")[0]))
                 http.cookies.clear()
             replies = await asyncio.gather(
                 *(http.get("/api/auth/me", headers={"cookie": cookie}) for _, cookie in signed_in * 5)

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from alembic import command
@@ -132,9 +133,12 @@ class PrivatePostgres:
         options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.directory / "log"), "-w", "start")
 
-    def stop(self, mode: str = "fast", check: bool = True) -> None:
+    def stop(self, mode: str = "fast", check: bool = True, wait: bool = True) -> None:
         # Fast shutdown disconnects every client, so the app's pooled connections break.
-        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop", check=check)
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w" if wait else "-W", "stop", check=check)
+
+    def wait_stopped(self) -> None:
+        _wait_for(lambda: not (self.data / "postmaster.pid").exists(), "the shutdown")
 
 
 @pytest.fixture(scope="module")
@@ -319,6 +323,46 @@ async def test_a_postgresql_outage_is_a_503_and_pooled_connections_recover(
     assert (await client.get("/ready")).status_code == 200
 
 
+async def test_sign_ins_during_a_postgresql_outage_are_not_counted_as_attempts(
+    make_client: MakeClient, private_postgres: PrivatePostgres
+) -> None:
+    """Three times the account's limit of sign-ins answer 503 while PostgreSQL is down; once it is back, the
+    right password signs in at once: an outage is not a lockout."""
+    _, login = await signed_in_on(make_client, private_postgres)
+    strangers = await make_client(database_url=private_postgres.url, rate_limit_login_per_account=3)
+    wrong = {**login, "password": "not the password"}
+
+    await asyncio.to_thread(private_postgres.stop)
+    try:
+        for body in (login, wrong) * 5:
+            assert_unavailable(await strangers.post("/api/auth/login", json=body))
+    finally:
+        await asyncio.to_thread(private_postgres.start)
+
+    assert (await strangers.post("/api/auth/login", json=login)).status_code == 200
+
+
+async def test_a_postgresql_shutting_down_is_a_503(make_client: MakeClient, private_postgres: PrivatePostgres) -> None:
+    """A smart shutdown waits for its clients to leave and meanwhile refuses new connections with
+    CannotConnectNowError (SQLSTATE 57P03), as a server starting up does."""
+    client = await make_client(database_url=private_postgres.url)
+    holder = await asyncpg.connect(private_postgres.url)  # keeps the server in its shutdown until closed
+    try:
+        await asyncio.to_thread(private_postgres.stop, "smart", True, False)
+        with pytest.raises(asyncpg.CannotConnectNowError):
+            await asyncpg.connect(private_postgres.url)
+        assert_unavailable(await client.post("/api/auth/login", json={"email": unique_email(), "password": PASSWORD}))
+        assert_unavailable(
+            await client.post("/api/auth/register", json={"email": unique_email(), "password": PASSWORD})
+        )
+    finally:
+        await holder.close()
+        await asyncio.to_thread(private_postgres.wait_stopped)
+        await asyncio.to_thread(private_postgres.start)
+    email = unique_email()
+    await register(client, email)
+
+
 async def test_a_postgresql_restart_between_requests_costs_no_request(
     make_client: MakeClient, private_postgres: PrivatePostgres
 ) -> None:
@@ -396,7 +440,7 @@ def test_redis_stopped_under_traffic_on_a_real_server(
 async def test_audit_log_lines_carry_no_secrets(
     make_client: MakeClient, make_settings: Callable[..., Settings], db: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = make_settings(rate_limit_login_per_account=2)
+    settings = make_settings(rate_limit_login_per_account=2, rate_limit_login_per_device=2)
     client = await make_client(settings)
     # The app's logging config replaced the root handlers (caplog's among them) as it started.
     audit_logger = logging.getLogger("pet_auth.audit")
@@ -431,7 +475,7 @@ async def _audited_requests(client: Client, settings: Settings, db: AsyncEngine)
     """Every audited event once; returns what must never be logged (passwords, email, cookies, token)."""
     email, wrong = unique_email(), "wrong password"
     user = await register(client, email)
-    cookies = [client.cookies[settings.session_cookie_name]]
+    cookies = [client.cookies[settings.session_cookie_name], client.cookies[settings.device_cookie_name]]
     assert (await client.post("/api/auth/login", json={"email": email, "password": wrong})).status_code == 401
     assert (await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})).status_code == 200
     cookies.append(client.cookies[settings.session_cookie_name])

@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
 from pet_auth.domain.errors import RateLimited
-from pet_auth.domain.ports import Limit
+from pet_auth.domain.ports import Limit, Outcome
 from pet_auth.keys import derive_keys
 from pet_auth.ratelimit import RedisRateLimiter
-from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
+from tests.conftest import PASSWORD, Client, MakeClient, forget_device, register, unique_email
 from tests.live_server import live_server
 
 LOGIN = "/api/auth/login"
@@ -48,6 +48,7 @@ async def test_failed_logins_per_account_are_limited(make_client: MakeClient) ->
     client = await make_client(rate_limit_login_per_account=3, rate_limit_window_seconds=600)
     email = unique_email()
     await register(client, email)
+    forget_device(client)  # from here on, the client is a device the account has never seen
     for _ in range(3):
         assert (await login(client, email, WRONG)).status_code == 401
     assert_rate_limited(await login(client, email, WRONG), window=600)
@@ -65,9 +66,11 @@ async def test_a_successful_login_clears_the_accounts_failure_count(make_client:
     client = await make_client(rate_limit_login_per_account=3)
     email = unique_email()
     await register(client, email)
+    forget_device(client)
     for _ in range(2):
         assert (await login(client, email, WRONG)).status_code == 401
     assert (await login(client, email, PASSWORD)).status_code == 200
+    forget_device(client)
     # Counting starts again from zero: three more failures are allowed, the fourth is not.
     for _ in range(3):
         assert (await login(client, email, WRONG)).status_code == 401
@@ -92,28 +95,28 @@ async def test_successful_logins_do_not_use_up_the_ip_limit(make_client: MakeCli
         assert (await login(client, email, PASSWORD)).status_code == 200
 
 
-async def test_a_refund_after_its_window_ended_leaves_no_counter_behind(redis: Redis, run_namespace: str) -> None:
-    """A sign-in's hit on its address is refunded when it succeeds. Should the window end between the hit and
-    the refund, no counter may be left at -1 without an expiry: it would never be reset, and the address would
-    count towards its limit forever."""
+async def test_a_failure_after_its_window_ended_starts_a_new_window(redis: Redis, run_namespace: str) -> None:
+    """Should the window end while an attempt is in flight, its failure starts the next window, with an expiry:
+    a counter without one would never be reset, and the address would count towards its limit forever."""
     namespace = f"{run_namespace}:{secrets.token_hex(4)}"
     limiter = RedisRateLimiter(redis, namespace, b"a test secret")
-    account, address = Limit("login_account", 10, 600), Limit("login_ip", 2, 600)
-    checks = ((account, "someone@example.com"), (address, "192.0.2.7"))
-    await limiter.hit(*checks)
-    address_keys = [key async for key in redis.scan_iter(match=f"{namespace}:ratelimit:login_ip:*")]
-    assert len(address_keys) == 1
-    await redis.delete(*address_keys)  # the window ends, as it would by expiry
+    check = (Limit("login_ip", 2, 600), "192.0.2.7")
+    attempt = await limiter.begin_attempt(check)
+    await limiter.end_attempt(attempt, Outcome.FAILURE, check)
+    [counter] = [
+        key async for key in redis.scan_iter(match=f"{namespace}:ratelimit:login_ip:*") if b"flight" not in key
+    ]
+    attempt = await limiter.begin_attempt(check)
+    await redis.delete(counter)  # the window ends, as it would by expiry
 
-    await limiter.forgive(*checks[0], refund=checks[1])
+    await limiter.end_attempt(attempt, Outcome.FAILURE, check)
 
-    assert [key async for key in redis.scan_iter(match=f"{namespace}:ratelimit:*")] == []
-    # The next window counts from one again, with an expiry: two hits pass, the third is refused.
-    await limiter.hit(checks[1])
-    assert 0 < await redis.ttl(address_keys[0]) <= 600
-    await limiter.hit(checks[1])
+    assert await redis.get(counter) == b"1"
+    assert 0 < await redis.ttl(counter) <= 600
+    attempt = await limiter.begin_attempt(check)
+    await limiter.end_attempt(attempt, Outcome.FAILURE, check)
     with pytest.raises(RateLimited):
-        await limiter.hit(checks[1])
+        await limiter.begin_attempt(check)
 
 
 async def test_registrations_per_ip_are_limited(make_client: MakeClient) -> None:
@@ -149,6 +152,7 @@ async def test_a_locked_account_can_still_reset_its_password(
     client = await make_client(settings)
     email = unique_email()
     user = await register(client, email)
+    forget_device(client)
     for _ in range(settings.rate_limit_login_per_account):
         assert (await login(client, email, WRONG)).status_code == 401
     assert_rate_limited(await login(client, email, PASSWORD))

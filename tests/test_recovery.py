@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import logging
 import re
+import secrets
 import shutil
 import ssl
 import subprocess
@@ -16,6 +17,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import argon2
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
@@ -26,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pet_auth.app import create_app
 from pet_auth.config import Settings
 from pet_auth.keys import derive_keys
-from tests.conftest import API_ORIGIN, PASSWORD, Client, MakeClient, register, unique_email
+from tests.conftest import API_ORIGIN, PASSWORD, Client, MakeClient, forget_device, register, unique_email
 from tests.live_server import free_port, live_server, settings_environ
 from tests.smtp import MailSink, running_sink
 
@@ -268,9 +270,10 @@ async def test_a_reset_ends_every_session_and_signs_no_one_in(
         me = await device.get(ME)
         assert me.status_code == 401
         assert me.json()["code"] == "not_authenticated"
-    # Gone from Redis, not merely refused.
+    # Gone from Redis, not merely refused: the user's key holds only the new credential version.
     namespace = f"{mail_settings.redis_namespace}:session:"
-    assert [key async for key in redis.scan_iter(match=f"{namespace}*")] == []
+    [key] = [key async for key in redis.scan_iter(match=f"{namespace}*")]
+    assert await redis.hgetall(key) == {b"v": b"2"}
 
 
 async def test_a_signed_in_browser_that_resets_is_signed_out_too(mail_client: Client, smtp: MailSink) -> None:
@@ -447,6 +450,7 @@ async def test_a_locked_out_account_can_reset_its_password_and_then_log_in(
     email = unique_email()
     await register(client, email)
     await client.post("/api/auth/logout")
+    forget_device(client)
     for _ in range(2):
         assert (await login(client, email, "wrong password, surely")).status_code == 401
     locked = await login(client, email, PASSWORD)
@@ -505,3 +509,35 @@ async def test_starttls_with_a_trusted_certificate_logs_in_and_delivers(
     _, token = await registered_with_token(client, sink)
     assert TOKEN_SHAPE.fullmatch(token)
     assert sink.logins == [("mailer", "smtp-secret", True)]
+
+
+async def test_a_reset_unlocks_a_legacy_account_locked_under_another_form_of_its_address(
+    make_client: MakeClient, mail_settings: Settings, smtp: MailSink, db: AsyncEngine
+) -> None:
+    """Sign-ins count under the account, however its address is typed, so that the reset clears the very lock
+    they set. (Stored addresses are canonical since migration 0003, legacy rows included.)"""
+    stored = f"hank-{secrets.token_hex(4)}@example.com"
+    password_hash = argon2.PasswordHasher().hash(PASSWORD)
+    async with db.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO users (email, password_hash) VALUES (:e, :h)"), {"e": stored, "h": password_hash}
+        )
+    typed = f" {stored.upper()} "
+    client = await make_client(mail_settings)
+    for _ in range(mail_settings.rate_limit_login_per_account):
+        assert (await login(client, typed, "wrong password, surely")).status_code == 401
+    assert (await login(client, typed, PASSWORD)).status_code == 429
+
+    assert (await forgot(client, typed)).status_code == 202
+    token = (await smtp.wait_for(stored, RESET_SUBJECT))[0].token
+    assert (await reset(client, token)).status_code == 204
+    assert (await login(client, typed, NEW_PASSWORD)).status_code == 200
+
+
+async def test_a_password_change_ends_pending_reset_links(mail_client: Client, smtp: MailSink) -> None:
+    _, token = await registered_with_token(mail_client, smtp)
+    body = {"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}
+    assert (await mail_client.post("/api/auth/change-password", json=body)).status_code == 204
+    response = await reset(mail_client, token, password="yet another passphrase")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_token"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from http.cookies import SimpleCookie
 from typing import cast
 
@@ -13,9 +13,20 @@ import pytest
 from redis.asyncio import Redis
 
 from pet_auth.config import Settings
+from pet_auth.domain import models
+from pet_auth.domain.errors import CredentialsChanged
 from pet_auth.keys import derive_keys
-from pet_auth.sessions.backend import session_digest
-from pet_auth.sessions.store import PROFILE, PROFILE_FIELDS, SESSION_FIELDS, SessionStore, decode_fields
+from pet_auth.sessions.store import (
+    CREDENTIAL_VERSION,
+    CREDENTIAL_VERSION_GRACE_SECONDS,
+    PROFILE,
+    PROFILE_FIELDS,
+    SESSION_FIELDS,
+    SessionStore,
+    decode_fields,
+    encode_fields,
+    session_digest,
+)
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
 
 
@@ -199,19 +210,23 @@ async def test_a_cookie_naming_another_user_is_refused(make_client: MakeClient, 
     assert (await theirs.get("/api/auth/me")).status_code == 200
 
 
-async def test_a_session_ended_meanwhile_is_not_written_back(settings: Settings, redis: Redis) -> None:
-    """A request read its session; a logout deleted it; the request's late write must not bring it back."""
+async def test_a_session_ended_meanwhile_is_not_touched_back(settings: Settings, redis: Redis) -> None:
+    """A request read its session; a logout deleted it; the request's late record of use must not bring it back."""
     client = Redis.from_url(settings.redis_url)
-    store = SessionStore(client, f"{settings.redis_namespace}:session", 60, 600, most_per_user=4, read_timeout=2)
+    store = SessionStore(
+        client, f"{settings.redis_namespace}:session", 60, 600, most_per_user=4, read_timeout=2, secret=b"s" * 32
+    )
     try:
-        data = {"uid": 7, "email": "a@example.com", "ucr": 0, "ua": "", "ip": "", "iat": int(time.time())}
-        await store.create(7, "digest", data, replaces=None)
-        loaded = await store.load(7, "digest")
+        user = models.User(id=7, email="a@example.com", created_at=datetime.now(UTC))
+        token = await store.start(user, 1, models.Client(ip="192.0.2.1", device="curl/8"), replaces=None)
+        digest = session_digest(b"s" * 32, token)
+        loaded = await store.load(7, digest)
         assert loaded is not None
-        await store.remove(7, "digest")
-        await store.replace_data(7, "digest", loaded, {**loaded, "email": "b@example.com"})
-        assert await store.load(7, "digest") is None
-        assert await redis.exists(f"{settings.redis_namespace}:session:7") == 0
+        raw = encode_fields(loaded, SESSION_FIELDS)
+        await store.remove(7, digest)
+        assert not await store._set_if_unchanged(7, digest, raw, {**loaded, "seen": loaded["seen"] + 1})
+        assert await store.load(7, digest) is None
+        assert await redis.hkeys(f"{settings.redis_namespace}:session:7") == [CREDENTIAL_VERSION.encode()]
     finally:
         await client.aclose()
 
@@ -244,7 +259,8 @@ async def test_redis_keys_are_keyed_hashes_and_hold_no_secret(client: Client, se
     keys = await session_keys(redis, settings)
     assert keys == [user_key(settings, session_id).encode()]
     stored = cast("dict[bytes, bytes]", await redis.hgetall(keys[0]))
-    assert set(stored) == {PROFILE.encode(), digest_of(settings, session_id).encode()}
+    assert set(stored) == {PROFILE.encode(), CREDENTIAL_VERSION.encode(), digest_of(settings, session_id).encode()}
+    assert stored.pop(CREDENTIAL_VERSION.encode()) == b"1"
     token = session_id.split(".")[1].encode()
     assert not any(token in part for part in (keys[0], *stored, *stored.values()))
     profile = decode_fields(stored.pop(PROFILE.encode()), PROFILE_FIELDS)
@@ -262,7 +278,10 @@ async def test_logout_deletes_the_key_and_expires_the_cookie_alike(
     response = await client.post("/api/auth/logout")
     assert response.status_code == 204
     assert not await is_stored(redis, settings, session_id)
-    assert await session_keys(redis, settings) == []  # the user's last session: the hash is gone too
+    # The user's last session: only the credential version stays, for minutes, not for the idle timeout.
+    [key] = await session_keys(redis, settings)
+    assert await redis.hgetall(key) == {CREDENTIAL_VERSION.encode(): b"1"}
+    assert 0 < await redis.ttl(key) <= CREDENTIAL_VERSION_GRACE_SECONDS
     cookie = session_cookie(response.headers.get_list("set-cookie"), settings.session_cookie_name)
     morsel = cookie[settings.session_cookie_name]
     assert morsel["max-age"] == "0"
@@ -280,3 +299,37 @@ async def test_session_ids_differ_between_sessions(make_client: MakeClient, sett
         await register(client)
         ids.add(client.cookies[settings.session_cookie_name])
     assert len(ids) == 3
+
+
+async def test_a_credential_change_that_never_committed_locks_no_one_out(
+    make_client: MakeClient, settings: Settings, redis: Redis
+) -> None:
+    """A reset raises the version in Redis before its transaction commits; should the commit then fail, Redis
+    is ahead of PostgreSQL. A sign-in refused for that is confirmed against PostgreSQL, and goes ahead."""
+    client = await make_client(settings)
+    email = unique_email()
+    user = await register(client, email)
+    key = f"{settings.redis_namespace}:session:{user['id']}"
+    await redis.hset(key, CREDENTIAL_VERSION, 2)  # as a reset whose commit failed leaves it; PostgreSQL has 1
+
+    response = await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    assert (await client.get("/api/auth/me")).status_code == 200
+    assert await redis.hget(key, CREDENTIAL_VERSION) == b"1"
+
+
+async def test_a_session_for_superseded_credentials_is_refused(settings: Settings) -> None:
+    client = Redis.from_url(settings.redis_url)
+    store = SessionStore(
+        client, f"{settings.redis_namespace}:session", 60, 600, most_per_user=4, read_timeout=2, secret=b"s" * 32
+    )
+    user = models.User(id=8, email="b@example.com", created_at=datetime.now(UTC))
+    device = models.Client(ip="192.0.2.1", device="curl/8")
+    try:
+        await store.credentials_changed(8, 3)
+        with pytest.raises(CredentialsChanged):
+            await store.start(user, 2, device, replaces=None)
+        token = await store.start(user, 3, device, replaces=None)
+        assert await store.load(8, session_digest(b"s" * 32, token)) is not None
+    finally:
+        await client.aclose()

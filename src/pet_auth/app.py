@@ -22,6 +22,7 @@ from pet_auth.db.database import Database, create_engine
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
+from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.passwords import PasswordHasher
 from pet_auth.domain.ports import Limit, Limits
 from pet_auth.domain.recovery import RecoveryService
@@ -29,6 +30,7 @@ from pet_auth.http.controllers.auth import AuthController
 from pet_auth.http.controllers.health import HealthController
 from pet_auth.http.controllers.recovery import RecoveryController
 from pet_auth.http.controllers.sessions import SessionsController
+from pet_auth.http.cookies import DeviceCookie
 from pet_auth.http.errors import exception_handlers
 from pet_auth.http.security import OriginCheckMiddleware, security_headers
 from pet_auth.keys import derive_keys
@@ -69,7 +71,10 @@ def create_mailer(settings: Settings, address_hash: Callable[[str], str]) -> Mai
 def limits_from(settings: Settings) -> Limits:
     window = settings.rate_limit_window_seconds
     return Limits(
-        login_per_account=Limit("login-account", settings.rate_limit_login_per_account, window),
+        login_per_account=Limit(
+            "login-account", settings.rate_limit_login_per_account, window, cleared_by_success=True
+        ),
+        login_per_device=Limit("login-device", settings.rate_limit_login_per_device, window, cleared_by_success=True),
         login_per_ip=Limit("login-ip", settings.rate_limit_login_per_ip, window, per_client_network=True),
         register_per_ip=Limit("register-ip", settings.rate_limit_register_per_ip, window, per_client_network=True),
         forgot_per_ip=Limit("forgot-ip", settings.rate_limit_forgot_per_ip, window, per_client_network=True),
@@ -95,6 +100,7 @@ def create_app(settings: Settings) -> Litestar:
         absolute_lifetime=settings.session_absolute_lifetime,
         most_per_user=settings.sessions_per_user,
         read_timeout=REDIS_TIMEOUT_SECONDS,
+        secret=keys.session_digest,
     )
     limiter = RedisRateLimiter(redis, settings.redis_namespace, keys.rate_limit)
     limits = limits_from(settings)
@@ -104,7 +110,15 @@ def create_app(settings: Settings) -> Litestar:
     mailer = create_mailer(settings, audit.email_hash)
     background = BackgroundTasks()
 
-    auth = AuthService(db, hasher, limiter, limits, audit)
+    auth = AuthService(
+        db=db,
+        hasher=hasher,
+        limiter=limiter,
+        limits=limits,
+        sessions=sessions,
+        devices=DeviceTokens(keys.device_cookie),
+        audit=audit,
+    )
     common: dict[str, Any] = {
         "db": db, "hasher": hasher, "auth": auth, "sessions": sessions,
         "mailer": mailer, "spawn": background.spawn, "audit": audit,
@@ -145,6 +159,7 @@ def create_app(settings: Settings) -> Litestar:
             "recovery": _provide(recovery),
             "account": _provide(account),
             "pings": _provide(pings),
+            "device_cookie": _provide(DeviceCookie(name=settings.device_cookie_name, secure=settings.is_production)),
         },
         middleware=[OriginCheckMiddleware(settings.cors_origins), session_config.middleware],
         stores={"sessions": sessions},

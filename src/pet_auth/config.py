@@ -48,6 +48,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     smtp_starttls: bool = True
     rate_limit_window_seconds: int = 15 * 60
     rate_limit_login_per_account: int = 10
+    rate_limit_login_per_device: int = 10
     rate_limit_login_per_ip: int = 100
     rate_limit_register_per_ip: int = 20
     rate_limit_forgot_per_ip: int = 20
@@ -80,6 +81,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
         # The __Host- prefix makes browsers insist on Secure, Path=/ and no Domain.
         return "__Host-pet_auth_session" if self.is_production else "pet_auth_session"
 
+    @property
+    def device_cookie_name(self) -> str:
+        return "__Host-pet_auth_device" if self.is_production else "pet_auth_device"
+
 
 _TUPLE_FIELDS = {"CORS_ORIGINS"}
 _POSITIVE_FIELDS = (
@@ -92,6 +97,7 @@ _POSITIVE_FIELDS = (
     "smtp_port",
     "rate_limit_window_seconds",
     "rate_limit_login_per_account",
+    "rate_limit_login_per_device",
     "rate_limit_login_per_ip",
     "rate_limit_register_per_ip",
     "rate_limit_forgot_per_ip",

@@ -17,7 +17,8 @@ _LABELS = {
     "reset_token": "pet_auth/v1/reset-token",
     "rate_limit": "pet_auth/v1/rate-limit-subject",
     "audit": "pet_auth/v1/audit-email",
-    "device_cookie": "pet_auth/v1/device-cookie",
+    # The label device cookies were first signed under (issue 13): the cookies already issued stay genuine.
+    "device_cookie": "pet_auth device cookie",
 }
 
 

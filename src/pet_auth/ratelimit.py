@@ -1,15 +1,27 @@
-"""Fixed-window rate limits kept in Redis: atomic, shared by every worker process."""
+"""Rate limits kept in Redis: atomic, shared by every worker process.
+
+Two kinds of budget, both in fixed windows started by the first counted event:
+- `hit` counts every request (sign-ups, reset requests).
+- Sign-in attempts count failures only, and hold a place while in flight, so that failures plus attempts in
+  flight never exceed a limit. Concurrent sign-ins with the right password are then never refused for each
+  other's sake (a waiting attempt gets the place of one that succeeded), concurrent guesses can't check more
+  passwords than the limit allows, and an attempt cut short by an outage counts as nothing.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import random
+import secrets
+import time
 
 from redis.asyncio import Redis
 
 from pet_auth.domain.clients import client_network
 from pet_auth.domain.errors import RateLimited
-from pet_auth.domain.ports import Limit
+from pet_auth.domain.ports import Check, Limit, Outcome
 
 # For each key: count one hit, start its window on the first; return the counts and remaining milliseconds.
 _HIT = """
@@ -23,30 +35,77 @@ end
 return result
 """
 
-# Forget KEYS[1]; take one hit back from KEYS[2], if given, only while its window lasts: a DECR on a key whose
-# window has just ended would create a counter at -1 with no expiry, which would never be reset again.
-_FORGIVE = """
-redis.call('DEL', KEYS[1])
-if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('DECR', KEYS[2]) end
+# KEYS: per check, its failure counter and its sorted set of attempts in flight (scored by lease deadline).
+# ARGV: attempt id, lease (ms), then each check's limit. Returns {'limited', ms until the window ends},
+# {'busy', 0} while attempts in flight hold the rest of a budget, or {'ok', 0} with the attempt's places taken.
+_BEGIN = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local attempt, lease = ARGV[1], tonumber(ARGV[2])
+local busy, retry_ms = false, 0
+for i = 1, #KEYS / 2 do
+  local counter, in_flight, most = KEYS[2 * i - 1], KEYS[2 * i], tonumber(ARGV[2 + i])
+  redis.call('ZREMRANGEBYSCORE', in_flight, '-inf', now)
+  local failures = tonumber(redis.call('GET', counter) or '0')
+  if failures >= most then
+    local ttl = redis.call('PTTL', counter)
+    retry_ms = math.max(retry_ms, ttl > 0 and ttl or 1000)
+  elseif failures + redis.call('ZCARD', in_flight) >= most then
+    busy = true
+  end
+end
+if retry_ms > 0 then return {'limited', retry_ms} end
+if busy then return {'busy', 0} end
+for i = 1, #KEYS / 2 do
+  redis.call('ZADD', KEYS[2 * i], now + lease, attempt)
+  redis.call('PEXPIRE', KEYS[2 * i], lease)
+end
+return {'ok', 0}
 """
+
+# KEYS as for _BEGIN. ARGV: attempt id, outcome, then per check its window (ms) and '1' if a success clears it.
+_END = """
+local attempt, outcome = ARGV[1], ARGV[2]
+for i = 1, #KEYS / 2 do
+  local counter = KEYS[2 * i - 1]
+  redis.call('ZREM', KEYS[2 * i], attempt)
+  if outcome == 'failure' then
+    if redis.call('INCR', counter) == 1 then redis.call('PEXPIRE', counter, ARGV[1 + 2 * i]) end
+  elseif outcome == 'success' and ARGV[2 + 2 * i] == '1' then
+    redis.call('DEL', counter)
+  end
+end
+"""
+
+# An attempt holds its place at most this long, should its process die before releasing it.
+ATTEMPT_LEASE_MS = 60_000
 
 
 class RedisRateLimiter:
-    def __init__(self, redis: Redis, namespace: str, secret: bytes) -> None:
+    def __init__(self, redis: Redis, namespace: str, secret: bytes, *, wait_seconds: float = 5.0) -> None:
         self._redis = redis
         self._prefix = f"{namespace}:ratelimit:"
         self._secret = secret
+        self._wait_seconds = wait_seconds
         self._hit = redis.register_script(_HIT)
-        self._forgive = redis.register_script(_FORGIVE)
+        self._begin = redis.register_script(_BEGIN)
+        self._end = redis.register_script(_END)
 
     def _key(self, limit: Limit, subject: str) -> str:
         if limit.per_client_network:
             subject = client_network(subject)
-        # Subjects (emails, addresses) are stored keyed-hashed: a key listing shows no personal data.
+        # Subjects (emails, addresses, devices) are stored keyed-hashed: a key listing shows no personal data.
         digest = hmac.new(self._secret, subject.encode(), hashlib.sha256).hexdigest()[:32]
         return f"{self._prefix}{limit.name}:{digest}"
 
-    async def hit(self, *checks: tuple[Limit, str]) -> None:
+    def _attempt_keys(self, checks: tuple[Check, ...]) -> list[str]:
+        keys = []
+        for limit, subject in checks:
+            counter = self._key(limit, subject)
+            keys += [counter, f"{counter}:in-flight"]
+        return keys
+
+    async def hit(self, *checks: Check) -> None:
         keys = [self._key(limit, subject) for limit, subject in checks]
         windows = [limit.window_seconds * 1000 for limit, _ in checks]
         replies = await self._hit(keys=keys, args=windows)
@@ -57,8 +116,23 @@ class RedisRateLimiter:
         if retry_after:
             raise RateLimited(retry_after)
 
-    async def forgive(self, limit: Limit, subject: str, refund: tuple[Limit, str] | None = None) -> None:
-        keys = [self._key(limit, subject)]
-        if refund is not None:
-            keys.append(self._key(*refund))
-        await self._forgive(keys=keys)
+    async def begin_attempt(self, *checks: Check) -> str:
+        attempt = secrets.token_hex(8)
+        keys = self._attempt_keys(checks)
+        args: list[str | int] = [attempt, ATTEMPT_LEASE_MS, *(limit.max_hits for limit, _ in checks)]
+        deadline = time.monotonic() + self._wait_seconds
+        while True:
+            status, retry_ms = await self._begin(keys=keys, args=args)
+            if status == b"ok":
+                return attempt
+            if status == b"limited":
+                raise RateLimited(-(-int(retry_ms) // 1000))
+            if time.monotonic() >= deadline:
+                raise RateLimited(1)  # the attempts in flight took too long; their outcome is seconds away
+            await asyncio.sleep(0.02 + random.random() * 0.02)  # noqa: S311 - jitter, not a secret
+
+    async def end_attempt(self, attempt: str, outcome: Outcome, *checks: Check) -> None:
+        args: list[str | int] = [attempt, outcome.value]
+        for limit, _ in checks:
+            args += [limit.window_seconds * 1000, "1" if limit.cleared_by_success else "0"]
+        await self._end(keys=self._attempt_keys(checks), args=args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Identity, MetaData, String, Text, func
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, MetaData, String, Text, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -22,12 +22,16 @@ class Base(DeclarativeBase):
 
 class UserRow(Base):
     __tablename__ = "users"
+
     id: Mapped[int] = mapped_column(Identity(always=True), primary_key=True)
     # Always in the canonical form of domain/emails.py, so equality is the lookup and the unique constraint.
     email: Mapped[str] = mapped_column(String(254), unique=True)
     # Deferred: only the login and password-change paths ask for it.
     password_hash: Mapped[str] = mapped_column(Text, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Advanced by every credential change, in the transaction that makes it; a session is only stored for the
+    # version it was verified against (see sessions/store.py).
+    credential_version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
 
 
 class PasswordResetTokenRow(Base):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pet_auth.db.database import Database
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
-from pet_auth.domain.errors import FieldError, InvalidInput, SessionNotFound
-from pet_auth.domain.models import SessionInfo, User
+from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, SessionNotFound
+from pet_auth.domain.models import Client, Credentials, SessionInfo, User
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
 from pet_auth.domain.ports import SessionRegistry, Spawn
 from pet_auth.mail.base import Mailer
@@ -29,19 +29,25 @@ class AccountService:
         self._mailer, self._spawn, self._audit = mailer, spawn, audit
 
     async def change_password(
-        self, user: User, current_password: str, new_password: str, ip: str, current_session: str | None
-    ) -> None:
-        """Set a new password and end every other session of the user."""
+        self, user: User, current_password: str, new_password: str, client: Client, device_token: str | None
+    ) -> str:
+        """Set a new password: every session of the user ends, pending reset links die, and the caller gets a
+        new session, whose token this returns."""
         check_password_policy(new_password, field="newPassword")
         if new_password == current_password:
             raise InvalidInput(FieldError("newPassword", "must differ from the current password"))
-        await self._auth.authenticate(user.email, current_password, ip)
+        credentials, _ = await self._auth.authenticate(user.email, current_password, client.ip, device_token)
+        if credentials.user.id != user.id:
+            raise InvalidCredentials
         new_hash = await self._hasher.hash(new_password)
         async with self._db.transaction() as repos:
-            await repos.users.set_password_hash(user.id, new_hash)
-            await self._sessions.end_all_sessions(user.id, keep=current_session)
-        self._audit.record("password_changed", ip=ip, user_id=user.id)
-        self._spawn(self._mailer.send(password_changed_message(user.email)), "password changed email")
+            version = await repos.users.change_password_hash(user.id, new_hash)
+            await repos.reset_tokens.delete_for_user(user.id)
+            # Inside the transaction: if Redis fails, nothing commits.
+            await self._sessions.credentials_changed(user.id, version)
+        self._audit.record("password_changed", ip=client.ip, user_id=user.id)
+        self._spawn(self._mailer.send(password_changed_message(user.email, this_device_kept=True)), "password email")
+        return await self._auth.start_session(Credentials(user, new_hash, version), client, replaces=None)
 
     async def sessions(self, user_id: int) -> list[SessionInfo]:
         return sorted(await self._sessions.list_sessions(user_id), key=lambda s: s.last_seen_at, reverse=True)

@@ -4,60 +4,119 @@ from __future__ import annotations
 
 from pet_auth.db.database import Database
 from pet_auth.domain.audit import AuditLog
+from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.emails import normalize_email, sign_in_email
-from pet_auth.domain.errors import InvalidCredentials, RateLimited
-from pet_auth.domain.models import User
+from pet_auth.domain.errors import CredentialsChanged, InvalidCredentials, RateLimited
+from pet_auth.domain.models import Client, Credentials, SessionRef, SignIn
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
-from pet_auth.domain.ports import Limit, Limits, RateLimiter
+from pet_auth.domain.ports import Check, Limits, Outcome, RateLimiter, SessionRegistry
 
 
 class AuthService:
     def __init__(
-        self, db: Database, hasher: PasswordHasher, limiter: RateLimiter, limits: Limits, audit: AuditLog
+        self,
+        *,
+        db: Database,
+        hasher: PasswordHasher,
+        limiter: RateLimiter,
+        limits: Limits,
+        sessions: SessionRegistry,
+        devices: DeviceTokens,
+        audit: AuditLog,
     ) -> None:
-        self._db, self._hasher, self._limiter, self._limits, self._audit = db, hasher, limiter, limits, audit
+        self._db, self._hasher, self._limiter, self._limits = db, hasher, limiter, limits
+        self._sessions, self._devices, self._audit = sessions, devices, audit
 
-    async def register(self, email: str, password: str, ip: str) -> User:
+    async def register(self, email: str, password: str, client: Client, replaces: SessionRef | None) -> SignIn:
         email = normalize_email(email)
         check_password_policy(password)
-        await self.limit("register", ip, email, (self._limits.register_per_ip, ip))
+        await self.limit("register", client.ip, email, (self._limits.register_per_ip, client.ip))
         password_hash = await self._hasher.hash(password)
         async with self._db.transaction() as repos:
-            user = await repos.users.add(email, password_hash)
-        self._audit.record("register", ip=ip, user_id=user.id)
-        return user
+            credentials = await repos.users.add(email, password_hash)
+        user = credentials.user
+        self._audit.record("register", ip=client.ip, user_id=user.id)
+        session_token = await self.start_session(credentials, client, replaces)
+        return SignIn(user, session_token, self._devices.issue(user.id), new_device=True)
 
-    async def login(self, email: str, password: str, ip: str) -> User:
-        user = await self.authenticate(email, password, ip)
-        self._audit.record("login", ip=ip, user_id=user.id)
-        return user
+    async def login(
+        self, email: str, password: str, client: Client, device_token: str | None, replaces: SessionRef | None
+    ) -> SignIn:
+        credentials, device_id = await self.authenticate(email, password, client.ip, device_token)
+        user = credentials.user
+        session_token = await self.start_session(credentials, client, replaces)
+        self._audit.record("login", ip=client.ip, user_id=user.id)
+        if device_id is None:
+            return SignIn(user, session_token, self._devices.issue(user.id), new_device=True)
+        return SignIn(user, session_token, device_token or "", new_device=False)
 
     def logged_out(self, user_id: int, ip: str) -> None:
         self._audit.record("logout", ip=ip, user_id=user_id)
 
-    async def authenticate(self, email: str, password: str, ip: str) -> User:
-        """Check a password under the login limits; a legacy (bcrypt) hash is replaced by argon2id."""
+    async def authenticate(
+        self, email: str, password: str, ip: str, device_token: str | None
+    ) -> tuple[Credentials, str | None]:
+        """Check a password under the sign-in limits; return the credentials and the device id of a genuine
+        device token for the account. A weaker hash of the right password is replaced by a current one."""
         email = sign_in_email(email)
-        limits = self._limits
-        await self.limit("login", ip, email, (limits.login_per_account, email), (limits.login_per_ip, ip))
+        # Read first: an outage of PostgreSQL here ends the attempt before anything was counted.
         async with self._db.read() as repos:
             credentials = await repos.users.get_credentials_by_email(email)
-        if credentials is None:
-            await self._hasher.verify_dummy(password)
-            self._audit.record("login_failed", ip=ip, email=email)
-            raise InvalidCredentials
-        verification = await self._hasher.verify(credentials.password_hash, password)
-        if not verification.ok:
-            self._audit.record("login_failed", ip=ip, user_id=credentials.user.id)
-            raise InvalidCredentials
+        device_id = None if credentials is None else self._devices.device_of(device_token, credentials.user.id)
+        checks = (self._account_check(credentials, email, device_id), (self._limits.login_per_ip, ip))
+        try:
+            attempt = await self._limiter.begin_attempt(*checks)
+        except RateLimited:
+            self._audit.record("login_rate_limited", ip=ip, email=email)
+            raise
+        outcome = Outcome.ABANDONED  # unless the password gets an answer, the attempt counts as nothing
+        try:
+            if credentials is None:
+                await self._hasher.verify_dummy(password)
+                outcome = Outcome.FAILURE
+                self._audit.record("login_failed", ip=ip, email=email)
+                raise InvalidCredentials
+            verification = await self._hasher.verify(credentials.password_hash, password)
+            if not verification.ok:
+                outcome = Outcome.FAILURE
+                self._audit.record("login_failed", ip=ip, user_id=credentials.user.id)
+                raise InvalidCredentials
+            outcome = Outcome.SUCCESS
+        finally:
+            await self._limiter.end_attempt(attempt, outcome, *checks)
         if verification.needs_rehash:
             new_hash = await self._hasher.hash(password)
             async with self._db.transaction() as repos:
-                await repos.users.set_password_hash(credentials.user.id, new_hash)
-        await self._limiter.forgive(limits.login_per_account, email, refund=(limits.login_per_ip, ip))
-        return credentials.user
+                # Only over the hash that was verified: a reset or change committed meanwhile wins.
+                await repos.users.upgrade_password_hash(credentials.user.id, credentials.password_hash, new_hash)
+        return credentials, device_id
 
-    async def limit(self, action: str, ip: str, email: str, *checks: tuple[Limit, str]) -> None:
+    def _account_check(self, credentials: Credentials | None, email: str, device_id: str | None) -> Check:
+        """A known device of the account is limited on its own; any other client shares the account's limit.
+        An existing account's counters are named by its id, however its address is typed, and by its credential
+        version, so that a reset (or a password change) starts them afresh."""
+        if credentials is None:
+            return self._limits.login_per_account, f"email:{email}"
+        account = f"user:{credentials.user.id}:{credentials.version}"
+        if device_id is not None:
+            return self._limits.login_per_device, f"{account}:device:{device_id}"
+        return self._limits.login_per_account, account
+
+    async def start_session(self, credentials: Credentials, client: Client, replaces: SessionRef | None) -> str:
+        """Store a session for credentials just verified, unless they were changed since."""
+        user, version = credentials.user, credentials.version
+        try:
+            return await self._sessions.start(user, version, client, replaces)
+        except CredentialsChanged:
+            # A credential change committed after these credentials were read (this sign-in loses), or one
+            # failed to commit after it had already ended the sessions. PostgreSQL tells which, once any change
+            # in flight has ended; no other can start until this transaction ends.
+            async with self._db.transaction() as repos:
+                if await repos.users.lock_credential_version(user.id) != version:
+                    raise
+                return await self._sessions.start(user, version, client, replaces, force=True)
+
+    async def limit(self, action: str, ip: str, email: str, *checks: Check) -> None:
         try:
             await self._limiter.hit(*checks)
         except RateLimited:

@@ -58,7 +58,7 @@ def normalize_email(raw: str, field: str = "email") -> str:
 
 def sign_in_email(raw: str) -> str:
     """The address to look up at sign-in: its canonical form, or, for one that is not a valid address, the trimmed
-    lower-cased text. Every stored address is canonical (migration 0002 made the old ones so), hence valid: no
+    lower-cased text. Every stored address is canonical (migration 0003 made the old ones so), hence valid: no
     account has such a text, and the sign-in fails like one for an unknown address. Control and invisible
     characters stay a field error, as everywhere."""
     check_email_characters(raw)

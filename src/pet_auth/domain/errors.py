@@ -40,6 +40,10 @@ class InvalidCredentials(DomainError):
     detail = "The email or password is incorrect."
 
 
+class CredentialsChanged(InvalidCredentials):
+    """The credentials a sign-in verified were changed before its session was stored: the sign-in loses."""
+
+
 class InvalidToken(DomainError):
     code = "invalid_token"
     detail = "This reset link is invalid or has expired. Ask for a new one."

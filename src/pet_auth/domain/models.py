@@ -17,6 +17,35 @@ class User:
 class Credentials:
     user: User
     password_hash: str
+    # Advanced by every credential change; a session is stored only for the version it was verified against.
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who is calling: the client address and a short description of the device (`Firefox 133 on Windows`)."""
+
+    ip: str
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRef:
+    """A signed-in session of a user; `handle` is its public name, never the cookie value."""
+
+    user_id: int
+    handle: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """A completed sign-in: the session token and the device token for the caller's cookies."""
+
+    user: User
+    session_token: str
+    device_token: str
+    # No valid device token for this account came with the sign-in.
+    new_device: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,12 +78,15 @@ class RecoveryService:
             user_id = await repos.reset_tokens.consume(token_hash)
             if user_id is None:
                 raise InvalidToken
-            await repos.users.set_password_hash(user_id, new_hash)
-            await repos.reset_tokens.delete_others(user_id, token_hash)
+            version = await repos.users.change_password_hash(user_id, new_hash)
+            await repos.reset_tokens.delete_for_user(user_id, keep_token_hash=token_hash)
             user = await repos.users.get(user_id)
-            # Inside the transaction: if Redis fails, nothing commits and the token stays usable.
-            await self._sessions.end_all_sessions(user_id)
-        assert user is not None  # the token's foreign key keeps its user
-        await self._limiter.forgive(self._limits.login_per_account, user.email)
+            if user is None:  # the token's foreign key keeps its user
+                raise InvalidToken
+            # Inside the transaction: if Redis fails, nothing commits and the link stays usable. The new version
+            # also starts the account's sign-in limits afresh: the link proved the mailbox.
+            await self._sessions.credentials_changed(user_id, version)
         self._audit.record("reset_completed", ip=ip, user_id=user_id)
-        self._spawn(self._mailer.send(password_changed_message(user.email)), "password changed email")
+        self._spawn(
+            self._mailer.send(password_changed_message(user.email, this_device_kept=False)), "password changed email"
+        )

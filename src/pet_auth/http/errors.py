@@ -8,6 +8,7 @@ import traceback
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg.exceptions
 import redis.exceptions
 import sqlalchemy.exc
 from litestar import Request, Response
@@ -42,16 +43,48 @@ _HTTP_CODES = {
     503: "service_unavailable",
 }
 
-# What an outage of PostgreSQL or Redis looks like from here; each is a 503, never a 500.
+# What an outage of PostgreSQL or Redis looks like from here, by exception type: each is a 503, never a 500.
+# Redis: refused, reset or closed connections, timeouts, a full connection pool, LOADING (BusyLoadingError, a
+# ConnectionError), and a replica or a cluster that cannot take writes now (READONLY, MASTERDOWN, TRYAGAIN).
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    sqlalchemy.exc.TimeoutError,  # no pooled connection came free in time
     OSError,
     TimeoutError,
 )
+# What PostgreSQL's driver raises, under SQLAlchemy's wrapper, when the server can't serve now: connection
+# failures (SQLSTATE class 08), too many connections and other exhausted resources (53), and the server starting
+# up, shutting down or cancelling statements (57: CannotConnectNowError, AdminShutdownError, QueryCanceledError).
+_DRIVER_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.OperatorInterventionError,
+    OSError,
+    TimeoutError,
+)
+
+
+_UNAVAILABLE_DBAPI_ERRORS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether an exception means that PostgreSQL or Redis can't serve now (a 503), not a bug (a 500)."""
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        if exc.connection_invalidated or isinstance(
+            exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
+        ):
+            return True
+        cause: BaseException | None = exc.orig
+        while cause is not None:  # the driver's own exception sits under SQLAlchemy's and its adapter's
+            if isinstance(cause, _DRIVER_UNAVAILABLE):
+                return True
+            cause = cause.__cause__
+        return False
+    return isinstance(exc, UNAVAILABLE_ERRORS)
 
 
 def problem_body(status: int, code: str, detail: str, errors: list[FieldProblem] | None = None) -> Problem:
@@ -80,7 +113,7 @@ class ClientError(HTTPException):
 
 
 def _domain_error(_: Request[Any, Any, Any], exc: domain.DomainError) -> Response[Problem]:
-    status = _DOMAIN_STATUS.get(type(exc), 400)
+    status = next((_DOMAIN_STATUS[cls] for cls in type(exc).__mro__ if cls in _DOMAIN_STATUS), 400)
     errors = None
     headers = None
     if isinstance(exc, domain.InvalidInput):
@@ -146,9 +179,11 @@ def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]
     return problem(503, "service_unavailable", _UNAVAILABLE_DETAIL)
 
 
+def _database_error(request: Request[Any, Any, Any], exc: sqlalchemy.exc.DBAPIError) -> Response[Problem]:
+    return _unavailable(request, exc) if is_unavailable(exc) else _unexpected(request, exc)
+
+
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
-        return _unavailable(_, exc)
     logger.exception("unhandled error")
     return problem(500, "internal_error", "Something went wrong on our side.")
 
@@ -158,6 +193,7 @@ def exception_handlers() -> ExceptionHandlersMap:
         domain.DomainError: _domain_error,
         HTTPException: _http_error,
         Exception: _unexpected,
+        sqlalchemy.exc.DBAPIError: _database_error,
         UnicodeDecodeError: _undecodable,
         RecursionError: _undecodable,
     }
@@ -166,4 +202,11 @@ def exception_handlers() -> ExceptionHandlersMap:
     return handlers
 
 
-__all__ = ["PROBLEM_JSON", "UNAVAILABLE_ERRORS", "ClientError", "exception_handlers", "problem", "unavailable_problem"]
+__all__ = [
+    "PROBLEM_JSON",
+    "ClientError",
+    "exception_handlers",
+    "is_unavailable",
+    "problem",
+    "unavailable_problem",
+]

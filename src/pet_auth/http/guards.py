@@ -11,11 +11,10 @@ from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 
-from pet_auth.domain.models import User
+from pet_auth.domain.models import Client, User
 from pet_auth.http.user_agents import describe_user_agent
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def _signed_in_session(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
@@ -62,15 +61,10 @@ def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> User:
 CURRENT_USER = {"user": Provide(provide_current_user, sync_to_thread=False)}
 
 
-def session_data(user: User, request: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
-    """What a signed-in session holds: the user's public fields and the device, never a secret."""
-    return {
-        "uid": user.id,
-        "email": user.email,
-        "ucr": (user.created_at - _EPOCH) // _MICROSECOND,  # integer microseconds: compact and exact
-        "ua": describe_user_agent(request.headers.get("user-agent", "")),
-        "ip": client_ip(request),
-    }
+def client_of(request: ASGIConnection[Any, Any, Any, Any]) -> Client:
+    """The caller as a session records it: the address and a short device description, never the raw
+    User-Agent."""
+    return Client(ip=client_ip(request), device=describe_user_agent(request.headers.get("user-agent", "")))
 
 
 def client_ip(request: ASGIConnection[Any, Any, Any, Any]) -> str:

@@ -21,12 +21,13 @@ def reset_link_message(to: str, link: str, ttl_minutes: int) -> Message:
     return Message(to=to, subject="Reset your Pet Manager password", text=text, html=html)
 
 
-def password_changed_message(to: str) -> Message:
-    text = (
-        "The password of your Pet Manager account was just changed, and every signed-in device was signed out.\n\n"
-        "If it was not you, reset your password now and contact support."
+def password_changed_message(to: str, *, this_device_kept: bool) -> Message:
+    devices = "every other signed-in device" if this_device_kept else "every signed-in device"
+    first = f"The password of your Pet Manager account was just changed, and {devices} was signed out."
+    advice = "If it was not you, reset your password now and contact support."
+    return Message(
+        to=to,
+        subject="Your Pet Manager password was changed",
+        text=f"{first}\n\n{advice}",
+        html=f"<p>{escape(first)}</p><p>{escape(advice)}</p>",
     )
-    html = (
-        f"<p>{escape(text.splitlines()[0])}</p><p>If it was not you, reset your password now and contact support.</p>"
-    )
-    return Message(to=to, subject="Your Pet Manager password was changed", text=text, html=html)

@@ -2,7 +2,8 @@
 
 Stock Litestar keeps the session id across login, adopts any id a client sends, writes Redis for every
 anonymous request and rewrites the session on every response. This backend:
-- issues a fresh CSPRNG id whenever a session starts (`start_session`), deleting the old session in the same step;
+- issues a fresh CSPRNG id whenever a session starts (`SessionStore.start`, then `begin_session` sets the
+  cookie), deleting the old session in the same step;
 - only reads ids it issued: an unknown or malformed cookie is expired, never adopted;
 - writes nothing for a request without a session, and nothing when a session did not change
   (its last use is recorded at most once per touch interval, see sessions/store.py);
@@ -15,11 +16,7 @@ user's sessions; the random part is the secret.
 
 from __future__ import annotations
 
-import base64
-import hmac
 import re
-import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -32,18 +29,12 @@ from litestar.middleware.session.base import SessionMiddleware
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
 from litestar.types import Empty, Message, ScopeSession
 
-from pet_auth.http.errors import PROBLEM_JSON, UNAVAILABLE_ERRORS, logger, unavailable_problem
-from pet_auth.sessions.store import SessionStore
+from pet_auth.domain.models import SessionRef
+from pet_auth.http.errors import PROBLEM_JSON, is_unavailable, logger, unavailable_problem
+from pet_auth.sessions.store import SessionStore, session_digest
 
 _STATE_KEY = "pet_auth.session_state"
 _SESSION_ID = re.compile(r"([1-9][0-9]{0,17})\.[A-Za-z0-9_-]{43}")  # user id . token_urlsafe(32)
-
-
-def session_digest(secret: bytes, session_id: str) -> str:
-    # HMAC-SHA256 truncated to 128 bits (22 characters): still no way back to the id, no collision in practice,
-    # and 21 bytes less in Redis for every session.
-    mac = hmac.digest(secret, session_id.encode(), "sha256")[:16]
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +52,8 @@ class SessionState:
     """What the backend knows about this request's session, kept in the ASGI scope."""
 
     loaded: LoadedSession | None = None
-    rotate: bool = False
+    # The token of a session this request started; it replaces the loaded one.
+    issued: str | None = None
     stale_cookie: bool = False
 
 
@@ -75,9 +67,6 @@ class RedisSessionBackend(ServerSideSessionBackend):
 
     def _store(self, connection: ASGIConnection[Any, Any, Any, Any]) -> SessionStore:
         return cast(SessionStore, self.config.get_store_from_app(connection.scope["app"]))
-
-    def generate_session_id(self, user_id: int = 0) -> str:
-        return f"{user_id}.{secrets.token_urlsafe(32)}"
 
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:  # type: ignore[override]
         loaded = session_state(connection).loaded
@@ -106,24 +95,16 @@ class RedisSessionBackend(ServerSideSessionBackend):
         state = session_state(connection)
         store = self._store(connection)
         headers = MutableScopeHeaders.from_message(message)
+        if state.issued is not None:
+            headers.add("Set-Cookie", self._cookie(state.issued, max_age=store.absolute_lifetime))
+            return
         loaded = state.loaded
         if scope_session is Empty or not scope_session:
             if loaded is not None:
                 await store.remove(loaded.user_id, loaded.digest)
             if loaded is not None or state.stale_cookie:
                 headers.add("Set-Cookie", self._cookie("", max_age=0))
-            return
-        data = dict(cast("dict[str, Any]", scope_session))
-        if loaded is not None and not state.rotate:
-            if data != loaded.data:
-                await store.replace_data(loaded.user_id, loaded.digest, loaded.data, data)
-            return
-        user_id = int(data["uid"])
-        session_id = self.generate_session_id(user_id)
-        digest = session_digest(self.config.secret, session_id)
-        replaces = None if loaded is None else (loaded.user_id, loaded.digest)
-        await store.create(user_id, digest, data, replaces=replaces)
-        headers.add("Set-Cookie", self._cookie(session_id, max_age=store.absolute_lifetime))
+        # A signed-in session's data belongs to the store: it is written when the session starts, never back.
 
     def _cookie(self, value: str, max_age: int) -> str:
         cookie = Cookie(
@@ -160,7 +141,9 @@ class RedisSessionMiddleware(SessionMiddleware[RedisSessionBackend]):
                 return
             try:
                 await self.backend.store_in_message(connection.scope.get("session"), message, connection)
-            except UNAVAILABLE_ERRORS as exc:
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
                 logger.warning("dependency unavailable while storing the session: %s", type(exc).__name__)
                 replaced = True
                 body = msgspec.json.encode(unavailable_problem())
@@ -184,10 +167,9 @@ class RedisSessionConfig(ServerSideSessionConfig):
         return DefineMiddleware(RedisSessionMiddleware, backend=self._backend_class(config=self))
 
 
-def start_session(connection: ASGIConnection[Any, Any, Any, Any], data: dict[str, Any]) -> None:
-    """Begin a signed-in session under a new id; the previous id, if any, dies with this response."""
-    session_state(connection).rotate = True
-    connection.scope["session"] = {**data, "iat": int(time.time())}
+def begin_session(connection: ASGIConnection[Any, Any, Any, Any], token: str) -> None:
+    """Hand the client a session just stored; the one it came with, if any, was ended in the same step."""
+    session_state(connection).issued = token
 
 
 def end_session(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
@@ -197,3 +179,8 @@ def end_session(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
 def current_session_handle(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     loaded = session_state(connection).loaded
     return None if loaded is None else loaded.digest
+
+
+def current_session(connection: ASGIConnection[Any, Any, Any, Any]) -> SessionRef | None:
+    loaded = session_state(connection).loaded
+    return None if loaded is None else SessionRef(loaded.user_id, loaded.digest)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, post
+from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.models import User
-from pet_auth.http.guards import CURRENT_USER, client_ip, guarded_get, requires_login, session_data
+from pet_auth.http.cookies import DeviceCookie, signed_in_response
+from pet_auth.http.guards import CURRENT_USER, client_ip, client_of, guarded_get, requires_login
 from pet_auth.http.openapi import problems
 from pet_auth.http.schemas import ChangePasswordRequest, LoginRequest, RegisterRequest, UserOut, UserResponse
-from pet_auth.sessions.backend import current_session_handle, end_session, start_session
+from pet_auth.sessions.backend import begin_session, current_session, end_session
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -25,25 +26,33 @@ class AuthController(Controller):
 
     @post("/register", status_code=201, responses=problems(409, 429))
     async def register(
-        self, data: JSONBody[RegisterRequest], request: AnyRequest, auth: NamedDependency[AuthService]
-    ) -> UserResponse:
+        self,
+        data: JSONBody[RegisterRequest],
+        request: AnyRequest,
+        auth: NamedDependency[AuthService],
+        device_cookie: NamedDependency[DeviceCookie],
+    ) -> Response[UserResponse]:
         """Create an account and sign in."""
-        user = await auth.register(data.email, data.password, client_ip(request))
-        start_session(request, session_data(user, request))
-        return UserResponse(user=UserOut.of(user))
+        sign_in = await auth.register(data.email, data.password, client_of(request), current_session(request))
+        return signed_in_response(request, sign_in, device_cookie, status_code=201)
 
     @post("/login", status_code=200, responses=problems(401, 429))
     async def login(
-        self, data: JSONBody[LoginRequest], request: AnyRequest, auth: NamedDependency[AuthService]
-    ) -> UserResponse:
+        self,
+        data: JSONBody[LoginRequest],
+        request: AnyRequest,
+        auth: NamedDependency[AuthService],
+        device_cookie: NamedDependency[DeviceCookie],
+    ) -> Response[UserResponse]:
         """Sign in; the session gets a new id."""
-        user = await auth.login(data.email, data.password, client_ip(request))
-        start_session(request, session_data(user, request))
-        return UserResponse(user=UserOut.of(user))
+        sign_in = await auth.login(
+            data.email, data.password, client_of(request), device_cookie.read(request), current_session(request)
+        )
+        return signed_in_response(request, sign_in, device_cookie, status_code=200)
 
     @post("/logout", status_code=204, responses=problems())
     async def logout(self, request: AnyRequest, auth: NamedDependency[AuthService]) -> None:
-        """Sign out: the server-side session is deleted and the cookie expired."""
+        """Sign out: the server-side session is deleted and the cookie expired (the device cookie stays)."""
         user_id = request.session.get("uid")
         end_session(request)
         if user_id is not None:
@@ -67,13 +76,10 @@ class AuthController(Controller):
         request: AnyRequest,
         user: NamedDependency[User],
         account: NamedDependency[AccountService],
+        device_cookie: NamedDependency[DeviceCookie],
     ) -> None:
         """Change the password; this session gets a new id and every other session ends."""
-        await account.change_password(
-            user,
-            data.current_password,
-            data.new_password,
-            client_ip(request),
-            current_session_handle(request),
+        session_token = await account.change_password(
+            user, data.current_password, data.new_password, client_of(request), device_cookie.read(request)
         )
-        start_session(request, session_data(user, request))
+        begin_session(request, session_token)

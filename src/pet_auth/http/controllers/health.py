@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 
-from pet_auth.http.errors import UNAVAILABLE_ERRORS, problem
+from pet_auth.http.errors import is_unavailable, problem
 from pet_auth.http.openapi import problems
 from pet_auth.http.schemas import MessageResponse
 
@@ -39,6 +39,8 @@ class HealthController(Controller):
 async def _answers(ping: Ping) -> bool:
     try:
         await asyncio.wait_for(ping(), timeout=2)
-    except UNAVAILABLE_ERRORS:
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
         return False
     return True

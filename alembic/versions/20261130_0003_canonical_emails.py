@@ -7,8 +7,8 @@ lower(email) by a unique constraint on email: lookups compare the canonical form
 When two rows would get one address, or a stored address is not a valid one, it stops with a message naming the
 rows and changes nothing: which account is the mailbox owner's is for an operator to decide.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-30
 """
 
@@ -21,8 +21,8 @@ from alembic import op
 from pet_auth.domain.emails import normalize_email
 from pet_auth.domain.errors import InvalidInput
 
-revision: str = "0002"
-down_revision: str | None = "0001"
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -65,6 +65,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # The addresses stay canonical: that form is still a valid (lower-cased) address for revision 0001.
+    # The addresses stay canonical: that form is still a valid (lower-cased) address for the revisions before.
     op.drop_constraint(op.f("uq_users_email"), "users", type_="unique")
     op.create_index("uq_users_lower_email", "users", [sa.text("lower(email)")], unique=True)
