@@ -104,6 +104,7 @@ async def test_production_logs_hold_no_address_password_token_or_cookie(
                 change = {"currentPassword": NEW_PASSWORD, "newPassword": THIRD_PASSWORD}
                 assert (await client.post("/api/auth/change-password", json=change)).status_code == 204
                 third_cookie = client.cookies[settings.session_cookie_name]
+                device_cookie = client.cookies[settings.device_cookie_name]
                 assert (await client.post("/api/auth/logout")).status_code == 204
                 await _until(lambda: any("password_changed" in line for line in lines))
     secrets = {
@@ -119,6 +120,7 @@ async def test_production_logs_hold_no_address_password_token_or_cookie(
         "first cookie": session_cookie,
         "second cookie": second_cookie,
         "third cookie": third_cookie,
+        "device cookie": device_cookie,
     }
     _assert_none_in(lines, secrets)
     # Positive control: the events were logged, the address as the audit log's keyed hash.
