@@ -22,18 +22,21 @@ $(STAMP): pyproject.toml constraints.txt
 
 env: $(STAMP) .env
 
+# Development is asked for explicitly: without APP_ENV every command runs in production (and reads no .env).
+dev: export APP_ENV = development
 dev: env  ## create the database if needed, migrate, serve with auto-reload on PORT
 	$(BIN)/python -m pet_auth create-db
 	$(BIN)/alembic upgrade head
 	$(BIN)/python -m pet_auth serve --reload
 
-start: $(STAMP)  ## production server; workers from WEB_CONCURRENCY
+start: $(STAMP)  ## production server (unless APP_ENV says otherwise); workers from WEB_CONCURRENCY
 	$(BIN)/python -m pet_auth serve
 
-migrate: env  ## upgrade the schema to the newest revision
+migrate: env  ## upgrade the schema to the newest revision (APP_ENV=development make migrate: with .env)
 	$(BIN)/python -m pet_auth create-db
 	$(BIN)/alembic upgrade head
 
+revision: export APP_ENV = development
 revision: env  ## make revision m="what changed"
 	@test -n "$(m)" || (echo 'usage: make revision m="what changed"' && exit 2)
 	$(BIN)/alembic revision --autogenerate -m "$(m)"

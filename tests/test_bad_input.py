@@ -220,7 +220,7 @@ async def test_non_ascii_emails_and_passwords_round_trip(client: Client, email: 
 
 
 async def test_sql_looking_input_is_only_data(client: Client) -> None:
-    email = "o'brien+--;drop_table_users;--@example.com"
+    email = "o'brien+'--drop_table_users--@example.com"  # ';' is no address character: see test_emails.py
     user = await register(client, email)
     assert user["email"] == email
     response = await client.post("/api/auth/login", json={"email": "' OR '1'='1", "password": "' OR '1'='1"})

@@ -1,15 +1,18 @@
-"""Settings are validated once; production refuses to start without a real session secret."""
+"""Settings are validated once; production is the default, and refuses to start with development-only settings."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from pet_auth.config import EXAMPLE_SESSION_SECRET, SettingsError, load_settings
 
+ROOT = Path(__file__).resolve().parent.parent
 STRONG_SECRET = "s" * 48
+DEVELOPMENT_ENV_FILE = f"APP_ENV=development\nSESSION_SECRET={EXAMPLE_SESSION_SECRET}\nPORT=4321\n"
 
 
 @pytest.mark.parametrize("secret", [None, EXAMPLE_SESSION_SECRET, "too-short-31-bytes-secret-value"])
@@ -43,20 +46,106 @@ def test_server_exits_with_one_clear_line_when_misconfigured() -> None:
 
 
 def test_plain_postgres_url_uses_asyncpg() -> None:
-    settings = load_settings({"DATABASE_URL": "postgresql://u:p@db:5432/pets"}, env_file=None)
+    settings = load_settings({"APP_ENV": "test", "DATABASE_URL": "postgresql://u:p@db:5432/pets"}, env_file=None)
     assert settings.async_database_url == "postgresql+asyncpg://u:p@db:5432/pets"
 
 
 def test_defaults_and_parsing() -> None:
-    settings = load_settings({"PORT": "8080", "CORS_ORIGINS": "http://a.test, http://b.test/"}, env_file=None)
+    environ = {"APP_ENV": "test", "PORT": "8080", "CORS_ORIGINS": "http://a.test, http://b.test/"}
+    settings = load_settings(environ, env_file=None)
     assert settings.port == 8080
     assert settings.cors_origins == ("http://a.test", "http://b.test")
-    assert load_settings({}, env_file=None).cors_origins == ("http://localhost:5173",)
+    assert load_settings({"APP_ENV": "test"}, env_file=None).cors_origins == ("http://localhost:5173",)
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("PORT", "abc"), ("CORS_ORIGINS", "*"), ("SESSION_IDLE_TIMEOUT", "0"), ("APP_ENV", "staging")]
+    ("name", "value"),
+    [("PORT", "abc"), ("CORS_ORIGINS", "*"), ("SESSION_IDLE_TIMEOUT", "0"), ("APP_ENV", "staging")],
 )
 def test_invalid_values_are_refused(name: str, value: str) -> None:
-    with pytest.raises(SettingsError):
-        load_settings({name: value}, env_file=None)
+    with pytest.raises(SettingsError, match=name):
+        load_settings({"APP_ENV": "test", name: value}, env_file=None)
+
+
+def test_production_is_the_default() -> None:
+    settings = load_settings({"SESSION_SECRET": STRONG_SECRET}, env_file=None)
+    assert settings.is_production
+    assert settings.session_cookie_name.startswith("__Host-")
+    assert not settings.serves_openapi
+
+
+def test_env_file_is_read_only_when_the_environment_says_development(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(DEVELOPMENT_ENV_FILE)
+    # The file's own APP_ENV=development does not count: this is production, and the example secret is refused.
+    with pytest.raises(SettingsError, match="SESSION_SECRET"):
+        load_settings({}, env_file=env_file)
+    assert load_settings({"SESSION_SECRET": STRONG_SECRET}, env_file=env_file).port == 3000
+    assert load_settings({"APP_ENV": "development"}, env_file=env_file).port == 4321
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CORS_ORIGINS", "http://app.example.com"),
+        ("CORS_ORIGINS", "https://app.example.com,http://admin.example.com"),
+        ("CORS_ORIGINS", "http://localhost.example.com"),
+        ("FRONTEND_URL", "http://app.example.com"),
+        ("FRONTEND_URL", "ftp://app.example.com"),
+        ("FRONTEND_URL", "http://[::1"),
+    ],
+)
+def test_production_refuses_plain_http_origins_and_links(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{name} must .* https") as caught:
+        load_settings({"SESSION_SECRET": STRONG_SECRET, name: value}, env_file=None)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://app.example.com", "http://localhost:5173", "http://127.0.0.1:5173", "http://[::1]:5173"]
+)
+def test_production_accepts_https_and_localhost(origin: str) -> None:
+    environ = {"SESSION_SECRET": STRONG_SECRET, "CORS_ORIGINS": origin, "FRONTEND_URL": origin}
+    assert load_settings(environ, env_file=None).is_production
+
+
+@pytest.mark.parametrize(
+    ("value", "development", "production"), [(None, True, False), ("true", True, True), ("false", False, False)]
+)
+def test_openapi_pages_are_off_in_production_unless_enabled(
+    value: str | None, development: bool, production: bool
+) -> None:
+    extra = {} if value is None else {"OPENAPI_ENABLED": value}
+    assert load_settings({"APP_ENV": "development", **extra}, env_file=None).serves_openapi is development
+    assert load_settings({"SESSION_SECRET": STRONG_SECRET, **extra}, env_file=None).serves_openapi is production
+
+
+def _refusal(command: list[str], cwd: Path, environ: dict[str, str] | None = None) -> list[str]:
+    """Runs a command that must refuse to start (with no APP_ENV unless given); the lines of its stderr."""
+    result = subprocess.run(
+        command, env={"PATH": "/usr/bin:/bin", **(environ or {})}, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    return result.stderr.strip().splitlines()
+
+
+def test_make_start_without_app_env_is_production_and_refuses_the_example_secret() -> None:
+    # -o: do not rebuild the virtual environment from here, whatever its stamp's age.
+    lines = _refusal(["make", "--no-print-directory", "-o", ".venv/.installed", "start"], ROOT)
+    ours = [line for line in lines if line.startswith("pet_auth:")]  # make adds its own "Error 1" line
+    assert len(ours) == 1
+    assert "SESSION_SECRET" in ours[0]
+
+
+def test_serve_without_app_env_ignores_a_development_env_file(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(DEVELOPMENT_ENV_FILE)
+    lines = _refusal([sys.executable, "-m", "pet_auth", "serve"], tmp_path)
+    assert len(lines) == 1
+    assert "SESSION_SECRET" in lines[0]
+
+
+def test_serve_refuses_a_plain_http_frontend_with_one_line(tmp_path: Path) -> None:
+    environ = {"SESSION_SECRET": STRONG_SECRET, "FRONTEND_URL": "http://pets.example.com"}
+    assert _refusal([sys.executable, "-m", "pet_auth", "serve"], tmp_path, environ) == [
+        "pet_auth: FRONTEND_URL must be an https URL in production, not 'http://pets.example.com'"
+    ]

@@ -61,3 +61,12 @@ async def test_a_read_holds_no_transaction_open(database: Database, db: AsyncEng
     async with database.read() as repos:
         await repos.users.get_id_by_email(unique_email())
         assert "idle in transaction" not in await transaction_states(db, database_url)
+
+
+async def test_a_failed_statement_does_not_list_its_parameters(database: Database) -> None:
+    # Such an error is logged as unexpected: SQLAlchemy's message must not list the address it was given.
+    email = unique_email("secret")
+    async with database.engine.connect() as connection:
+        with pytest.raises(Exception, match="division by zero") as caught:
+            await connection.execute(text("SELECT CAST(:value AS text), 1 / 0"), {"value": email})
+    assert email not in str(caught.value)

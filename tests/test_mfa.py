@@ -490,13 +490,16 @@ async def test_a_session_profile_stored_before_mfa_existed_still_serves_me(
     assert me.json()["user"] == {**user, "emailVerified": False, "mfaEnabled": False}
 
 
+TEST_ENV = {"APP_ENV": "test"}  # production, the default, would first refuse the example SESSION_SECRET
+
+
 def test_mfa_encryption_key_must_be_32_bytes_in_hex_or_base64() -> None:
     key = bytes(range(32))
     for written in (key.hex(), base64.b64encode(key).decode(), base64.urlsafe_b64encode(key).decode().rstrip("=")):
-        assert load_settings({"MFA_ENCRYPTION_KEY": written}, env_file=None).mfa_encryption_key == written
+        assert load_settings({**TEST_ENV, "MFA_ENCRYPTION_KEY": written}, env_file=None).mfa_encryption_key == written
     for bad in ("too short", key.hex()[:-2], base64.b64encode(key + b"x").decode(), "z" * 64):
         with pytest.raises(SettingsError, match="MFA_ENCRYPTION_KEY"):
-            load_settings({"MFA_ENCRYPTION_KEY": bad}, env_file=None)
+            load_settings({**TEST_ENV, "MFA_ENCRYPTION_KEY": bad}, env_file=None)
 
 
 async def test_with_mfa_encryption_key_the_secrets_outlive_a_new_session_secret(

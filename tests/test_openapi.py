@@ -107,7 +107,7 @@ def test_guarded_operations_require_the_session_cookie(printed_document: dict[st
 
 
 def test_the_cookie_scheme_names_the_cookie_the_settings_use() -> None:
-    production = Settings(app_env="production", session_secret="s" * 48)
+    production = Settings(app_env="production", session_secret="s" * 48, openapi_enabled=True)
     document = create_app(production).openapi_schema.to_schema()
     assert document["components"]["securitySchemes"]["sessionCookie"]["name"] == "__Host-pet_auth_session"
 

@@ -33,6 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
+from pet_auth.keys import derive_keys
 from tests.authenticator import code_at, current_step, enable_mfa
 from tests.conftest import PASSWORD, Client, MakeClient, alembic_config, register, unique_email
 from tests.live_server import free_port, live_server
@@ -183,7 +184,7 @@ async def _anonymous_requests(client: Client, reset_token: str) -> list[httpx.Re
 
 async def _add_reset_token(db: AsyncEngine, settings: Settings, user_id: int) -> str:
     token = secrets.token_urlsafe(32)
-    token_hash = hmac.new(settings.session_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+    token_hash = hmac.new(derive_keys(settings.session_secret).reset_token, token.encode(), hashlib.sha256).hexdigest()
     async with db.begin() as connection:
         await connection.execute(
             text("INSERT INTO password_reset_tokens (user_id, token_hash, expires_at) VALUES (:u, :h, :e)"),

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pet_auth.config import Settings
 from pet_auth.domain.errors import RateLimited
 from pet_auth.domain.ports import Limit, Outcome
+from pet_auth.keys import derive_keys
 from pet_auth.ratelimit import RedisRateLimiter
 from tests.conftest import PASSWORD, Client, MakeClient, forget_device, register, unique_email
 from tests.live_server import live_server
@@ -168,7 +169,7 @@ async def test_a_locked_account_can_still_reset_its_password(
     else:
         raise AssertionError("no reset token was issued for the locked account")
     token = secrets.token_urlsafe(32)
-    token_hash = hmac.new(settings.session_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+    token_hash = hmac.new(derive_keys(settings.session_secret).reset_token, token.encode(), hashlib.sha256).hexdigest()
     async with db.begin() as connection:
         await connection.execute(
             text("INSERT INTO password_reset_tokens (user_id, token_hash, expires_at) VALUES (:u, :h, :e)"),

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from pet_auth.config import Settings
 from pet_auth.domain import models
 from pet_auth.domain.errors import CredentialsChanged
+from pet_auth.keys import derive_keys
 from pet_auth.sessions.store import (
     CREDENTIAL_VERSION,
     CREDENTIAL_VERSION_GRACE_SECONDS,
@@ -54,7 +55,7 @@ def user_key(settings: Settings, token: str) -> str:
 
 
 def handle_of(settings: Settings, token: str) -> str:
-    return session_handle(settings.session_secret.encode(), token)
+    return session_handle(derive_keys(settings.session_secret).session_digest, token)
 
 
 async def is_stored(redis: Redis, settings: Settings, token: str) -> bool:

@@ -72,7 +72,10 @@ def _serve(settings: Settings, reload: bool) -> None:
         workers=None if reload else settings.web_concurrency,
         loop="uvloop",
         http="httptools",
-        proxy_headers=True,
+        # Forwarded headers from the proxies in FORWARDED_ALLOW_IPS only; uvicorn's own default (trust 127.0.0.1)
+        # and its reading of the environment are replaced by the setting, whose default trusts nobody.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         access_log=False,
         server_header=False,
     )

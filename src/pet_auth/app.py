@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import hmac
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -41,8 +40,9 @@ from pet_auth.http.cookies import DeviceCookie, MfaCookie
 from pet_auth.http.errors import exception_handlers
 from pet_auth.http.openapi import openapi_config
 from pet_auth.http.requests import ApiRequest
-from pet_auth.http.security import OriginCheckMiddleware, add_security_headers
+from pet_auth.http.security import OriginCheckMiddleware, security_headers
 from pet_auth.http.session_cookie import RedisSessionConfig
+from pet_auth.keys import derive_keys, derive_mfa_keys
 from pet_auth.mail import ConsoleMailer, Mailer, SmtpMailer
 from pet_auth.ratelimit import RedisRateLimiter
 from pet_auth.sessions.pending import PendingSignInStore
@@ -63,7 +63,7 @@ def create_redis(url: str) -> Redis:
     )
 
 
-def create_mailer(settings: Settings) -> Mailer:
+def create_mailer(settings: Settings, address_hash: Callable[[str], str]) -> Mailer:
     if settings.mail_backend == "smtp":
         return SmtpMailer(
             settings.smtp_host,
@@ -73,7 +73,8 @@ def create_mailer(settings: Settings) -> Mailer:
             password=settings.smtp_password,
             starttls=settings.smtp_starttls,
         )
-    return ConsoleMailer(reveal_body=not settings.is_production)
+    # In production the console mailer logs no address, no body (a reset link is a secret): a keyed hash only.
+    return ConsoleMailer(reveal=not settings.is_production, address_hash=address_hash)
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -83,23 +84,11 @@ def limits_from(settings: Settings) -> Limits:
             "login-account", settings.rate_limit_login_per_account, window, cleared_by_success=True
         ),
         login_per_device=Limit("login-device", settings.rate_limit_login_per_device, window, cleared_by_success=True),
-        login_per_ip=Limit("login-ip", settings.rate_limit_login_per_ip, window),
-        register_per_ip=Limit("register-ip", settings.rate_limit_register_per_ip, window),
-        forgot_per_ip=Limit("forgot-ip", settings.rate_limit_forgot_per_ip, window),
+        login_per_ip=Limit("login-ip", settings.rate_limit_login_per_ip, window, per_client_network=True),
+        register_per_ip=Limit("register-ip", settings.rate_limit_register_per_ip, window, per_client_network=True),
+        forgot_per_ip=Limit("forgot-ip", settings.rate_limit_forgot_per_ip, window, per_client_network=True),
         forgot_per_email=Limit("forgot-email", settings.rate_limit_forgot_per_email, window),
         email_links_per_account=Limit("email-links-account", settings.rate_limit_email_links_per_account, window),
-    )
-
-
-def mfa_keys(settings: Settings) -> tuple[bytes, bytes]:
-    """The AES-256-GCM key of stored TOTP secrets and the key of recovery-code hashes, each derived for its purpose
-    from MFA_ENCRYPTION_KEY, or from SESSION_SECRET without it. Both guard data kept in PostgreSQL: when the root
-    changes, stored secrets no longer open and codes no longer match (the users must set two-factor sign-in up
-    again), hence a root of their own that can outlive a change of SESSION_SECRET."""
-    root = decode_key(settings.mfa_encryption_key) or settings.session_secret.encode()
-    return (
-        hmac.digest(root, b"pet_auth mfa secret encryption", "sha256"),
-        hmac.digest(root, b"pet_auth mfa recovery codes", "sha256"),
     )
 
 
@@ -111,7 +100,7 @@ def _provide(value: object) -> Provide:
 
 
 def create_app(settings: Settings) -> Litestar:
-    secret = settings.session_secret.encode()
+    keys = derive_keys(settings.session_secret)
     db = Database(create_engine(settings.async_database_url))
     redis = create_redis(settings.redis_url)
     sessions = SessionStore(
@@ -121,21 +110,21 @@ def create_app(settings: Settings) -> Litestar:
         absolute_lifetime=settings.session_absolute_lifetime,
         most_per_user=settings.sessions_per_user,
         read_timeout=REDIS_TIMEOUT_SECONDS,
-        secret=secret,
+        secret=keys.session_digest,
     )
-    limiter = RedisRateLimiter(redis, settings.redis_namespace, secret)
+    limiter = RedisRateLimiter(redis, settings.redis_namespace, keys.rate_limit)
     limits = limits_from(settings)
     # The worker processes share the cores: together they get one hash thread per core, not one each.
     hasher = PasswordHasher(threads=max(1, (os.cpu_count() or 1) // settings.web_concurrency))
-    mailer = create_mailer(settings)
+    audit = AuditLog(keys.audit)
+    mailer = create_mailer(settings, audit.email_hash)
     background = BackgroundTasks()
-    audit = AuditLog(secret)
 
     links = EmailLinks(
         db=db,
         mailer=mailer,
         spawn=background.spawn,
-        secret=secret,
+        secret=keys.email_link,
         frontend_url=settings.frontend_url,
         verify_ttl=settings.verify_token_ttl,
         change_ttl=settings.email_change_token_ttl,
@@ -143,7 +132,7 @@ def create_app(settings: Settings) -> Litestar:
     pending = PendingSignInStore(
         redis,
         namespace=f"{settings.redis_namespace}:mfa-pending",
-        key=hmac.digest(secret, b"pet_auth mfa pending sign-in", "sha256"),
+        key=keys.mfa_pending,
         ttl=settings.mfa_pending_ttl,
     )
     auth = AuthService(
@@ -152,7 +141,7 @@ def create_app(settings: Settings) -> Litestar:
         limiter=limiter,
         limits=limits,
         sessions=sessions,
-        devices=DeviceTokens(hmac.digest(secret, b"pet_auth device cookie", "sha256")),
+        devices=DeviceTokens(keys.device_cookie),
         links=links,
         pending=pending,
         mailer=mailer,
@@ -169,7 +158,7 @@ def create_app(settings: Settings) -> Litestar:
         mailer=mailer,
         spawn=background.spawn,
         audit=audit,
-        secret=secret,
+        secret=keys.reset_token,
         frontend_url=settings.frontend_url,
         token_ttl=settings.reset_token_ttl,
     )
@@ -193,7 +182,8 @@ def create_app(settings: Settings) -> Litestar:
         spawn=background.spawn,
         audit=audit,
     )
-    encryption_key, recovery_code_key = mfa_keys(settings)
+    mfa_root = decode_key(settings.mfa_encryption_key)
+    encryption_key, recovery_code_key = derive_mfa_keys(mfa_root, settings.session_secret)
     mfa = MfaService(
         db=db,
         auth=auth,
@@ -211,7 +201,7 @@ def create_app(settings: Settings) -> Litestar:
 
     session_config = RedisSessionConfig(
         key=settings.session_cookie_name,
-        secret=secret,
+        secret=keys.session_digest,
         secure=settings.is_production,
         samesite="lax",
         max_age=settings.session_absolute_lifetime,
@@ -257,9 +247,10 @@ def create_app(settings: Settings) -> Litestar:
         ),
         exception_handlers=exception_handlers(),
         request_class=ApiRequest,
-        before_send=[add_security_headers],
+        before_send=[security_headers(hsts=settings.is_production)],
         request_max_body_size=MAX_BODY_BYTES,
-        openapi_config=openapi_config(settings.session_cookie_name),
+        # Off in production unless OPENAPI_ENABLED=true: the pages map every route for whoever asks.
+        openapi_config=openapi_config(settings.session_cookie_name) if settings.serves_openapi else None,
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
             configure_root_logger=True,

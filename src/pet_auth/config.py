@@ -1,4 +1,8 @@
-"""Settings: one typed object, read from the environment (and `.env` in development) and validated once."""
+"""Settings: one typed object, read from the environment (and `.env` in development) and validated once.
+
+Production is the default: a process whose environment does not say `APP_ENV=development` (or `test`) runs in
+production, reads no `.env` file, and refuses to start with settings that are only fit for development.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 from dotenv import dotenv_values
@@ -27,7 +32,7 @@ Positive = Annotated[int, msgspec.Meta(gt=0)]
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
-    app_env: Literal["development", "production", "test"] = "development"
+    app_env: Literal["development", "production", "test"] = "production"
     host: str = "127.0.0.1"
     port: Positive = 3000
     web_concurrency: Positive = 1
@@ -68,10 +73,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     # Empty: derived from SESSION_SECRET (then changing SESSION_SECRET makes every user set up MFA again).
     mfa_encryption_key: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The OpenAPI pages (/schema); unset: on in development and test, off in production.
+    openapi_enabled: bool | None = None
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated IPs or networks, or *);
+    # empty: none, every client is the address that connected.
+    forwarded_allow_ips: str = ""
 
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def serves_openapi(self) -> bool:
+        return not self.is_production if self.openapi_enabled is None else self.openapi_enabled
 
     @property
     def async_database_url(self) -> str:
@@ -111,11 +125,13 @@ _TUPLE_FIELDS = {"CORS_ORIGINS"}
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
-    """Build settings from `environ` (default: the process environment) over an optional `.env` file."""
+    """Build settings from `environ` (default: the process environment), over the `.env` file when `environ`
+    itself says `APP_ENV=development`: a file left lying around can never turn a server into a development one."""
+    source = os.environ if environ is None else environ
     raw: dict[str, str | None] = {}
-    if env_file is not None and env_file.is_file():
+    if source.get("APP_ENV") == "development" and env_file is not None and env_file.is_file():
         raw.update(dotenv_values(env_file))
-    raw.update(os.environ if environ is None else environ)
+    raw.update(source)
     names = {f.encode_name for f in msgspec.structs.fields(Settings)}
     values: dict[str, object] = {}
     for name, value in raw.items():
@@ -139,9 +155,32 @@ def _check(settings: Settings) -> None:
     if "*" in settings.cors_origins:
         raise SettingsError("CORS_ORIGINS must list explicit origins; '*' cannot carry credentials")
     if settings.is_production:
-        secret = settings.session_secret
-        if secret == EXAMPLE_SESSION_SECRET or len(secret.encode()) < MIN_SECRET_BYTES:
-            raise SettingsError(
-                "SESSION_SECRET must be set to a random value of at least 32 bytes in production "
-                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
-            )
+        _check_production(settings)
+
+
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _is_https_or_local(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - a malformed [IPv6] host raises here
+    except ValueError:
+        return False
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    return parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS
+
+
+def _check_production(settings: Settings) -> None:
+    secret = settings.session_secret
+    if secret == EXAMPLE_SESSION_SECRET or len(secret.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(
+            "SESSION_SECRET must be set to a random value of at least 32 bytes in production "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+        )
+    for origin in settings.cors_origins:
+        if not _is_https_or_local(origin):
+            raise SettingsError(f"CORS_ORIGINS must list https origins in production, not {origin!r}")
+    if not _is_https_or_local(settings.frontend_url):
+        raise SettingsError(f"FRONTEND_URL must be an https URL in production, not {settings.frontend_url!r}")

@@ -19,6 +19,7 @@ import time
 
 from redis.asyncio import Redis
 
+from pet_auth.domain.clients import client_network
 from pet_auth.domain.errors import RateLimited
 from pet_auth.domain.ports import Check, Limit, Outcome
 
@@ -91,6 +92,8 @@ class RedisRateLimiter:
         self._end = redis.register_script(_END)
 
     def _key(self, limit: Limit, subject: str) -> str:
+        if limit.per_client_network:
+            subject = client_network(subject)
         # Subjects (emails, addresses, devices) are stored keyed-hashed: a key listing shows no personal data.
         digest = hmac.new(self._secret, subject.encode(), hashlib.sha256).hexdigest()[:32]
         return f"{self._prefix}{limit.name}:{digest}"

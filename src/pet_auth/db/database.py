@@ -24,6 +24,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # (outside autocommit it wraps the ping in BEGIN ... ROLLBACK). Transactions ask for READ COMMITTED.
         isolation_level="AUTOCOMMIT",
         connect_args={"timeout": 3, "command_timeout": 10},
+        # A failed statement's message would list its parameters (addresses, hashes), and such a message may be
+        # logged: keep them out of it.
+        hide_parameters=True,
     )
 
 

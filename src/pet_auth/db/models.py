@@ -10,7 +10,6 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Identity,
-    Index,
     LargeBinary,
     MetaData,
     String,
@@ -35,10 +34,10 @@ class Base(DeclarativeBase):
 
 class UserRow(Base):
     __tablename__ = "users"
-    __table_args__ = (Index("uq_users_lower_email", func.lower(text("email")), unique=True),)
 
     id: Mapped[int] = mapped_column(Identity(always=True), primary_key=True)
-    email: Mapped[str] = mapped_column(String(254))
+    # Always in the canonical form of domain/emails.py, so equality is the lookup and the unique constraint.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
     # Deferred: only the login and password-change paths ask for it.
     password_hash: Mapped[str] = mapped_column(Text, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -21,7 +21,7 @@ _USER_COLUMNS = (*_OWN_USER_COLUMNS, _MFA_ENABLED)
 # Every sign-in runs this one: built once, its compiled-cache key is computed once too (building the statement
 # per call cost more event-loop time than the rest of the query).
 _CREDENTIALS_BY_EMAIL = select(*_USER_COLUMNS, UserRow.password_hash, UserRow.credential_version).where(
-    func.lower(UserRow.email) == bindparam("email")
+    UserRow.email == bindparam("email")
 )
 
 
@@ -41,7 +41,7 @@ class UserRepository:
         self._connection = connection
 
     async def add(self, email: str, password_hash: str) -> Credentials:
-        """Insert a user; the unique index on lower(email) decides races, so a duplicate is `EmailTaken`."""
+        """Insert a user; the unique constraint on the canonical email decides races: a duplicate is `EmailTaken`."""
         statement = (
             insert(UserRow)
             .values(email=email, password_hash=password_hash)
@@ -65,7 +65,7 @@ class UserRepository:
         return None if row is None else _user(row)
 
     async def get_id_by_email(self, email: str) -> int | None:
-        return await self._connection.scalar(select(UserRow.id).where(func.lower(UserRow.email) == email))
+        return await self._connection.scalar(select(UserRow.id).where(UserRow.email == email))
 
     async def change_password_hash(self, user_id: int, password_hash: str, *, proves_email: bool = False) -> int:
         """Set a new password and advance the credential version; returns the new version. The row stays locked

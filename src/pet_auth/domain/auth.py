@@ -8,7 +8,7 @@ from pet_auth.db.database import Database
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import EmailLinks
-from pet_auth.domain.emails import check_email_characters, normalize_email
+from pet_auth.domain.emails import normalize_email, sign_in_email
 from pet_auth.domain.errors import CredentialsChanged, InvalidCredentials, ProfileChanged, RateLimited
 from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import Client, Credentials, MfaChallenge, PendingSignIn, SessionRef, SignIn, User
@@ -92,8 +92,7 @@ class AuthService:
     ) -> tuple[Credentials, str | None]:
         """Check a password under the sign-in limits; return the credentials and the device id of a genuine
         device token for the account. A weaker hash of the right password is replaced by a current one."""
-        email = email.strip().lower()
-        check_email_characters(email)  # no account has one; a NUL would not even reach PostgreSQL
+        email = sign_in_email(email)
         # Read first: an outage of PostgreSQL here ends the attempt before anything was counted.
         async with self._db.read() as repos:
             credentials = await repos.users.get_credentials_by_email(email)

@@ -1,4 +1,9 @@
-"""Password policy and hashing: argon2id for new hashes, bcrypt hashes from the Node era still verify."""
+"""Password policy and hashing: argon2id for new hashes, bcrypt hashes from the Node era still verify.
+
+A failed check takes one time class whatever the stored hash: a bcrypt check runs bcrypt whatever the password's
+length, and every failure answers no sooner than a bcrypt check at the Node version's cost would. Otherwise the
+time of a failed sign-in would tell an argon2 account, a legacy (bcrypt) one and an unknown address apart.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ import asyncio
 import contextlib
 import gzip
 import os
+import statistics
 import sys
 import threading
+import time
 import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +33,9 @@ MAX_PASSWORD_LENGTH = 128
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 HASH_THREAD_NICENESS = 10
 TOO_COMMON = "is too common: it appears in lists of leaked passwords; choose another"
+# The Node version hashed with bcrypt at this cost; its users may be imported at any time.
+LEGACY_BCRYPT_COST = 10
+BCRYPT_MAX_BYTES = 72
 T = TypeVar("T")
 
 
@@ -69,15 +79,23 @@ class PasswordHasher:
         )
         # Verifying unknown emails against this keeps their timing close to known ones.
         self._dummy_hash = self._argon.hash("dummy password for timing equalization")
+        # A legacy check (bcrypt, cost 10) takes about three argon2 checks: failures are padded to its duration.
+        self._failure_floor_seconds = estimate_bcrypt_check_seconds(LEGACY_BCRYPT_COST)
 
     async def hash(self, password: str) -> str:
         return await self._run(self._argon.hash, password)
 
     async def verify(self, password_hash: str, password: str) -> Verification:
-        return await self._run(self._verify, password_hash, password)
+        """Check a password; a mismatch answers no sooner than a legacy bcrypt check would (a sleep: no CPU)."""
+        started = time.perf_counter()
+        verification = await self._run(self._verify, password_hash, password)
+        if not verification.ok:
+            await asyncio.sleep(self._failure_floor_seconds - (time.perf_counter() - started))
+        return verification
 
     async def verify_dummy(self, password: str) -> None:
-        await self._run(self._verify, self._dummy_hash, password)
+        """The work and time of a failed check, for an address without an account."""
+        await self.verify(self._dummy_hash, password)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -105,10 +123,22 @@ def _lower_thread_priority() -> None:
 
 def _bcrypt_matches(password_hash: str, password: str) -> bool:
     secret = password.encode()
-    # bcrypt reads only 72 bytes; a longer password must not match by its prefix.
-    if len(secret) > 72:
-        return False
     try:
-        return bcrypt.checkpw(secret, password_hash.encode())
-    except ValueError:
+        # bcrypt reads only 72 bytes: a longer password must not match by its prefix, but it pays the same
+        # bcrypt run as any other, so that its answer comes no sooner.
+        matches = bcrypt.checkpw(secret[:BCRYPT_MAX_BYTES], password_hash.encode())
+    except ValueError:  # not a well-formed bcrypt hash
         return False
+    return matches and len(secret) <= BCRYPT_MAX_BYTES
+
+
+def estimate_bcrypt_check_seconds(cost: int, samples: int = 5) -> float:
+    """How long a bcrypt check at `cost` takes here. Its work doubles with each step of cost, so a few checks at
+    cost 4 (about a millisecond each) scaled up give it without spending a full check at startup."""
+    sample_hash = bcrypt.hashpw(b"calibration", bcrypt.gensalt(4))
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        bcrypt.checkpw(b"not the password", sample_hash)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * float(1 << (cost - 4))

@@ -18,6 +18,8 @@ class Limit:
     # For sign-in limits: a successful attempt forgets the failures counted so far (the account's, the
     # device's); it never does for a client address shared by many accounts.
     cleared_by_success: bool = False
+    # Subjects are client addresses, counted per network: an IPv6 client per /64 (see domain/clients.py).
+    per_client_network: bool = False
 
 
 @dataclass(frozen=True, slots=True)

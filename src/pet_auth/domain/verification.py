@@ -67,7 +67,7 @@ class EmailService:
         if credentials.user.id != user.id:
             raise InvalidCredentials
         current = credentials.user
-        if new_email == current.email.lower():
+        if new_email == current.email:
             raise InvalidInput(FieldError("newEmail", "must differ from the current email"))
         await self._count_link_request(current, client.ip)
         self._audit.record("email_change_requested", ip=client.ip, user_id=current.id)

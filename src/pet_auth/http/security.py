@@ -9,6 +9,7 @@ A caller that sends none of these headers is not a browser, so it carries no vic
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -60,9 +61,20 @@ class OriginCheckMiddleware(ASGIMiddleware):
             raise ClientError(415, "unsupported_media_type", "Send the request body as application/json.")
 
 
-async def add_security_headers(message: Message, scope: Scope) -> None:
-    """`before_send` hook: every response, errors and 404s included."""
-    if message["type"] == "http.response.start":
-        headers = MutableScopeHeaders.from_message(message)
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["Cache-Control"] = "no-store"
+# Two years, subdomains included: browsers then never try plain HTTP to this host (production only: a developer's
+# browser would otherwise refuse http://localhost for two years).
+HSTS = "max-age=63072000; includeSubDomains"
+
+
+def security_headers(*, hsts: bool) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A `before_send` hook that marks every response, errors and 404s included."""
+
+    async def add_security_headers(message: Message, scope: Scope) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableScopeHeaders.from_message(message)
+            headers["X-Content-Type-Options"] = "nosniff"
+            headers["Cache-Control"] = "no-store"
+            if hsts:
+                headers["Strict-Transport-Security"] = HSTS
+
+    return add_security_headers

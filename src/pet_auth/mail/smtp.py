@@ -5,7 +5,16 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
+import idna
+
 from pet_auth.mail.base import Message
+
+
+def with_ascii_domain(address: str) -> str:
+    """The address with its domain IDNA-encoded (`a@bücher.de` -> `a@xn--bcher-kva.de`): stored addresses keep the
+    Unicode form, and a server without SMTPUTF8 then still takes an address whose local part is ASCII."""
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{idna.encode(domain).decode()}"
 
 
 class SmtpMailer:
@@ -23,7 +32,7 @@ class SmtpMailer:
     def _send(self, message: Message) -> None:
         email = EmailMessage()
         email["From"] = self._sender
-        email["To"] = message.to
+        email["To"] = with_ascii_domain(message.to)
         email["Subject"] = message.subject
         email.set_content(message.text)
         email.add_alternative(message.html, subtype="html")
