@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev start migrate revision test lint bench purge-tokens env
+.PHONY: dev start migrate revision test lint bench purge-tokens env infra-up infra-down infra-reset
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,20 +19,36 @@ $(STAMP): pyproject.toml constraints.txt
 
 env: $(STAMP) .env
 
-dev: env  ## create the database if needed, migrate, serve with auto-reload on PORT
+# The development commands run in development, whatever APP_ENV the shell has.
+dev migrate revision infra-up: export APP_ENV = development
+
+# PostgreSQL and Redis at DATABASE_URL / REDIS_URL, else started with Docker Compose, else as private servers
+# under .dev/; their URLs go into .env. When none of that works, one line per server says what to install.
+infra-up: env
+	$(BIN)/python -m pet_auth infra up
+
+infra-down: $(STAMP)  ## stop the servers make started; their data is kept
+	$(BIN)/python -m pet_auth infra down
+
+infra-reset: $(STAMP)  ## stop them and delete their data
+	$(BIN)/python -m pet_auth infra reset
+
+dev: infra-up  ## start what is missing, create the database if needed, migrate, serve with auto-reload on PORT
 	$(BIN)/python -m pet_auth create-db
 	$(BIN)/alembic upgrade head
 	$(BIN)/python -m pet_auth serve --reload
 
-start: $(STAMP)  ## production server; workers from WEB_CONCURRENCY
+start: $(STAMP)  ## production server; workers from WEB_CONCURRENCY. Starts no database: says which one is down
+	@$(BIN)/python -m pet_auth infra check || echo "pet_auth: serving anyway; /ready answers 503 until they answer"
 	$(BIN)/python -m pet_auth serve
 
-migrate: env  ## upgrade the schema to the newest revision
+migrate: infra-up  ## upgrade the schema to the newest revision
 	$(BIN)/python -m pet_auth create-db
 	$(BIN)/alembic upgrade head
 
-revision: env  ## make revision m="what changed"
+revision: infra-up  ## make revision m="what changed"
 	@test -n "$(m)" || (echo 'usage: make revision m="what changed"' && exit 2)
+	$(BIN)/python -m pet_auth create-db
 	$(BIN)/alembic revision --autogenerate -m "$(m)"
 
 purge-tokens: env  ## delete used and expired password reset tokens

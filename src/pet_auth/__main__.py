@@ -1,10 +1,12 @@
-"""Operator commands: `python -m pet_auth serve|create-db|purge-tokens`."""
+"""Operator commands: `python -m pet_auth serve|create-db|purge-tokens|infra up|down|reset|check`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from typing import NoReturn
 
 from pet_auth.config import Settings, SettingsError, load_settings
 
@@ -31,7 +33,11 @@ def _create_database(settings: Settings) -> None:
         finally:
             await server.close()
 
-    asyncio.run(create())
+    try:
+        asyncio.run(create())
+    except (OSError, asyncpg.PostgresError) as exc:
+        # The database named in the URL may not exist yet: the admin connection goes to `postgres`.
+        _fail(_unreachable_database(settings, exc))
 
 
 def _purge_tokens(settings: Settings) -> None:
@@ -45,7 +51,43 @@ def _purge_tokens(settings: Settings) -> None:
         finally:
             await db.engine.dispose()
 
-    print(f"purged {asyncio.run(purge())} used or expired reset and email links")
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        purged = asyncio.run(purge())
+    except (OSError, DBAPIError) as exc:
+        _fail(_unreachable_database(settings, exc))
+    print(f"purged {purged} used or expired reset and email links")
+
+
+def _unreachable_database(settings: Settings, exc: BaseException) -> str:
+    from pet_auth.devinfra import redact
+
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return (
+        f"PostgreSQL at {redact(settings.database_url)} cannot be used ({reason}): check that it runs and that "
+        "DATABASE_URL is right (in development `make dev` starts one)"
+    )
+
+
+def _infra(settings: Settings, action: str) -> None:
+    from pet_auth import devinfra
+
+    try:
+        if action == "up":
+            devinfra.up(settings, os.environ)
+        elif action == "check":
+            devinfra.check(settings)
+        else:
+            devinfra.down(delete_data=action == "reset")
+    except devinfra.InfraError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str) -> NoReturn:
+    for line in message.splitlines():
+        print(f"pet_auth: {line}", file=sys.stderr)
+    raise SystemExit(1)
 
 
 def _serve(settings: Settings, reload: bool) -> None:
@@ -74,16 +116,19 @@ def main() -> None:
     serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     commands.add_parser("create-db", help="create the database named in DATABASE_URL if it does not exist")
     commands.add_parser("purge-tokens", help="delete used and expired password reset tokens")
+    infra = commands.add_parser("infra", help="development servers: find or start, stop, delete, report")
+    infra.add_argument("action", choices=["up", "down", "reset", "check"])
     args = parser.parse_args()
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"pet_auth: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+        _fail(str(exc))
     if args.command == "serve":
         _serve(settings, args.reload)
     elif args.command == "create-db":
         _create_database(settings)
+    elif args.command == "infra":
+        _infra(settings, args.action)
     else:
         _purge_tokens(settings)
 
