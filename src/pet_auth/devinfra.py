@@ -129,13 +129,13 @@ def _url_on_port(url: str, port: int, user: str | None = None) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}127.0.0.1:{port}"))
 
 
-def _wait_for(ready: Callable[[], bool], what: str, log: Path) -> None:
+def _wait_for(done: Callable[[], bool], failure: str) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
-        if ready():
+        if done():
             return
-        time.sleep(0.05)
-    raise InfraError(f"{what} did not start within {STARTUP_TIMEOUT:.0f} s: see {log}")
+        time.sleep(0.02)
+    raise InfraError(failure)
 
 
 # --- private PostgreSQL -------------------------------------------------------------------------------------------
@@ -198,11 +198,11 @@ class PrivatePostgres:
         if started.returncode:
             raise InfraError(f"PostgreSQL under {self.directory} did not start: see {self.log}")
 
-    def stop(self, mode: str = "fast") -> bool:
-        """Stops the server if it runs; whether it did."""
+    def stop(self, mode: str = "fast", wait: bool = True) -> bool:
+        """Stops the server if it runs (waiting until it has, unless told not to); whether it did."""
         if self.port is None:
             return False
-        self._run("pg_ctl", "stop", "-D", str(self.data), "-m", mode, "-w")
+        self._run("pg_ctl", "stop", "-D", str(self.data), "-m", mode, "-w" if wait else "-W")
         return True
 
     def _init(self) -> None:
@@ -268,7 +268,7 @@ class PrivateRedis:
         if not self.durable:
             options += ["--save", ""]
         subprocess.run([str(self.program), *options], capture_output=True, timeout=30, start_new_session=True)
-        _wait_for(lambda: self.port == port, f"Redis under {self.directory}", self.log)
+        _wait_for(lambda: self.port == port, f"Redis under {self.directory} did not start: see {self.log}")
 
     def stop(self) -> bool:
         """Stops the server if it runs (saving its data when durable); whether it did."""
@@ -277,6 +277,8 @@ class PrivateRedis:
             return False
         with redis.Redis(host="127.0.0.1", port=port, socket_timeout=10) as client:
             client.shutdown(nosave=not self.durable)
+        # The reply comes before the process is gone; wait until nothing answers any more.
+        _wait_for(lambda: not answers(f"redis://127.0.0.1:{port}"), f"Redis under {self.directory} did not stop")
         return True
 
 
