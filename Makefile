@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 env: $(STAMP) .env
 
-# The development commands run in development, whatever APP_ENV the shell has.
-dev migrate revision infra-up: export APP_ENV = development
+# The development commands run in development (reading .env), whatever APP_ENV the shell has.
+dev migrate revision infra-up infra-down infra-reset: export APP_ENV = development
 
 # PostgreSQL and Redis at DATABASE_URL / REDIS_URL, else started with Docker Compose, else as private servers
 # under .dev/; their URLs go into .env. When none of that works, one line per server says what to install.

@@ -1,17 +1,19 @@
 """Zero setup: `make dev` and `make test` find PostgreSQL and Redis or start them, in a fresh copy of the repository.
 
 "Nothing answers" is made without touching this machine's servers: the copy's .env points at ports where nothing
-listens (so `make dev` starts private servers, on free ports as the defaults are taken), the PostgreSQL programs are
-hidden in a mount namespace, and `make test` runs in a network namespace of its own.
+listens (held by the test, so the servers `make dev` starts must take free ones and write them into .env), the
+PostgreSQL programs are hidden in a mount namespace, and `make test` runs in a network namespace of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -81,12 +83,20 @@ def _write_env(repo: Path, **values: str) -> None:
     (repo / ".env").write_text("\n".join(lines) + "\n")
 
 
-def _dead_urls() -> dict[str, str]:
-    """Local URLs where nothing listens, as a configured server that is not running."""
-    return {
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/pet_auth",
-        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-    }
+@contextlib.contextmanager
+def _unreachable_urls() -> Iterator[dict[str, str]]:
+    """Local URLs of servers that are not running. Their ports stay taken meanwhile (bound, not listening), so a
+    server started for them must take other ports and say where in .env."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(2):
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        yield {
+            "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{ports[0]}/pet_auth",
+            "REDIS_URL": f"redis://127.0.0.1:{ports[1]}/0",
+        }
 
 
 def _environ(repo: Path, **extra: str) -> dict[str, str]:
@@ -108,34 +118,35 @@ def _run_make(repo: Path, *targets: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def make_dev(checkout: Path) -> Iterator[tuple[Path, str]]:
-    """`make dev` in the copy, in the background, with nothing answering at the configured URLs; yields the copy
-    and the API's URL. Afterwards the servers it started are stopped and deleted."""
+def make_dev(checkout: Path) -> Iterator[tuple[Path, dict[str, str], str]]:
+    """`make dev` in the copy, in the background, with nothing answering at the configured URLs; yields the copy,
+    those URLs and the API's URL. Afterwards the servers it started are stopped and deleted."""
     if find_postgres_programs() is None or find_redis_server() is None:
         pytest.skip("needs the PostgreSQL and Redis server programs")
     if _docker_compose_answers():
         pytest.skip("a Docker engine answers here, so make dev would take the Docker Compose path")
     port = free_port()
-    _write_env(checkout, PORT=str(port), **_dead_urls())
-    log = (checkout / "make-dev.log").open("w+")
-    process = subprocess.Popen(
-        _make(checkout, "dev"), env=_environ(checkout), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
     api = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _healthy(api):
-            log.seek(0)
-            assert process.poll() is None, f"make dev exited with {process.returncode}:\n{log.read()}"
-            assert time.monotonic() < deadline, f"make dev did not answer /health:\n{log.read()}"
-            time.sleep(0.2)
-        yield checkout, api
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-        log.close()
-        subprocess.run(_make(checkout, "infra-reset"), env=_environ(checkout), capture_output=True, timeout=120)
+    with (checkout / "make-dev.log").open("w+") as log, contextlib.ExitStack() as held:
+        unreachable = held.enter_context(_unreachable_urls())
+        _write_env(checkout, PORT=str(port), **unreachable)
+        process = subprocess.Popen(
+            _make(checkout, "dev"), env=_environ(checkout), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while not _healthy(api):
+                log.seek(0)
+                assert process.poll() is None, f"make dev exited with {process.returncode}:\n{log.read()}"
+                assert time.monotonic() < deadline, f"make dev did not answer /health:\n{log.read()}"
+                time.sleep(0.2)
+            held.close()  # the configured ports were taken while make dev started; that is over
+            yield checkout, unreachable, api
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+            subprocess.run(_make(checkout, "infra-reset"), env=_environ(checkout), capture_output=True, timeout=120)
 
 
 def _healthy(api: str) -> bool:
@@ -162,19 +173,19 @@ async def _user_exists(database_url: str, email: str) -> bool:
 
 
 def test_make_dev_starts_private_servers_when_nothing_answers_and_infra_down_stops_them(
-    make_dev: tuple[Path, str],
+    make_dev: tuple[Path, dict[str, str], str],
 ) -> None:
-    repo, api = make_dev
+    repo, unreachable, api = make_dev
     email = unique_email()
     response = httpx.post(f"{api}/api/auth/register", json={"email": email, "password": PASSWORD}, timeout=30)
     assert response.status_code == 201, response.text
 
+    # The configured ports were taken, so the servers run elsewhere, and .env says where.
     database_url, redis_url = _urls(repo)
+    assert database_url != unreachable["DATABASE_URL"]
+    assert redis_url != unreachable["REDIS_URL"]
     assert answers(database_url)
     assert answers(redis_url)
-    # The machine's servers hold the default ports, so ours are elsewhere; .env names where.
-    assert urlsplit(database_url).port != POSTGRES.default_port
-    assert urlsplit(redis_url).port != REDIS.default_port
     programs = find_postgres_programs()
     assert programs is not None
     assert PrivatePostgres(repo / ".dev" / "postgres", programs).port == urlsplit(database_url).port
@@ -211,7 +222,8 @@ def _unshare(*flags: str) -> list[str]:
 
 
 def test_without_server_programs_make_dev_says_what_to_install(checkout: Path, tmp_path: Path) -> None:
-    _write_env(checkout, **_dead_urls())
+    with _unreachable_urls() as unreachable:
+        _write_env(checkout, **unreachable)
     hidden = [path for pattern in POSTGRES_BIN_GLOBS for path in Path("/").glob(pattern.lstrip("/"))]
     mounts = "".join(f"mount -t tmpfs none {path} && " for path in hidden)
     empty_path = tmp_path / "bin"

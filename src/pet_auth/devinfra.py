@@ -435,16 +435,16 @@ def up(settings: Settings, environ: Mapping[str, str], env_file: Path = ENV_FILE
 def down(dev_dir: Path = DEV_DIR, delete_data: bool = False) -> None:
     """Stops what `up` started; with delete_data also removes the containers' volumes and .dev/."""
     stopped: list[str] = []
-    marker = dev_dir / COMPOSE_MARKER
-    if marker.exists() or (delete_data and _docker_compose_answers()):
-        _compose("down", *(["--volumes"] if delete_data else []))
-        marker.unlink(missing_ok=True)
-        stopped.append("the Docker Compose services")
     postgres, redis_server = _private_servers(dev_dir)
     if postgres is not None and postgres.stop():
         stopped.append(f"PostgreSQL under {postgres.directory}")
     if redis_server is not None and redis_server.stop():
         stopped.append(f"Redis under {redis_server.directory}")
+    marker = dev_dir / COMPOSE_MARKER
+    if marker.exists() or (delete_data and _docker_compose_answers()):
+        _compose("down", *(["--volumes"] if delete_data else []))
+        marker.unlink(missing_ok=True)
+        stopped.append("the Docker Compose services")
     print(f"pet_auth: stopped {', '.join(stopped)}" if stopped else "pet_auth: nothing that make started is running")
     if delete_data and dev_dir.exists():
         shutil.rmtree(dev_dir)
