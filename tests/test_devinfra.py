@@ -296,7 +296,9 @@ def test_docker_compose_accepts_the_compose_file() -> None:
     docker = shutil.which("docker")
     if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode:
         pytest.skip("the `docker compose` plugin is not installed")
-    result = subprocess.run([docker, "compose", "config", "--quiet"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [docker, "compose", "--env-file", os.devnull, "config", "--quiet"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -336,7 +336,8 @@ def _docker_compose_answers() -> bool:
 
 def _compose(*args: str, ports: Mapping[str, int] | None = None) -> None:
     environ = {**os.environ, **{name: str(port) for name, port in (ports or {}).items()}}
-    if subprocess.run(["docker", "compose", *args], env=environ).returncode:
+    # Not the app's .env, which compose would otherwise read for its variables.
+    if subprocess.run(["docker", "compose", "--env-file", os.devnull, *args], env=environ).returncode:
         raise InfraError(f"`docker compose {' '.join(args)}` failed (see its output above)")
 
 
