@@ -99,11 +99,11 @@ def _unreachable_urls() -> Iterator[dict[str, str]]:
         }
 
 
-def _environ(repo: Path, **extra: str) -> dict[str, str]:
+def _environ(repo: Path) -> dict[str, str]:
     """This process's environment without any server settings, importing the copy's code."""
     drop = {"DATABASE_URL", "REDIS_URL", "APP_ENV", "TEST_DATABASE_URL", "TEST_REDIS_URL", "PORT"}
     environ = {key: value for key, value in os.environ.items() if key not in drop}
-    return {**environ, "PYTHONPATH": str(repo / "src"), **extra}
+    return {**environ, "PYTHONPATH": str(repo / "src")}
 
 
 def _make(repo: Path, *targets: str) -> list[str]:

@@ -36,8 +36,8 @@ def _create_database(settings: Settings) -> None:
     try:
         asyncio.run(create())
     except (OSError, asyncpg.PostgresError) as exc:
-        # The database named in the URL may not exist yet: the admin connection goes to `postgres`.
-        _fail(_unreachable_database(settings, exc))
+        # Refused, unreachable, or a wrong user or password: one line, never a traceback.
+        _fail(_database_unusable(settings, exc))
 
 
 def _purge_tokens(settings: Settings) -> None:
@@ -56,11 +56,11 @@ def _purge_tokens(settings: Settings) -> None:
     try:
         purged = asyncio.run(purge())
     except (OSError, DBAPIError) as exc:
-        _fail(_unreachable_database(settings, exc))
+        _fail(_database_unusable(settings, exc))
     print(f"purged {purged} used or expired reset and email links")
 
 
-def _unreachable_database(settings: Settings, exc: BaseException) -> str:
+def _database_unusable(settings: Settings, exc: BaseException) -> str:
     from pet_auth.devinfra import redact
 
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]

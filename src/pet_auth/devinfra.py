@@ -372,17 +372,18 @@ def _compose_up(missing: list[Server], settings: Settings, dev_dir: Path) -> dic
 # --- the commands -------------------------------------------------------------------------------------------------
 
 
-def _private_servers(dev_dir: Path) -> tuple[PrivatePostgres | None, PrivateRedis | None]:
+def _private_servers(dev_dir: Path) -> dict[Server, PrivatePostgres | PrivateRedis | None]:
+    """make's own servers under dev_dir, or None for a server whose programs are not installed."""
     programs, redis_server = find_postgres_programs(), find_redis_server()
-    return (
-        PrivatePostgres(dev_dir / "postgres", programs) if programs else None,
-        PrivateRedis(dev_dir / "redis", redis_server) if redis_server else None,
-    )
+    return {
+        POSTGRES: PrivatePostgres(dev_dir / "postgres", programs) if programs else None,
+        REDIS: PrivateRedis(dev_dir / "redis", redis_server) if redis_server else None,
+    }
 
 
 def _start_private(missing: list[Server], settings: Settings, dev_dir: Path) -> dict[str, str]:
-    postgres, redis_server = _private_servers(dev_dir)
-    unavailable = [s for s, found in ((POSTGRES, postgres), (REDIS, redis_server)) if s in missing and found is None]
+    instances = _private_servers(dev_dir)
+    unavailable = [server for server in missing if instances[server] is None]
     if unavailable:
         raise InfraError(
             "\n".join(
@@ -392,9 +393,9 @@ def _start_private(missing: list[Server], settings: Settings, dev_dir: Path) -> 
             )
         )
     values: dict[str, str] = {}
-    for server, instance in ((POSTGRES, postgres), (REDIS, redis_server)):
-        if server not in missing or instance is None:
-            continue
+    for server in missing:
+        instance = instances[server]
+        assert instance is not None
         port = instance.port
         if port is None:
             # The port it had before, when the default is taken, keeps .env stable from one start to the next.
@@ -435,12 +436,11 @@ def up(settings: Settings, environ: Mapping[str, str], env_file: Path = ENV_FILE
 
 def down(dev_dir: Path = DEV_DIR, delete_data: bool = False) -> None:
     """Stops what `up` started; with delete_data also removes the containers' volumes and .dev/."""
-    stopped: list[str] = []
-    postgres, redis_server = _private_servers(dev_dir)
-    if postgres is not None and postgres.stop():
-        stopped.append(f"PostgreSQL under {postgres.directory}")
-    if redis_server is not None and redis_server.stop():
-        stopped.append(f"Redis under {redis_server.directory}")
+    stopped = [
+        f"{server.name} under {instance.directory}"
+        for server, instance in _private_servers(dev_dir).items()
+        if instance is not None and instance.stop()
+    ]
     marker = dev_dir / COMPOSE_MARKER
     if marker.exists() or (delete_data and _docker_compose_answers()):
         _compose("down", *(["--volumes"] if delete_data else []))
