@@ -260,6 +260,7 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path, com
     pg = free_port()
     environ = {
         **os.environ,
+        "APP_ENV": "development",  # so that no other setting is asked for
         "DATABASE_URL": f"postgresql://postgres:secret@127.0.0.1:{pg}/pet_auth",
         "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
     }
