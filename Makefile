@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 CLIENT := clients/typescript
 CLIENT_DEPS := $(CLIENT)/node_modules/.package-lock.json
 
-.PHONY: dev start migrate revision test lint bench purge-tokens env client client-deps client-check
+.PHONY: dev start migrate revision test lint bench purge-tokens env client client-deps client-check infra-up infra-down \
+	infra-reset
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,23 +23,39 @@ $(STAMP): pyproject.toml constraints.txt
 
 env: $(STAMP) .env
 
-# Development is asked for explicitly: without APP_ENV every command runs in production (and reads no .env).
-dev: export APP_ENV = development
-dev: env  ## create the database if needed, migrate, serve with auto-reload on PORT
+# Development is asked for explicitly: without APP_ENV every command runs in production (and reads no .env). The
+# development commands run in development (reading .env), whatever APP_ENV the shell has.
+dev migrate revision infra-up infra-down infra-reset: export APP_ENV = development
+
+# PostgreSQL and Redis at DATABASE_URL / REDIS_URL, else started with Docker Compose, else as private servers
+# under .dev/; their URLs go into .env. When none of that works, one line per server says what to install.
+infra-up: env
+	$(BIN)/python -m pet_auth infra up
+
+infra-down: $(STAMP)  ## stop the servers make started; their data is kept
+	$(BIN)/python -m pet_auth infra down
+
+infra-reset: $(STAMP)  ## stop them and delete their data
+	$(BIN)/python -m pet_auth infra reset
+
+dev: infra-up  ## start what is missing, create the database if needed, migrate, serve with auto-reload on PORT
 	$(BIN)/python -m pet_auth create-db
 	$(BIN)/alembic upgrade head
 	$(BIN)/python -m pet_auth serve --reload
 
-start: $(STAMP)  ## production server (unless APP_ENV says otherwise); workers from WEB_CONCURRENCY
+start: $(STAMP)  ## production server (unless APP_ENV says otherwise); workers from WEB_CONCURRENCY. Starts no database: says which one is down
+	@$(BIN)/python -m pet_auth infra check; status=$$?; \
+	  if [ $$status -eq 3 ]; then echo "pet_auth: serving anyway; /ready answers 503 until they answer"; \
+	  elif [ $$status -ne 0 ]; then exit $$status; fi
 	$(BIN)/python -m pet_auth serve
 
-migrate: env  ## upgrade the schema to the newest revision (APP_ENV=development make migrate: with .env)
+migrate: infra-up  ## upgrade the schema to the newest revision
 	$(BIN)/python -m pet_auth create-db
 	$(BIN)/alembic upgrade head
 
-revision: export APP_ENV = development
-revision: env  ## make revision m="what changed"
+revision: infra-up  ## make revision m="what changed"
 	@test -n "$(m)" || (echo 'usage: make revision m="what changed"' && exit 2)
+	$(BIN)/python -m pet_auth create-db
 	$(BIN)/alembic revision --autogenerate -m "$(m)"
 
 purge-tokens: env  ## delete used and expired password reset tokens

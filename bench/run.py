@@ -50,6 +50,8 @@ import bcrypt
 import httpx
 from redis import Redis
 
+from pet_auth.devinfra import answers as server_answers
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PEER_DIR = (ROOT / ".." / "shared" / "peers" / "express").resolve()
@@ -721,6 +723,10 @@ def main() -> int:
     if not Path(WRK).exists():
         print("bench: wrk is not installed", file=sys.stderr)
         return 2
+    for name, url in (("BENCH_POSTGRES", POSTGRES), ("BENCH_REDIS", REDIS)):
+        if not server_answers(url):
+            print(f"bench: nothing answers at {name}={url}: start that server or set {name}", file=sys.stderr)
+            return 2
     suffix = secrets.token_hex(3)
     # The namespace is 8 characters, as long as the default "pet_auth": key lengths count in MEMORY USAGE.
     resources = Resources(f"pet_auth_bench_{suffix}", f"express_peer_bench_{suffix}", f"pb{suffix}")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,12 +16,7 @@ from typing import IO
 import httpx
 
 from pet_auth.config import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from pet_auth.devinfra import free_port
 
 
 def settings_environ(settings: Settings) -> dict[str, str]:

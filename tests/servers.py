@@ -1,18 +1,19 @@
 """Where the test suite finds PostgreSQL and Redis.
 
 In order: TEST_DATABASE_URL / TEST_REDIS_URL when set; else testcontainers when a Docker engine answers;
-else the servers at the default local addresses. Each run then makes its own throwaway database and
+else the servers at the default local addresses; else throwaway private servers in a temporary directory
+(pet_auth.devinfra), stopped at the end of the run. Each run then makes its own throwaway database and
 Redis key prefix (see conftest.py), so a developer's data is never touched.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+from pet_auth.devinfra import InfraError, answers, redact, temporary_postgres, temporary_redis
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -23,15 +24,6 @@ class Servers:
     postgres_url: str  # a maintenance database on the server; tests create their own beside it
     redis_url: str
     origin: str
-
-
-def _answers(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _docker_answers() -> bool:
@@ -67,12 +59,18 @@ def find_servers() -> Iterator[Servers]:
         with _containers() as servers:
             yield servers
         return
+    for name, url in (("TEST_DATABASE_URL", postgres_url), ("TEST_REDIS_URL", redis_url)):
+        if url and not answers(url):
+            raise RuntimeError(f"nothing answers at {name}={redact(url)}: start that server or unset {name}")
     postgres_url = postgres_url or LOCAL_POSTGRES
     redis_url = redis_url or LOCAL_REDIS
-    missing = [name for name, url in (("PostgreSQL", postgres_url), ("Redis", redis_url)) if not _answers(url)]
-    if missing:
-        raise RuntimeError(
-            f"{' and '.join(missing)} not reachable ({postgres_url}, {redis_url}): start them "
-            "(see README), set TEST_DATABASE_URL/TEST_REDIS_URL, or run a Docker engine for testcontainers"
-        )
-    yield Servers(postgres_url, redis_url, "local servers")
+    origin = "local servers"
+    with ExitStack() as stack:
+        try:
+            if not answers(postgres_url):
+                postgres_url, origin = stack.enter_context(temporary_postgres()), "private servers"
+            if not answers(redis_url):
+                redis_url, origin = stack.enter_context(temporary_redis()), "private servers"
+        except InfraError as exc:
+            raise RuntimeError(f"{exc}; or set TEST_DATABASE_URL/TEST_REDIS_URL, or run a Docker engine") from None
+        yield Servers(postgres_url, redis_url, origin)

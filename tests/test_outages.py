@@ -12,11 +12,8 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import shutil
-import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -33,12 +30,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
+from pet_auth.devinfra import PrivatePostgres, PrivateRedis, find_postgres_programs, find_redis_server, free_port
 from pet_auth.keys import derive_keys
 from tests.authenticator import code_at, current_step, enable_mfa
 from tests.conftest import PASSWORD, Client, MakeClient, alembic_config, register, unique_email
-from tests.live_server import free_port, live_server
+from tests.live_server import live_server
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 STARTUP_TIMEOUT = 20.0
 
 
@@ -57,48 +54,31 @@ def _wait_for(ready: Callable[[], bool], what: str) -> None:
     raise RuntimeError(f"{what} did not start")
 
 
-class PrivateRedis:
-    """A redis-server of this test alone, keeping nothing on disk; stop() and start() keep the port."""
+class RestartableRedis:
+    """A private Redis of this test alone (make dev's, keeping nothing on disk); stop() and start() keep the port."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, program: Path) -> None:
+        self.server = PrivateRedis(directory, program, durable=False)
         self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        options = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(
-            ["redis-server", *options, "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait_for(self._answers, "redis-server")
-
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
+        self.server.start(self.port)
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
+        self.server.stop()
 
 
 @pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
+def private_redis() -> Iterator[RestartableRedis]:
+    program = find_redis_server()
+    if program is None:
         pytest.skip("needs the redis-server program")
     with tempfile.TemporaryDirectory() as directory:
-        server = PrivateRedis(Path(directory))
+        server = RestartableRedis(Path(directory), program)
         server.start()
         try:
             yield server
@@ -106,56 +86,42 @@ def private_redis() -> Iterator[PrivateRedis]:
             server.stop()
 
 
-class PrivatePostgres:
-    """A PostgreSQL cluster of this module alone, in a temporary directory (as the `postgres` OS user under root,
-    which PostgreSQL refuses to run as)."""
+class RestartablePostgres:
+    """A PostgreSQL cluster of this module alone (make dev's, without fsync); stop() and start() keep the port."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, programs: Path) -> None:
+        self.server = PrivatePostgres(directory, programs, durable=False)
         self.port = free_port()
-        self.directory = directory
-        self.data = directory / "data"
 
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
-    def _run(self, program: str, *args: str, check: bool = True) -> None:
-        command = [str(PG_BIN / program), *args]
-        if os.geteuid() == 0:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=check, capture_output=True, timeout=60)
-
-    def init(self) -> None:
-        if os.geteuid() == 0:
-            shutil.chown(self.directory, "postgres")
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
-
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.directory / "log"), "-w", "start")
+        self.server.start(self.port)
 
-    def stop(self, mode: str = "fast", check: bool = True, wait: bool = True) -> None:
+    def stop(self, mode: str = "fast", wait: bool = True) -> None:
         # Fast shutdown disconnects every client, so the app's pooled connections break.
-        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w" if wait else "-W", "stop", check=check)
+        self.server.stop(mode, wait)
 
     def wait_stopped(self) -> None:
-        _wait_for(lambda: not (self.data / "postmaster.pid").exists(), "the shutdown")
+        _wait_for(lambda: not (self.server.data / "postmaster.pid").exists(), "the shutdown")
 
 
 @pytest.fixture(scope="module")
-async def private_postgres() -> AsyncIterator[PrivatePostgres]:
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"needs the PostgreSQL 15 server programs in {PG_BIN}")
+async def private_postgres() -> AsyncIterator[RestartablePostgres]:
+    programs = find_postgres_programs()
+    if programs is None:
+        pytest.skip("needs the PostgreSQL server programs (initdb, pg_ctl)")
     directory = Path(tempfile.mkdtemp(prefix="pet_auth_pg_"))
-    server = PrivatePostgres(directory)
+    server = RestartablePostgres(directory, programs)
     try:
-        await asyncio.to_thread(server.init)
         await asyncio.to_thread(server.start)
         url = server.url.replace("postgresql://", "postgresql+asyncpg://")
         await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
         yield server
     finally:
-        await asyncio.to_thread(server.stop, "immediate", False)
+        await asyncio.to_thread(server.stop, "immediate")
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -194,7 +160,7 @@ async def _add_reset_token(db: AsyncEngine, settings: Settings, user_id: int) ->
 
 
 async def test_a_redis_outage_is_a_503_everywhere_and_recovers_by_itself(
-    make_client: MakeClient, make_settings: Callable[..., Settings], private_redis: PrivateRedis, db: AsyncEngine
+    make_client: MakeClient, make_settings: Callable[..., Settings], private_redis: RestartableRedis, db: AsyncEngine
 ) -> None:
     settings = make_settings(redis_url=private_redis.url)
     client = await make_client(settings)
@@ -256,7 +222,7 @@ async def _wait_for_lock_wait(db: AsyncEngine, query_prefix: str) -> None:
 
 
 async def test_redis_failing_while_the_session_is_written_is_a_503(
-    make_settings: Callable[..., Settings], private_redis: PrivateRedis, db: AsyncEngine
+    make_settings: Callable[..., Settings], private_redis: RestartableRedis, db: AsyncEngine
 ) -> None:
     """At register, the session is stored as the response starts (in the session middleware), after the handler.
 
@@ -289,7 +255,7 @@ async def test_redis_failing_while_the_session_is_written_is_a_503(
         assert login.status_code == 200, login.text
 
 
-async def signed_in_on(make_client: MakeClient, postgres: PrivatePostgres) -> tuple[Client, dict[str, str]]:
+async def signed_in_on(make_client: MakeClient, postgres: RestartablePostgres) -> tuple[Client, dict[str, str]]:
     """A client of an app on the private PostgreSQL, signed in; its pool now holds connections."""
     client = await make_client(database_url=postgres.url)
     email = unique_email()
@@ -300,7 +266,7 @@ async def signed_in_on(make_client: MakeClient, postgres: PrivatePostgres) -> tu
 
 
 async def test_a_postgresql_outage_is_a_503_and_pooled_connections_recover(
-    make_client: MakeClient, private_postgres: PrivatePostgres
+    make_client: MakeClient, private_postgres: RestartablePostgres
 ) -> None:
     client, login = await signed_in_on(make_client, private_postgres)
 
@@ -325,7 +291,7 @@ async def test_a_postgresql_outage_is_a_503_and_pooled_connections_recover(
 
 
 async def test_sign_ins_during_a_postgresql_outage_are_not_counted_as_attempts(
-    make_client: MakeClient, private_postgres: PrivatePostgres
+    make_client: MakeClient, private_postgres: RestartablePostgres
 ) -> None:
     """Three times the account's limit of sign-ins answer 503 while PostgreSQL is down; once it is back, the
     right password signs in at once: an outage is not a lockout."""
@@ -343,13 +309,15 @@ async def test_sign_ins_during_a_postgresql_outage_are_not_counted_as_attempts(
     assert (await strangers.post("/api/auth/login", json=login)).status_code == 200
 
 
-async def test_a_postgresql_shutting_down_is_a_503(make_client: MakeClient, private_postgres: PrivatePostgres) -> None:
+async def test_a_postgresql_shutting_down_is_a_503(
+    make_client: MakeClient, private_postgres: RestartablePostgres
+) -> None:
     """A smart shutdown waits for its clients to leave and meanwhile refuses new connections with
     CannotConnectNowError (SQLSTATE 57P03), as a server starting up does."""
     client = await make_client(database_url=private_postgres.url)
     holder = await asyncpg.connect(private_postgres.url)  # keeps the server in its shutdown until closed
     try:
-        await asyncio.to_thread(private_postgres.stop, "smart", True, False)
+        await asyncio.to_thread(private_postgres.stop, "smart", wait=False)
         with pytest.raises(asyncpg.CannotConnectNowError):
             await asyncpg.connect(private_postgres.url)
         assert_unavailable(await client.post("/api/auth/login", json={"email": unique_email(), "password": PASSWORD}))
@@ -365,7 +333,7 @@ async def test_a_postgresql_shutting_down_is_a_503(make_client: MakeClient, priv
 
 
 async def test_a_postgresql_restart_between_requests_costs_no_request(
-    make_client: MakeClient, private_postgres: PrivatePostgres
+    make_client: MakeClient, private_postgres: RestartablePostgres
 ) -> None:
     """Every pooled connection dies with the restart; pool_pre_ping replaces them before use."""
     client, login = await signed_in_on(make_client, private_postgres)
@@ -380,7 +348,7 @@ async def test_a_postgresql_restart_between_requests_costs_no_request(
 
 
 def test_redis_stopped_under_traffic_on_a_real_server(
-    make_settings: Callable[..., Settings], private_redis: PrivateRedis
+    make_settings: Callable[..., Settings], private_redis: RestartableRedis
 ) -> None:
     """Real sockets, two workers, several clients: every request gets an HTTP answer, none a 500."""
     settings = make_settings(
@@ -495,7 +463,7 @@ async def _audited_requests(client: Client, settings: Settings, db: AsyncEngine)
 
 
 async def test_second_steps_during_a_postgresql_outage_count_nothing(
-    make_client: MakeClient, private_postgres: PrivatePostgres
+    make_client: MakeClient, private_postgres: RestartablePostgres
 ) -> None:
     """Twice the account's limit, and more than the five wrong codes a pending sign-in takes, answer 503 while
     PostgreSQL is down; once it is back, the pending sign-in is still there and a code completes it."""

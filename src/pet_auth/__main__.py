@@ -1,10 +1,12 @@
-"""Operator commands: `python -m pet_auth serve|create-db|purge-tokens|openapi`."""
+"""Operator commands: `python -m pet_auth serve|create-db|purge-tokens|openapi|infra up|down|reset|check`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from typing import NoReturn
 
 from pet_auth.config import Settings, SettingsError, load_settings
 
@@ -31,7 +33,11 @@ def _create_database(settings: Settings) -> None:
         finally:
             await server.close()
 
-    asyncio.run(create())
+    try:
+        asyncio.run(create())
+    except (OSError, asyncpg.PostgresError) as exc:
+        # Refused, unreachable, or a wrong user or password: one line, never a traceback.
+        _fail(_database_unusable(settings, exc))
 
 
 def _purge_tokens(settings: Settings) -> None:
@@ -45,7 +51,45 @@ def _purge_tokens(settings: Settings) -> None:
         finally:
             await db.engine.dispose()
 
-    print(f"purged {asyncio.run(purge())} used or expired reset and email links")
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        purged = asyncio.run(purge())
+    except (OSError, DBAPIError) as exc:
+        _fail(_database_unusable(settings, exc))
+    print(f"purged {purged} used or expired reset and email links")
+
+
+def _database_unusable(settings: Settings, exc: BaseException) -> str:
+    from pet_auth.devinfra import redact
+
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return (
+        f"PostgreSQL at {redact(settings.database_url)} cannot be used ({reason}): check that it runs and that "
+        "DATABASE_URL is right (in development `make dev` starts one)"
+    )
+
+
+def _infra(settings: Settings, action: str) -> None:
+    from pet_auth import devinfra
+
+    try:
+        if action == "up":
+            devinfra.up(settings, os.environ)
+        elif action == "check":
+            devinfra.check(settings)
+        else:
+            devinfra.down(delete_data=action == "reset")
+    except devinfra.InfraError as exc:
+        # `check` tells a server that does not answer (3) from settings that cannot be used (1): `make start`
+        # serves anyway in the first case only.
+        _fail(str(exc), status=3 if action == "check" else 1)
+
+
+def _fail(message: str, status: int = 1) -> NoReturn:
+    for line in message.splitlines():
+        print(f"pet_auth: {line}", file=sys.stderr)
+    raise SystemExit(status)
 
 
 def openapi_document() -> bytes:
@@ -89,6 +133,8 @@ def main() -> None:
     commands.add_parser("create-db", help="create the database named in DATABASE_URL if it does not exist")
     commands.add_parser("purge-tokens", help="delete used and expired password reset tokens")
     commands.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")
+    infra = commands.add_parser("infra", help="development servers: find or start, stop, delete, report")
+    infra.add_argument("action", choices=["up", "down", "reset", "check"])
     args = parser.parse_args()
     if args.command == "openapi":
         sys.stdout.buffer.write(openapi_document())
@@ -96,12 +142,13 @@ def main() -> None:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"pet_auth: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+        _fail(str(exc))
     if args.command == "serve":
         _serve(settings, args.reload)
     elif args.command == "create-db":
         _create_database(settings)
+    elif args.command == "infra":
+        _infra(settings, args.action)
     else:
         _purge_tokens(settings)
 
