@@ -32,6 +32,8 @@ def settings_environ(settings: Settings) -> dict[str, str]:
     environ: dict[str, str] = {}
     for name, value in msgspec.structs.asdict(settings).items():
         key = name.upper()
+        if value is None:
+            continue  # unset: the default applies
         if isinstance(value, tuple):
             environ[key] = ",".join(value)
         elif isinstance(value, bool):

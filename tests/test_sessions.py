@@ -50,7 +50,7 @@ def use_cookie(client: Client, name: str, value: str) -> None:
 
 def user_key(settings: Settings, session_id: str) -> str:
     """The Redis hash of the user's sessions; the cookie starts with the user id."""
-    return f"{settings.redis_namespace}:session:{session_id.split('.')[0]}"
+    return f"{settings.redis_namespace}:session:{{{session_id.split('.')[0]}}}"
 
 
 def digest_of(settings: Settings, session_id: str) -> str:
@@ -225,7 +225,7 @@ async def test_a_session_ended_meanwhile_is_not_touched_back(settings: Settings,
         await store.remove(7, digest)
         assert not await store._set_if_unchanged(7, digest, raw, {**loaded, "seen": loaded["seen"] + 1})
         assert await store.load(7, digest) is None
-        assert await redis.hkeys(f"{settings.redis_namespace}:session:7") == [CREDENTIAL_VERSION.encode()]
+        assert await redis.hkeys(f"{settings.redis_namespace}:session:{{7}}") == [CREDENTIAL_VERSION.encode()]
     finally:
         await client.aclose()
 
@@ -308,7 +308,7 @@ async def test_a_credential_change_that_never_committed_locks_no_one_out(
     client = await make_client(settings)
     email = unique_email()
     user = await register(client, email)
-    key = f"{settings.redis_namespace}:session:{user['id']}"
+    key = f"{settings.redis_namespace}:session:{{{user['id']}}}"
     await redis.hset(key, CREDENTIAL_VERSION, 2)  # as a reset whose commit failed leaves it; PostgreSQL has 1
 
     response = await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})

@@ -13,9 +13,6 @@ from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
-from redis.asyncio import Redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from pet_auth.background import BackgroundTasks
 from pet_auth.config import Settings, SettingsError, load_settings
@@ -36,22 +33,11 @@ from pet_auth.http.errors import exception_handlers
 from pet_auth.http.security import OriginCheckMiddleware, add_security_headers
 from pet_auth.mail import ConsoleMailer, Mailer, SmtpMailer
 from pet_auth.ratelimit import RedisRateLimiter
+from pet_auth.redis_topology import TIMEOUT_SECONDS, create_redis
 from pet_auth.sessions.backend import RedisSessionConfig
 from pet_auth.sessions.store import SessionStore
 
 MAX_BODY_BYTES = 16 * 1024
-REDIS_TIMEOUT_SECONDS = 2
-
-
-def create_redis(url: str) -> Redis:
-    # Fail fast during an outage (503 at once), reconnect by itself when Redis is back.
-    return Redis.from_url(
-        url,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), retries=1),
-        health_check_interval=30,
-    )
 
 
 def create_mailer(settings: Settings) -> Mailer:
@@ -91,15 +77,17 @@ def _provide(value: object) -> Provide:
 def create_app(settings: Settings) -> Litestar:
     secret = settings.session_secret.encode()
     db = Database(create_engine(settings.async_database_url))
-    redis = create_redis(settings.redis_url)
+    redis = create_redis(settings)
     sessions = SessionStore(
         redis,
         namespace=f"{settings.redis_namespace}:session",
         idle_timeout=settings.session_idle_timeout,
         absolute_lifetime=settings.session_absolute_lifetime,
         most_per_user=settings.sessions_per_user,
-        read_timeout=REDIS_TIMEOUT_SECONDS,
+        read_timeout=TIMEOUT_SECONDS,
         secret=secret,
+        wait_replicas=settings.wait_replicas,
+        wait_timeout_ms=settings.redis_wait_timeout_ms,
     )
     limiter = RedisRateLimiter(redis, settings.redis_namespace, secret)
     limits = limits_from(settings)

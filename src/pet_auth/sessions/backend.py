@@ -101,7 +101,7 @@ class RedisSessionBackend(ServerSideSessionBackend):
         loaded = state.loaded
         if scope_session is Empty or not scope_session:
             if loaded is not None:
-                await store.remove(loaded.user_id, loaded.digest)
+                await store.end_session(loaded.user_id, loaded.digest)
             if loaded is not None or state.stale_cookie:
                 headers.add("Set-Cookie", self._cookie("", max_age=0))
         # A signed-in session's data belongs to the store: it is written when the session starts, never back.

@@ -1,6 +1,6 @@
 """Redis storage of sessions: Litestar's RedisStore, holding each user's sessions together in one hash.
 
-One key per user, `<ns>:<user id>`, a hash of
+One key per user, `<ns>:{<user id>}` (the braces make the user id the key's Redis Cluster hash tag), a hash of
   u          the user's own fields that a session serves (`PROFILE_FIELDS`), kept once for all their sessions
   v          the user's credential version: no session is stored for an earlier one
   <digest>   one session (`SESSION_FIELDS`), per session digest
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -30,11 +31,14 @@ from typing import Any, cast
 
 import msgspec
 from litestar.stores.redis import RedisStore
-from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from pet_auth.domain.errors import CredentialsChanged
 from pet_auth.domain.models import Client, SessionInfo, SessionRef, User
+from pet_auth.redis_topology import TIMEOUT_SECONDS, AnyRedis, connection_for
 from pet_auth.sessions.batch import ReadBatcher
+
+logger = logging.getLogger("pet_auth.sessions")
 
 PROFILE = "u"
 CREDENTIAL_VERSION = "v"
@@ -91,17 +95,17 @@ return 1
 
 # Adds a session (digest ARGV[2], ARGV[3]) and the user's fields (ARGV[1]) to KEYS[1], verified against
 # credential version ARGV[9]: returns -1 and stores nothing if the user's credentials are already past it, unless
-# ARGV[10] is '1' (the caller confirmed the version with PostgreSQL). Ends the session it replaces (ARGV[8] in
-# KEYS[2], if not ''); keeps the key alive for an idle timeout (ARGV[4] s). Past ARGV[7] sessions, ends those past
-# a deadline (now ARGV[5] ms, absolute lifetime ARGV[6] s), then the least recently used, so that no user
-# collects sessions without bound. One script, not a MULTI: redis-py checks a pipeline's scripts with SCRIPT
+# ARGV[10] is '1' (the caller confirmed the version with PostgreSQL). Ends the session it replaces (ARGV[8], if
+# not '': one of the same user's); keeps the key alive for an idle timeout (ARGV[4] s). Past ARGV[7] sessions,
+# ends those past a deadline (now ARGV[5] ms, absolute lifetime ARGV[6] s), then the least recently used, so that
+# no user collects sessions without bound. One script, not a MULTI: redis-py checks a pipeline's scripts with SCRIPT
 # EXISTS first, a round trip more.
 _ADD = (
     _HELPERS
     + """
 local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if tonumber(ARGV[9]) < current and ARGV[10] ~= '1' then return -1 end
-if ARGV[8] ~= '' then delete_sessions(KEYS[2], {ARGV[8]}) end
+if ARGV[8] ~= '' then delete_sessions(KEYS[1], {ARGV[8]}) end
 redis.call('HSET', KEYS[1], 'u', ARGV[1], 'v', ARGV[9], ARGV[2], ARGV[3])
 keep_alive(KEYS[1], ARGV[4])
 local most = tonumber(ARGV[7])
@@ -179,16 +183,21 @@ class StoredSession:
 class SessionStore(RedisStore):
     def __init__(
         self,
-        redis: Redis,
+        redis: AnyRedis,
         namespace: str,
         idle_timeout: int,
         absolute_lifetime: int,
         most_per_user: int,
         read_timeout: float,
         secret: bytes,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 500,
     ) -> None:
-        super().__init__(redis, namespace=namespace)
+        # Litestar's store only keeps the client and registers scripts, which a cluster client does too.
+        super().__init__(cast("Any", redis), namespace=namespace)
         self._secret = secret
+        self._wait_replicas = wait_replicas
+        self._wait_timeout_ms = wait_timeout_ms
         self.idle_timeout = idle_timeout
         self.absolute_lifetime = absolute_lifetime
         self.most_per_user = most_per_user
@@ -200,7 +209,7 @@ class SessionStore(RedisStore):
         self._credentials_changed = redis.register_script(_CREDENTIALS_CHANGED)
 
     def _user_key(self, user_id: int) -> str:
-        return self._make_key(str(user_id))
+        return self._make_key(f"{{{user_id}}}")
 
     def _is_live(self, session: dict[str, Any], now_ms: int) -> bool:
         idle_deadline = int(session["seen"]) + self.idle_timeout * 1000
@@ -227,9 +236,10 @@ class SessionStore(RedisStore):
     async def start(
         self, user: User, credential_version: int, client: Client, replaces: SessionRef | None, *, force: bool = False
     ) -> str:
-        """Store a new session among its user's, ending the session it replaces in the same step; return its
-        token, `<user id>.<256 random bits>`. Raises `CredentialsChanged` if the user's credentials were changed
-        past `credential_version` (unless `force`)."""
+        """Store a new session among its user's, ending the session it replaces (in the same step if it is the
+        same user's, else right after: a script touches one user's key, one hash slot); return its token,
+        `<user id>.<256 random bits>`. Raises `CredentialsChanged` if the user's credentials were changed past
+        `credential_version` (unless `force`)."""
         token = f"{user.id}.{secrets.token_urlsafe(32)}"
         now_ms = _now_ms()
         profile = {"email": user.email, "ucr": (user.created_at - _EPOCH) // _MICROSECOND}
@@ -242,17 +252,45 @@ class SessionStore(RedisStore):
             now_ms,
             self.absolute_lifetime,
             self.most_per_user,
-            "" if replaces is None else replaces.handle,
+            "" if replaces is None or replaces.user_id != user.id else replaces.handle,
             credential_version,
             "1" if force else "0",
         ]
-        replaced_key = self._user_key(user.id if replaces is None else replaces.user_id)
-        if await self._add(keys=[self._user_key(user.id), replaced_key], args=args) == -1:
+        if await self._add(keys=[self._user_key(user.id)], args=args) == -1:
             raise CredentialsChanged
+        if replaces is not None and replaces.user_id != user.id:
+            # Another user's session, signed in over: the new one is stored first, so that a failure here leaves
+            # the client its old session (as before the request), never none.
+            await self.remove(replaces.user_id, replaces.handle)
         return token
 
     async def credentials_changed(self, user_id: int, credential_version: int) -> None:
-        await self._credentials_changed(keys=[self._user_key(user_id)], args=[credential_version])
+        await self._revoke(user_id, self._credentials_changed, credential_version)
+
+    async def _revoke(self, user_id: int, script: AsyncScript, *args: str | int) -> Any:
+        """Run a script that ends sessions; with replicas to wait for, confirm it only once they acknowledged
+        it (WAIT), so that a failover to a replica cannot bring the sessions back. WAIT counts the writes of its
+        own connection: the script and the WAIT go together on one connection, in one round trip."""
+        key = self._user_key(user_id)
+        if not self._wait_replicas:
+            return await script(keys=[key], args=list(args))
+        wait = ("WAIT", self._wait_replicas, self._wait_timeout_ms)
+        async with connection_for(self._redis, key) as connection:
+            commands = [("EVAL", script.script, 1, key, *args), wait]
+            await connection.send_packed_command(connection.pack_commands(commands))
+            timeout = TIMEOUT_SECONDS + self._wait_timeout_ms / 1000
+            result = await connection.read_response(timeout=timeout)
+            acknowledged = int(await connection.read_response(timeout=timeout))
+        if acknowledged < self._wait_replicas:
+            # Revoked on the master, which keeps answering: a replica outage must not stop sign-outs. Until a
+            # replica catches up, a failover could lose this revocation.
+            logger.warning(
+                "a revocation was acknowledged by %d of %d replicas within %d ms",
+                acknowledged,
+                self._wait_replicas,
+                self._wait_timeout_ms,
+            )
+        return result
 
     async def _set_if_unchanged(self, user_id: int, digest: str, expected: bytes, new: dict[str, Any]) -> bool:
         args: list[str | bytes | int] = [digest, expected, encode_fields(new, SESSION_FIELDS), self.idle_timeout]
@@ -279,11 +317,14 @@ class SessionStore(RedisStore):
         return live
 
     async def end_all_sessions(self, user_id: int, keep: str | None = None) -> int:
-        return int(await self._end(keys=[self._user_key(user_id)], args=["all-but", keep or ""]))
+        return int(await self._revoke(user_id, self._end, "all-but", keep or ""))
 
     async def end_session(self, user_id: int, digest: str) -> bool:
-        """End one of the user's sessions; False when the digest is not one of theirs."""
-        return digest not in (PROFILE, CREDENTIAL_VERSION) and await self.remove(user_id, digest) == 1
+        """End one of the user's sessions (sign-out, or revoked from the list); False when the digest is not
+        one of theirs."""
+        if digest in (PROFILE, CREDENTIAL_VERSION):
+            return False
+        return int(await self._revoke(user_id, self._end, "these", digest)) == 1
 
     async def list_sessions(self, user_id: int) -> list[SessionInfo]:
         return [_describe(stored) for stored in await self._live_sessions(user_id)]
