@@ -32,6 +32,7 @@ from typing import Any, cast
 import msgspec
 from litestar.stores.redis import RedisStore
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError, ResponseError
 
 from pet_auth.domain.errors import CredentialsChanged
 from pet_auth.domain.models import Client, SessionInfo, SessionRef, User
@@ -280,7 +281,12 @@ class SessionStore(RedisStore):
             await connection.send_packed_command(connection.pack_commands(commands))
             timeout = TIMEOUT_SECONDS + self._wait_timeout_ms / 1000
             result = await connection.read_response(timeout=timeout)
-            acknowledged = int(await connection.read_response(timeout=timeout))
+            try:
+                acknowledged = int(await connection.read_response(timeout=timeout))
+            except ResponseError as exc:
+                # UNBLOCKED, or WAIT refused by a replica: this server was a master when it ended the sessions
+                # and is not now. A replica's writes are discarded when it follows the new master.
+                raise ConnectionError("the master stepped down before its replicas acknowledged") from exc
         if acknowledged < self._wait_replicas:
             # Revoked on the master, which keeps answering: a replica outage must not stop sign-outs. Until a
             # replica catches up, a failover could lose this revocation.
