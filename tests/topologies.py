@@ -198,9 +198,6 @@ def _sentinel_ready(port: int) -> bool:
 class PgBouncer:
     port: int
 
-    def url(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
-
 
 @contextmanager
 def pgbouncer(postgres_host: str, postgres_port: int, pool_size: int = 3) -> Iterator[PgBouncer]:

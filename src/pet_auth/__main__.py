@@ -13,7 +13,7 @@ def _create_database(settings: Settings) -> None:
     import asyncpg
     from sqlalchemy.engine import make_url
 
-    url = make_url(settings.async_database_url)
+    url = make_url(settings.async_migration_database_url)  # PostgreSQL itself, not a pooler
 
     async def create() -> None:
         server = await asyncpg.connect(
@@ -38,7 +38,10 @@ def _purge_tokens(settings: Settings) -> None:
     from pet_auth.db.database import Database, create_engine
 
     async def purge() -> int:
-        db = Database(create_engine(settings.async_database_url, pool_size=1))
+        engine = create_engine(
+            settings.async_database_url, pool_size=1, transaction_pooler=settings.database_transaction_pooler
+        )
+        db = Database(engine)
         try:
             async with db.transaction() as repos:
                 return await repos.reset_tokens.purge_dead()

@@ -76,7 +76,7 @@ def _provide(value: object) -> Provide:
 
 def create_app(settings: Settings) -> Litestar:
     secret = settings.session_secret.encode()
-    db = Database(create_engine(settings.async_database_url))
+    db = Database(create_engine(settings.async_database_url, transaction_pooler=settings.database_transaction_pooler))
     redis = create_redis(settings)
     sessions = SessionStore(
         redis,
