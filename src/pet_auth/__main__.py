@@ -54,6 +54,9 @@ def _purge_tokens(settings: Settings) -> None:
 def _serve(settings: Settings, reload: bool) -> None:
     import uvicorn
 
+    if settings.metrics_enabled and settings.web_concurrency > 1 and not reload:
+        _share_metrics(settings)
+
     uvicorn.run(
         "pet_auth.app:app_from_env",
         factory=True,
@@ -68,6 +71,20 @@ def _serve(settings: Settings, reload: bool) -> None:
         access_log=False,
         server_header=False,
     )
+
+
+def _share_metrics(settings: Settings) -> None:
+    """Worker processes write their metrics to files in one directory (prometheus-client's multiprocess mode),
+    named by PROMETHEUS_MULTIPROC_DIR before they start; the counts of an earlier run are removed."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    directory = Path(settings.prometheus_multiproc_dir or tempfile.mkdtemp(prefix="pet_auth-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def main() -> None:

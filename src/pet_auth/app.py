@@ -13,6 +13,7 @@ from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
+from prometheus_client import CollectorRegistry
 
 from pet_auth.background import BackgroundTasks
 from pet_auth.config import Settings, SettingsError, load_settings
@@ -24,6 +25,7 @@ from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.passwords import PasswordHasher
 from pet_auth.domain.ports import Limit, Limits
 from pet_auth.domain.recovery import RecoveryService
+from pet_auth.http import metrics
 from pet_auth.http.controllers.auth import AuthController
 from pet_auth.http.controllers.health import HealthController
 from pet_auth.http.controllers.recovery import RecoveryController
@@ -127,8 +129,16 @@ def create_app(settings: Settings) -> Litestar:
         secure=settings.is_production,
         samesite="lax",
         max_age=settings.session_absolute_lifetime,
-        exclude=["^/health", "^/ready", "^/schema"],
+        exclude=["^/health", "^/ready", "^/schema", f"^{metrics.PATH}$"],
     )
+    route_handlers: list[Any] = [AuthController, RecoveryController, SessionsController, HealthController]
+    middleware: list[Any] = [OriginCheckMiddleware(settings.cors_origins), session_config.middleware]
+    before_send: list[Any] = [add_security_headers]
+    if settings.metrics_enabled:
+        registry = CollectorRegistry()
+        route_handlers.append(metrics.exposition(registry, settings.metrics_token, settings.prometheus_multiproc_dir))
+        middleware.insert(0, metrics.StartClock(excluded=metrics.PATH))
+        before_send.append(metrics.before_send(metrics.Metrics(registry)))
 
     async def shutdown() -> None:
         await background.drain()
@@ -137,7 +147,7 @@ def create_app(settings: Settings) -> Litestar:
         await db.engine.dispose()
 
     return Litestar(
-        route_handlers=[AuthController, RecoveryController, SessionsController, HealthController],
+        route_handlers=route_handlers,
         dependencies={
             "auth": _provide(auth),
             "recovery": _provide(recovery),
@@ -145,7 +155,7 @@ def create_app(settings: Settings) -> Litestar:
             "pings": _provide(pings),
             "device_cookie": _provide(DeviceCookie(name=settings.device_cookie_name, secure=settings.is_production)),
         },
-        middleware=[OriginCheckMiddleware(settings.cors_origins), session_config.middleware],
+        middleware=middleware,
         stores={"sessions": sessions},
         cors_config=CORSConfig(
             allow_origins=list(settings.cors_origins),
@@ -155,7 +165,7 @@ def create_app(settings: Settings) -> Litestar:
             max_age=600,
         ),
         exception_handlers=exception_handlers(),
-        before_send=[add_security_headers],
+        before_send=before_send,
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(title="pet_auth", version="0.1.0", path="/schema"),
         logging_config=LoggingConfig(

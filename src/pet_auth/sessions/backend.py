@@ -181,6 +181,12 @@ def current_session_handle(connection: ASGIConnection[Any, Any, Any, Any]) -> st
     return None if loaded is None else loaded.digest
 
 
+def came_signed_in(scope: Any) -> bool:
+    """Whether the request (its ASGI scope) came with a live session."""
+    state = scope.get(_STATE_KEY)
+    return state is not None and state.loaded is not None
+
+
 def current_session(connection: ASGIConnection[Any, Any, Any, Any]) -> SessionRef | None:
     loaded = session_state(connection).loaded
     return None if loaded is None else SessionRef(loaded.user_id, loaded.digest)
