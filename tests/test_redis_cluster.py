@@ -32,6 +32,7 @@ def cluster() -> Iterator[Cluster]:
 @pytest.fixture
 async def cluster_client(cluster: Cluster) -> AsyncIterator[RedisCluster]:
     client = RedisCluster.from_url(cluster.url)
+    await client.initialize()
     yield client
     await client.aclose()
 
@@ -145,3 +146,25 @@ async def test_a_refused_subject_gives_back_the_places_taken_before_it(
     assert await cluster_client.zcard(f"{limiter._key(*other)}:in-flight") == 0
     # The other subject is free: an attempt under it alone still gets its place.
     await limiter.end_attempt(await limiter.begin_attempt(other), Outcome.SUCCESS, other)
+
+
+async def test_a_revocation_waits_on_the_node_that_holds_the_users_key(
+    make_client: MakeClient, make_settings: Callable[..., Any], cluster: Cluster, cluster_client: RedisCluster
+) -> None:
+    """These masters have no replica: the WAIT, sent with the script to the user's node, times out, and the
+    sign-out still goes through."""
+    settings = make_settings(
+        redis_url=cluster.url, redis_cluster=True, redis_wait_replicas=1, redis_wait_timeout_ms=100
+    )
+    client = await make_client(settings)
+    user = await register(client)
+    key = f"{settings.redis_namespace}:session:{{{user['id']}}}"
+    node = cluster_client.get_node_from_key(key)
+    assert node is not None
+    waits = await cluster_client.info("commandstats", target_nodes=node)
+    before = waits.get("cmdstat_wait", {}).get("calls", 0)
+    assert (await client.post("/api/auth/logout")).status_code == 204
+    assert (await client.get(ME)).status_code == 401
+    assert await cluster_client.hkeys(key) == [b"v"]
+    waits = await cluster_client.info("commandstats", target_nodes=node)
+    assert waits["cmdstat_wait"]["calls"] == before + 1
