@@ -32,7 +32,7 @@ from typing import Any, cast
 import msgspec
 from litestar.stores.redis import RedisStore
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError, ResponseError
+from redis.exceptions import AskError, ConnectionError, MovedError, ResponseError, TryAgainError
 
 from pet_auth.domain.errors import CredentialsChanged
 from pet_auth.domain.models import Client, SessionInfo, SessionRef, User
@@ -280,7 +280,11 @@ class SessionStore(RedisStore):
             commands = [("EVAL", script.script, 1, key, *args), wait]
             await connection.send_packed_command(connection.pack_commands(commands))
             timeout = TIMEOUT_SECONDS + self._wait_timeout_ms / 1000
-            result = await connection.read_response(timeout=timeout)
+            try:
+                result = await connection.read_response(timeout=timeout)
+            except (MovedError, AskError) as exc:
+                # A cluster moving the user's slot right now; redis-py's own commands learn the new map.
+                raise TryAgainError("the key's slot is moving") from exc
             try:
                 acknowledged = int(await connection.read_response(timeout=timeout))
             except ResponseError as exc:
