@@ -77,7 +77,8 @@ async def test_concurrent_journeys_through_a_transaction_pooler(
         rate_limit_login_per_ip=1000,
         rate_limit_forgot_per_ip=1000,
     )
-    with live_server(settings) as server:
+    # Two worker processes: their statements' names must not clash on PgBouncer's shared server connections.
+    with live_server(settings, workers=2) as server:
         results = await asyncio.gather(*(journey(server.url) for _ in range(JOURNEYS)))
     failed = [steps for steps in results if steps != EXPECTED]
     assert not failed, f"{len(failed)} of {JOURNEYS} journeys went wrong, e.g. {failed[0]}"

@@ -18,6 +18,8 @@ from tests.test_recovery import captured
 from tests.topologies import SentinelSet, redis_cli, redis_sentinel
 
 ME = "/api/auth/me"
+LOGIN = "/api/auth/login"
+NEW_PASSWORD = "a brand new passphrase, 2nd edition"
 # Sentinel's own timers (a second to call the master down, then an election) come on top.
 BACK_WITHIN_SECONDS = 5.0
 
@@ -51,8 +53,20 @@ async def test_revocations_wait_for_the_replica_and_go_through_without_it(
     key = f"{settings.redis_namespace}:session:{{{user['id']}}}"
     assert redis_cli(sentinel.replica_port, "HKEYS", key) == "v"  # the credential version alone
 
+    # Every other revocation waits too: ending one session, all others, and a password change.
+    other = await make_client(settings)
+    for signed_in in (client, other, other):
+        assert (await signed_in.post(LOGIN, json={"email": user["email"], "password": PASSWORD})).status_code == 200
+    before = waits_on(sentinel.master_port)
+    listed = (await client.get("/api/auth/sessions")).json()["sessions"]
+    one = next(session["id"] for session in listed if not session["current"])
+    assert (await client.delete(f"/api/auth/sessions/{one}")).status_code == 204
+    assert (await client.post("/api/auth/sessions/revoke-others")).status_code == 204
+    change = {"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}
+    assert (await client.post("/api/auth/change-password", json=change)).status_code == 204
+    assert waits_on(sentinel.master_port) == before + 3
+
     # With the replica gone, a sign-out still succeeds once the wait has timed out, and says so in the log.
-    await client.post("/api/auth/login", json={"email": user["email"], "password": PASSWORD})
     sentinel.processes.kill("replica")
     with captured("pet_auth.sessions") as records:
         started = time.monotonic()
