@@ -11,6 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pet_auth.config import Settings
 from tests.conftest import PASSWORD, MakeClient, forget_device, register, unique_email
 from tests.live_server import free_port, live_server
+from tests.smtp import running_sink
+from tests.test_recovery import NEW_PASSWORD, request_token, reset
 
 LOGIN = "/api/auth/login"
 TOKEN = "metrics-token-" + "y" * 20
@@ -109,3 +111,28 @@ async def test_a_sign_in_during_an_outage_counts_as_unavailable(make_client: Mak
     scraped = samples((await client.get("/metrics")).text)
     assert value(scraped, "pet_auth_logins_total", outcome="unavailable") == 1
     assert value(scraped, "pet_auth_logins_total", outcome="failure") == 0
+
+
+async def test_each_kind_of_revocation_and_a_reset_are_counted(make_client: MakeClient) -> None:
+    with running_sink() as smtp:
+        laptop = await make_client(metrics_enabled=True, **smtp.settings)
+        phone = await make_client(metrics_enabled=True, **smtp.settings)
+        email = unique_email()
+        await register(laptop, email)
+        assert (await phone.post(LOGIN, json={"email": email, "password": PASSWORD})).status_code == 200
+        listed = (await laptop.get("/api/auth/sessions")).json()["sessions"]
+        other = next(session["id"] for session in listed if not session["current"])
+        assert (await laptop.delete(f"/api/auth/sessions/{other}")).status_code == 204
+        change = {"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}
+        assert (await laptop.post("/api/auth/change-password", json=change)).status_code == 204
+        token = await request_token(phone, smtp, email)
+        assert (await reset(phone, token, PASSWORD)).status_code == 204
+        # Two apps, two registries (as two processes without a shared directory would have): their sum.
+        scrapes = [samples((await client.get("/metrics")).text) for client in (laptop, phone)]
+    scraped = {key: sum(scrape.get(key, 0.0) for scrape in scrapes) for key in {*scrapes[0], *scrapes[1]}}
+    revocations = "pet_auth_session_revocations_total"
+    assert value(scraped, revocations, reason="revoke_one") == 1
+    assert value(scraped, revocations, reason="password_change") == 1
+    assert value(scraped, revocations, reason="password_reset") == 1
+    assert value(scraped, revocations, reason="logout") == 0
+    assert value(scraped, "pet_auth_password_resets_total") == 1

@@ -38,7 +38,7 @@ _LOGIN_OUTCOMES = {200: "success", 401: "failure", 429: "rate_limited", 503: "un
 # Routes whose success ends sessions, and why.
 _REVOCATIONS = {
     ("POST", "/api/auth/logout"): "logout",
-    ("DELETE", "/api/auth/sessions/{session_id:str}"): "revoke_one",
+    ("DELETE", "/api/auth/sessions/{session_id}"): "revoke_one",
     ("POST", "/api/auth/sessions/revoke-others"): "revoke_others",
     ("POST", "/api/auth/change-password"): "password_change",
     ("POST", "/api/auth/reset-password"): "password_reset",
@@ -80,7 +80,7 @@ class Metrics:
 
 
 class StartClock(ASGIMiddleware):
-    """Notes when a routed request came in; `Metrics.before_send` reads it."""
+    """Notes when a routed request came in, for the `before_send` hook below."""
 
     def __init__(self, excluded: str) -> None:
         self.excluded = excluded
