@@ -93,5 +93,6 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests alembic bench
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## /me and login throughput against the Express peer; prints one table
+bench: $(STAMP)  ## /me and login throughput against the Express peer, then the cost at 1k/100k/1M sessions
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/scale.py

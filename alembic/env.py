@@ -20,9 +20,10 @@ target_metadata = Base.metadata
 
 
 def _url() -> str:
-    # Tests pass their throwaway database here; everyone else gets DATABASE_URL via the settings.
+    # Tests pass their throwaway database here; everyone else gets MIGRATION_DATABASE_URL (PostgreSQL itself, when
+    # DATABASE_URL names a transaction pooler), else DATABASE_URL, via the settings.
     url = config.attributes.get("database_url")
-    return str(url) if url else load_settings().async_database_url
+    return str(url) if url else load_settings().async_migration_database_url
 
 
 def _run(connection: Connection) -> None:

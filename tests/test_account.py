@@ -90,7 +90,7 @@ async def test_revoke_others_keeps_only_this_session(make_client: MakeClient) ->
 
 async def sessions_key(client: Client, settings: Settings) -> str:
     """The Redis hash of the signed-in user's sessions."""
-    return f"{settings.redis_namespace}:session:{(await client.get('/api/auth/me')).json()['user']['id']}"
+    return f"{settings.redis_namespace}:session:{{{(await client.get('/api/auth/me')).json()['user']['id']}}}"
 
 
 async def go_quiet(redis: Redis, settings: Settings, key: str, *digests: str) -> None:

@@ -24,6 +24,10 @@ def test_production_refuses_a_missing_example_or_short_secret(secret: str | None
         load_settings(environ, env_file=None)
 
 
+# Outside production, where the example SESSION_SECRET is refused first.
+TEST = {"APP_ENV": "test"}
+
+
 def test_production_accepts_a_strong_secret_and_hardens_the_cookie() -> None:
     settings = load_settings({"APP_ENV": "production", "SESSION_SECRET": STRONG_SECRET}, env_file=None)
     assert settings.session_cookie_name.startswith("__Host-")
@@ -149,3 +153,38 @@ def test_serve_refuses_a_plain_http_frontend_with_one_line(tmp_path: Path) -> No
     assert _refusal([sys.executable, "-m", "pet_auth", "serve"], tmp_path, environ) == [
         "pet_auth: FRONTEND_URL must be an https URL in production, not 'http://pets.example.com'"
     ]
+
+
+def test_sentinel_settings_are_a_list_of_addresses_and_wait_for_a_replica() -> None:
+    settings = load_settings({**TEST, "REDIS_SENTINELS": "10.0.0.1:26379, sentinel-2:26379,[::1]:26379"}, env_file=None)
+    assert settings.redis_sentinels == ("10.0.0.1:26379", "sentinel-2:26379", "[::1]:26379")
+    assert settings.wait_replicas == 1
+    assert load_settings(TEST, env_file=None).wait_replicas == 0
+    assert (
+        load_settings({**TEST, "REDIS_SENTINELS": "a:1", "REDIS_WAIT_REPLICAS": "0"}, env_file=None).wait_replicas == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"REDIS_SENTINELS": "sentinel-without-port"}, "REDIS_SENTINELS"),
+        ({"REDIS_SENTINELS": "a:1", "REDIS_CLUSTER": "true"}, "REDIS_CLUSTER"),
+        ({"REDIS_WAIT_REPLICAS": "-1"}, "REDIS_WAIT_REPLICAS"),
+        ({"REDIS_WAIT_TIMEOUT_MS": "0"}, "REDIS_WAIT_TIMEOUT_MS"),
+    ],
+)
+def test_bad_redis_topology_settings_are_refused(environ: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        load_settings({**TEST, **environ}, env_file=None)
+
+
+def test_migrations_default_to_the_database_url() -> None:
+    pooled = "postgresql://app@pgbouncer:6432/pet_auth"
+    assert load_settings({**TEST, "DATABASE_URL": pooled}, env_file=None).async_migration_database_url == (
+        "postgresql+asyncpg://app@pgbouncer:6432/pet_auth"
+    )
+    direct = "postgres://app@db:5432/pet_auth"
+    settings = load_settings({**TEST, "DATABASE_URL": pooled, "MIGRATION_DATABASE_URL": direct}, env_file=None)
+    assert settings.async_migration_database_url == "postgresql+asyncpg://app@db:5432/pet_auth"
+    assert settings.async_database_url == "postgresql+asyncpg://app@pgbouncer:6432/pet_auth"

@@ -43,7 +43,7 @@ async def test_rate_limit_subjects_are_keyed_with_their_own_key(
 
     def ip_counter_with(secret: bytes) -> str:
         digest = hmac.new(secret, b"testclient", hashlib.sha256).hexdigest()[:32]  # the test client's address
-        return f"{settings.redis_namespace}:ratelimit:login-ip:{digest}"
+        return f"{settings.redis_namespace}:ratelimit:login-ip:{{{digest}}}"  # braces: the cluster hash tag
 
     assert ip_counter_with(keys.rate_limit) in stored
     assert ip_counter_with(settings.session_secret.encode()) not in stored

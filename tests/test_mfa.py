@@ -481,7 +481,7 @@ async def test_a_session_profile_stored_before_mfa_existed_still_serves_me(
     client: Client, settings: Settings, redis: Redis
 ) -> None:
     user = await register(client)
-    key = f"{settings.redis_namespace}:session:{user['id']}"
+    key = f"{settings.redis_namespace}:session:{{{user['id']}}}"
     profile = msgspec.msgpack.decode(cast(bytes, await redis.hget(key, "u")))
     assert len(profile) == 4  # email, creation time, email verified, two-factor sign-in on
     await redis.hset(key, "u", msgspec.msgpack.encode(profile[:2]))  # [email, ucr], as the first release stored it

@@ -51,7 +51,7 @@ def use_cookie(client: Client, name: str, value: str) -> None:
 
 def user_key(settings: Settings, token: str) -> str:
     """The Redis hash of the user's sessions; the cookie starts with the user id."""
-    return f"{settings.redis_namespace}:session:{token.split('.')[0]}"
+    return f"{settings.redis_namespace}:session:{{{token.split('.')[0]}}}"
 
 
 def handle_of(settings: Settings, token: str) -> str:
@@ -227,7 +227,7 @@ async def test_a_session_ended_meanwhile_is_not_touched_back(settings: Settings,
         touched = msgspec.structs.replace(loaded.record, last_seen_ms=loaded.record.last_seen_ms + 1)
         assert not await store._set_if_unchanged(7, handle, raw, touched)
         assert await store.load(7, handle) is None
-        stored = await redis.hkeys(f"{settings.redis_namespace}:session:7")
+        stored = await redis.hkeys(f"{settings.redis_namespace}:session:{{7}}")
         assert sorted(stored) == [PROFILE_VERSION.encode(), CREDENTIAL_VERSION.encode()]
     finally:
         await client.aclose()
@@ -313,7 +313,7 @@ async def test_a_credential_change_that_never_committed_locks_no_one_out(
     client = await make_client(settings)
     email = unique_email()
     user = await register(client, email)
-    key = f"{settings.redis_namespace}:session:{user['id']}"
+    key = f"{settings.redis_namespace}:session:{{{user['id']}}}"
     await redis.hset(key, CREDENTIAL_VERSION, 2)  # as a reset whose commit failed leaves it; PostgreSQL has 1
 
     response = await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
+import redis.asyncio.sentinel
 import redis.exceptions
 import sqlalchemy.exc
 from litestar import Litestar, get
@@ -56,6 +57,8 @@ UNAVAILABLE = {
     "redis master down": redis.exceptions.MasterDownError("Link with MASTER is down"),
     "redis cluster down": redis.exceptions.ClusterDownError("The cluster is down"),
     "redis try again": redis.exceptions.TryAgainError("Multiple keys request during rehashing of slot"),
+    "sentinel: no master yet": redis.asyncio.sentinel.MasterNotFoundError("No master found for 'mymaster'"),
+    "cluster: slot not served": redis.exceptions.SlotNotCoveredError("Slot 1234 is not covered by the cluster"),
 }
 
 # Bugs, whatever their messages say: a 500.

@@ -15,7 +15,7 @@ def _create_database(settings: Settings) -> None:
     import asyncpg
     from sqlalchemy.engine import make_url
 
-    url = make_url(settings.async_database_url)
+    url = make_url(settings.async_migration_database_url)  # PostgreSQL itself, not a pooler
 
     async def create() -> None:
         server = await asyncpg.connect(
@@ -44,7 +44,10 @@ def _purge_tokens(settings: Settings) -> None:
     from pet_auth.db.database import Database, create_engine
 
     async def purge() -> int:
-        db = Database(create_engine(settings.async_database_url, pool_size=1))
+        engine = create_engine(
+            settings.async_database_url, pool_size=1, transaction_pooler=settings.database_transaction_pooler
+        )
+        db = Database(engine)
         try:
             async with db.transaction() as repos:
                 return await repos.reset_tokens.purge_dead() + await repos.email_tokens.purge_dead()
@@ -106,6 +109,9 @@ def openapi_document() -> bytes:
 def _serve(settings: Settings, reload: bool) -> None:
     import uvicorn
 
+    if settings.metrics_enabled and settings.web_concurrency > 1 and not reload:
+        _share_metrics(settings)
+
     uvicorn.run(
         "pet_auth.app:app_from_env",
         factory=True,
@@ -123,6 +129,20 @@ def _serve(settings: Settings, reload: bool) -> None:
         access_log=False,
         server_header=False,
     )
+
+
+def _share_metrics(settings: Settings) -> None:
+    """Worker processes write their metrics to files in one directory (prometheus-client's multiprocess mode),
+    named by PROMETHEUS_MULTIPROC_DIR before they start; the counts of an earlier run are removed."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    directory = Path(settings.prometheus_multiproc_dir or tempfile.mkdtemp(prefix="pet_auth-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def main() -> None:

@@ -12,9 +12,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
-from redis.asyncio import Redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from prometheus_client import CollectorRegistry
 
 from pet_auth.background import BackgroundTasks
 from pet_auth.config import Settings, SettingsError, decode_key, load_settings
@@ -30,6 +28,7 @@ from pet_auth.domain.ports import Limit, Limits
 from pet_auth.domain.recovery import RecoveryService
 from pet_auth.domain.secret_box import SecretBox
 from pet_auth.domain.verification import EmailService
+from pet_auth.http import metrics
 from pet_auth.http.controllers.account import AccountController
 from pet_auth.http.controllers.auth import AuthController
 from pet_auth.http.controllers.health import HealthController
@@ -45,22 +44,11 @@ from pet_auth.http.session_cookie import RedisSessionConfig
 from pet_auth.keys import derive_keys, derive_mfa_keys
 from pet_auth.mail import ConsoleMailer, Mailer, SmtpMailer
 from pet_auth.ratelimit import RedisRateLimiter
+from pet_auth.redis_topology import TIMEOUT_SECONDS, create_redis
 from pet_auth.sessions.pending import PendingSignInStore
 from pet_auth.sessions.store import SessionStore
 
 MAX_BODY_BYTES = 16 * 1024
-REDIS_TIMEOUT_SECONDS = 2
-
-
-def create_redis(url: str) -> Redis:
-    # Fail fast during an outage (503 at once), reconnect by itself when Redis is back.
-    return Redis.from_url(
-        url,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), retries=1),
-        health_check_interval=30,
-    )
 
 
 def create_mailer(settings: Settings, address_hash: Callable[[str], str]) -> Mailer:
@@ -101,16 +89,18 @@ def _provide(value: object) -> Provide:
 
 def create_app(settings: Settings) -> Litestar:
     keys = derive_keys(settings.session_secret)
-    db = Database(create_engine(settings.async_database_url))
-    redis = create_redis(settings.redis_url)
+    db = Database(create_engine(settings.async_database_url, transaction_pooler=settings.database_transaction_pooler))
+    redis = create_redis(settings)
     sessions = SessionStore(
         redis,
         namespace=f"{settings.redis_namespace}:session",
         idle_timeout=settings.session_idle_timeout,
         absolute_lifetime=settings.session_absolute_lifetime,
         most_per_user=settings.sessions_per_user,
-        read_timeout=REDIS_TIMEOUT_SECONDS,
+        read_timeout=TIMEOUT_SECONDS,
         secret=keys.session_digest,
+        wait_replicas=settings.wait_replicas,
+        wait_timeout_ms=settings.redis_wait_timeout_ms,
     )
     limiter = RedisRateLimiter(redis, settings.redis_namespace, keys.rate_limit)
     limits = limits_from(settings)
@@ -205,8 +195,23 @@ def create_app(settings: Settings) -> Litestar:
         secure=settings.is_production,
         samesite="lax",
         max_age=settings.session_absolute_lifetime,
-        exclude=["^/health", "^/ready", "^/schema"],
+        exclude=["^/health", "^/ready", "^/schema", f"^{metrics.PATH}$"],
     )
+    route_handlers: list[Any] = [
+        AuthController,
+        MfaController,
+        RecoveryController,
+        AccountController,
+        SessionsController,
+        HealthController,
+    ]
+    middleware: list[Any] = [OriginCheckMiddleware(settings.cors_origins), session_config.middleware]
+    before_send: list[Any] = [security_headers(hsts=settings.is_production)]
+    if settings.metrics_enabled:
+        registry = CollectorRegistry()
+        route_handlers.append(metrics.exposition(registry, settings.metrics_token, settings.prometheus_multiproc_dir))
+        middleware.insert(0, metrics.StartClock(excluded=metrics.PATH))
+        before_send.append(metrics.before_send(metrics.Metrics(registry)))
 
     async def shutdown() -> None:
         await background.drain()
@@ -215,14 +220,7 @@ def create_app(settings: Settings) -> Litestar:
         await db.engine.dispose()
 
     return Litestar(
-        route_handlers=[
-            AuthController,
-            MfaController,
-            RecoveryController,
-            AccountController,
-            SessionsController,
-            HealthController,
-        ],
+        route_handlers=route_handlers,
         state=State({"require_verified_email": settings.require_verified_email}),
         dependencies={
             "auth": _provide(auth),
@@ -236,7 +234,7 @@ def create_app(settings: Settings) -> Litestar:
                 MfaCookie(settings.mfa_cookie_name, secure=settings.is_production, max_age=settings.mfa_pending_ttl)
             ),
         },
-        middleware=[OriginCheckMiddleware(settings.cors_origins), session_config.middleware],
+        middleware=middleware,
         stores={"sessions": sessions},
         cors_config=CORSConfig(
             allow_origins=list(settings.cors_origins),
@@ -247,7 +245,7 @@ def create_app(settings: Settings) -> Litestar:
         ),
         exception_handlers=exception_handlers(),
         request_class=ApiRequest,
-        before_send=[security_headers(hsts=settings.is_production)],
+        before_send=before_send,
         request_max_body_size=MAX_BODY_BYTES,
         # Off in production unless OPENAPI_ENABLED=true: the pages map every route for whoever asks.
         openapi_config=openapi_config(settings.session_cookie_name) if settings.serves_openapi else None,

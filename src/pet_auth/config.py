@@ -37,7 +37,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     port: Positive = 3000
     web_concurrency: Positive = 1
     database_url: str = "postgresql://postgres@127.0.0.1:5432/pet_auth"
+    # DATABASE_URL names a transaction-mode pooler (PgBouncer): no prepared statement or session state outlives
+    # a transaction. Alembic then needs PostgreSQL itself: MIGRATION_DATABASE_URL (default: DATABASE_URL).
+    database_transaction_pooler: bool = False
+    migration_database_url: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Sentinel: the sentinels' `host:port` list and the master's name (REDIS_URL gives db and credentials).
+    redis_sentinels: tuple[str, ...] = ()
+    redis_sentinel_master: str = "mymaster"
+    # Cluster: REDIS_URL names any node.
+    redis_cluster: bool = False
+    # Replicas that must acknowledge a revocation (WAIT) before it is confirmed; default 1 under Sentinel, else 0.
+    redis_wait_replicas: int | None = None
+    redis_wait_timeout_ms: Positive = 500
     # Prefix of every Redis key this service writes; tests give each run its own.
     redis_namespace: str = "pet_auth"
     session_secret: str = EXAMPLE_SESSION_SECRET
@@ -78,6 +90,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated IPs or networks, or *);
     # empty: none, every client is the address that connected.
     forwarded_allow_ips: str = ""
+    metrics_enabled: bool = False
+    # When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`.
+    metrics_token: str = ""
+    # Where the worker processes keep their metrics (several workers); default: a fresh temporary directory.
+    prometheus_multiproc_dir: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -89,11 +106,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
 
     @property
     def async_database_url(self) -> str:
-        """The same URL with the asyncpg driver, whichever plain form was given."""
-        scheme, sep, rest = self.database_url.partition("://")
-        if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
-            return f"postgresql+asyncpg{sep}{rest}"
-        return self.database_url
+        return _asyncpg_url(self.database_url)
+
+    @property
+    def async_migration_database_url(self) -> str:
+        return _asyncpg_url(self.migration_database_url or self.database_url)
+
+    @property
+    def wait_replicas(self) -> int:
+        if self.redis_wait_replicas is not None:
+            return self.redis_wait_replicas
+        return 1 if self.redis_sentinels else 0
 
     @property
     def session_cookie_name(self) -> str:
@@ -121,7 +144,16 @@ def decode_key(value: str) -> bytes | None:
     return key if len(key) == KEY_BYTES else None
 
 
-_TUPLE_FIELDS = {"CORS_ORIGINS"}
+def _asyncpg_url(url: str) -> str:
+    """The same URL with the asyncpg driver, whichever plain form was given."""
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
+        return f"postgresql+asyncpg{sep}{rest}"
+    return url
+
+
+_TUPLE_FIELDS = {"CORS_ORIGINS", "REDIS_SENTINELS"}
+_HOST_PORT = re.compile(r"[^\s:]+:[0-9]{1,5}|\[[0-9a-fA-F:.]+\]:[0-9]{1,5}")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
@@ -152,6 +184,13 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
 def _check(settings: Settings) -> None:
     if settings.mfa_encryption_key and decode_key(settings.mfa_encryption_key) is None:
         raise SettingsError("MFA_ENCRYPTION_KEY must be 32 bytes, written as 64 hex digits or in base64")
+    if settings.redis_cluster and settings.redis_sentinels:
+        raise SettingsError("REDIS_CLUSTER and REDIS_SENTINELS name two topologies; set one")
+    for address in settings.redis_sentinels:
+        if not _HOST_PORT.fullmatch(address):
+            raise SettingsError(f"REDIS_SENTINELS must list host:port addresses, not {address!r}")
+    if settings.redis_wait_replicas is not None and settings.redis_wait_replicas < 0:
+        raise SettingsError("REDIS_WAIT_REPLICAS must be 0 or more")
     if "*" in settings.cors_origins:
         raise SettingsError("CORS_ORIGINS must list explicit origins; '*' cannot carry credentials")
     if settings.is_production:

@@ -6,22 +6,30 @@ Two kinds of budget, both in fixed windows started by the first counted event:
   flight never exceed a limit. Concurrent sign-ins with the right password are then never refused for each
   other's sake (a waiting attempt gets the place of one that succeeded), concurrent guesses can't check more
   passwords than the limit allows, and an attempt cut short by an outage counts as nothing.
+
+A subject's counter and its set of attempts in flight share a hash tag (`{digest}`): one Redis Cluster slot.
+The subjects of one check (an account and an address) may sit on different nodes, so on a cluster each is
+reserved by its own script, in a fixed order, and the places taken are given back when a later subject refuses;
+on one server all go in one script, one round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import random
 import secrets
 import time
+from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 
 from pet_auth.domain.clients import client_network
 from pet_auth.domain.errors import RateLimited
 from pet_auth.domain.ports import Check, Limit, Outcome
+from pet_auth.redis_topology import AnyRedis
 
 # For each key: count one hit, start its window on the first; return the counts and remaining milliseconds.
 _HIT = """
@@ -82,8 +90,9 @@ ATTEMPT_LEASE_MS = 60_000
 
 
 class RedisRateLimiter:
-    def __init__(self, redis: Redis, namespace: str, secret: bytes, *, wait_seconds: float = 5.0) -> None:
+    def __init__(self, redis: AnyRedis, namespace: str, secret: bytes, *, wait_seconds: float = 5.0) -> None:
         self._redis = redis
+        self._per_subject = isinstance(redis, RedisCluster)
         self._prefix = f"{namespace}:ratelimit:"
         self._secret = secret
         self._wait_seconds = wait_seconds
@@ -96,7 +105,7 @@ class RedisRateLimiter:
             subject = client_network(subject)
         # Subjects (emails, addresses, devices) are stored keyed-hashed: a key listing shows no personal data.
         digest = hmac.new(self._secret, subject.encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{self._prefix}{limit.name}:{digest}"
+        return f"{self._prefix}{limit.name}:{{{digest}}}"
 
     def _attempt_keys(self, checks: tuple[Check, ...]) -> list[str]:
         keys = []
@@ -108,7 +117,11 @@ class RedisRateLimiter:
     async def hit(self, *checks: Check) -> None:
         keys = [self._key(limit, subject) for limit, subject in checks]
         windows = [limit.window_seconds * 1000 for limit, _ in checks]
-        replies = await self._hit(keys=keys, args=windows)
+        if self._per_subject:
+            parts = await asyncio.gather(*(self._hit(keys=[k], args=[w]) for k, w in zip(keys, windows, strict=True)))
+            replies = [reply for part in parts for reply in part]
+        else:
+            replies = await self._hit(keys=keys, args=windows)
         retry_after = 0
         for (limit, _), count, ttl_ms in zip(checks, replies[::2], replies[1::2], strict=True):
             if int(count) > limit.max_hits:
@@ -118,11 +131,9 @@ class RedisRateLimiter:
 
     async def begin_attempt(self, *checks: Check) -> str:
         attempt = secrets.token_hex(8)
-        keys = self._attempt_keys(checks)
-        args: list[str | int] = [attempt, ATTEMPT_LEASE_MS, *(limit.max_hits for limit, _ in checks)]
         deadline = time.monotonic() + self._wait_seconds
         while True:
-            status, retry_ms = await self._begin(keys=keys, args=args)
+            status, retry_ms = await self._reserve(attempt, checks)
             if status == b"ok":
                 return attempt
             if status == b"limited":
@@ -131,7 +142,32 @@ class RedisRateLimiter:
                 raise RateLimited(1)  # the attempts in flight took too long; their outcome is seconds away
             await asyncio.sleep(0.02 + random.random() * 0.02)  # noqa: S311 - jitter, not a secret
 
+    async def _reserve(self, attempt: str, checks: tuple[Check, ...]) -> list[Any]:
+        """Take a place under every check, or none: `[b'ok', 0]`, else `_BEGIN`'s refusal."""
+        if not self._per_subject:
+            every: list[str | int] = [attempt, ATTEMPT_LEASE_MS, *(limit.max_hits for limit, _ in checks)]
+            return list(await self._begin(keys=self._attempt_keys(checks), args=every))
+        taken: list[Check] = []
+        try:
+            # A fixed order: two attempts on the same subjects never hold one each and refuse each other.
+            for check in sorted(checks, key=lambda check: self._key(*check)):
+                one: list[str | int] = [attempt, ATTEMPT_LEASE_MS, check[0].max_hits]
+                reply = await self._begin(keys=self._attempt_keys((check,)), args=one)
+                if reply[0] != b"ok":
+                    await self.end_attempt(attempt, Outcome.ABANDONED, *taken)
+                    return list(reply)
+                taken.append(check)
+        except BaseException:
+            with contextlib.suppress(Exception):  # Redis failing now: the places expire with their lease
+                await self.end_attempt(attempt, Outcome.ABANDONED, *taken)
+            raise
+        return [b"ok", 0]
+
     async def end_attempt(self, attempt: str, outcome: Outcome, *checks: Check) -> None:
+        groups = [(check,) for check in checks] if self._per_subject else [checks]
+        await asyncio.gather(*(self._end_group(attempt, outcome, group) for group in groups if group))
+
+    async def _end_group(self, attempt: str, outcome: Outcome, checks: tuple[Check, ...]) -> None:
         args: list[str | int] = [attempt, outcome.value]
         for limit, _ in checks:
             args += [limit.window_seconds * 1000, "1" if limit.cleared_by_success else "0"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -12,7 +14,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from pet_auth.db.repositories import EmailTokenRepository, MfaRepository, ResetTokenRepository, UserRepository
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, transaction_pooler: bool = False) -> AsyncEngine:
+    """With `transaction_pooler` (PgBouncer in transaction mode, which knows nothing of prepared statements before
+    1.21), each transaction may run on another server connection, so nothing may outlive one:
+    - no statement caches (asyncpg's and SQLAlchemy's), and every statement prepared under a name of its own:
+      asyncpg numbers names per process, so two processes' would clash on a shared server connection;
+    - no autocommit: asyncpg prepares a statement and then executes it in two exchanges, which PgBouncer may
+      send to two server connections unless a transaction holds one. Reads then pay a BEGIN and a ROLLBACK, and
+      the pre-ping runs in a transaction of its own (SQLAlchemy does so outside autocommit)."""
+    connect_args: dict[str, Any] = {"timeout": 3, "command_timeout": 10}
+    if transaction_pooler:
+        connect_args |= {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": _unique_statement_name,
+        }
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -22,12 +38,16 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_pre_ping=True,
         # Pooled connections rest in autocommit: SQLAlchemy's asyncpg pre-ping is then one statement, not three
         # (outside autocommit it wraps the ping in BEGIN ... ROLLBACK). Transactions ask for READ COMMITTED.
-        isolation_level="AUTOCOMMIT",
-        connect_args={"timeout": 3, "command_timeout": 10},
+        isolation_level="READ COMMITTED" if transaction_pooler else "AUTOCOMMIT",
+        connect_args=connect_args,
         # A failed statement's message would list its parameters (addresses, hashes), and such a message may be
         # logged: keep them out of it.
         hide_parameters=True,
     )
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,13 +59,16 @@ HTTP_PROBLEMS = {
 
 # What an outage of PostgreSQL or Redis looks like from here, by exception type: each is a 503, never a 500.
 # Redis: refused, reset or closed connections, timeouts, a full connection pool, LOADING (BusyLoadingError, a
-# ConnectionError), and a replica or a cluster that cannot take writes now (READONLY, MASTERDOWN, TRYAGAIN).
+# ConnectionError), no master known to the sentinels during a failover (MasterNotFoundError, a ConnectionError),
+# and a replica or a cluster that cannot take writes now (READONLY, MASTERDOWN, CLUSTERDOWN, TRYAGAIN, a slot
+# that no node serves while the cluster reshapes).
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.ReadOnlyError,
     redis.exceptions.ClusterDownError,
     redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
     sqlalchemy.exc.TimeoutError,  # no pooled connection came free in time
     OSError,
     TimeoutError,

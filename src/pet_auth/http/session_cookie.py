@@ -107,7 +107,7 @@ class RedisSessionBackend(ServerSideSessionBackend):
         loaded = state.loaded
         if scope_session is Empty or not scope_session:
             if loaded is not None:
-                await store.remove(loaded.live.user_id, loaded.live.handle)
+                await store.end_session(loaded.live.user_id, loaded.live.handle)
             if loaded is not None or state.stale_cookie:
                 headers.add("Set-Cookie", self._cookie("", max_age=0))
         # A signed-in session's data belongs to the store: it is written when the session starts, never back.
@@ -185,6 +185,12 @@ def end_session(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
 def current_session_handle(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     loaded = session_state(connection).loaded
     return None if loaded is None else loaded.live.handle
+
+
+def came_signed_in(scope: Any) -> bool:
+    """Whether the request (its ASGI scope) came with a live session."""
+    state = scope.get(_STATE_KEY)
+    return state is not None and state.loaded is not None
 
 
 def current_session(connection: ASGIConnection[Any, Any, Any, Any]) -> SessionRef | None:

@@ -5,6 +5,7 @@ checkout and release, retry wrapper, instrumentation hooks, a timeout per read) 
 Redis. Under load many requests wait for their session in the same event-loop turn: the reads queued in that
 turn are written to one connection at once and their replies read back in order, so that per-command cost is
 paid once per batch. One request alone is a batch of one: no waiting for company, no added latency.
+On a Redis Cluster the batch is a cluster pipeline: redis-py sends it to each node its keys live on, together.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ import builtins
 import math
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+
+from pet_auth.redis_topology import AnyRedis, connection_for
 
 _Pending = list[tuple[tuple[Any, ...], "asyncio.Future[Any]"]]
 
 
 class ReadBatcher:
-    def __init__(self, redis: Redis, timeout: float) -> None:
-        self._pool = redis.connection_pool
+    def __init__(self, redis: AnyRedis, timeout: float) -> None:
+        self._redis = redis
         self._timeout = timeout
         self._pending: _Pending = []
         self._flushes: set[asyncio.Task[None]] = set()
@@ -52,27 +55,37 @@ class ReadBatcher:
                     future.set_exception(exc)
 
     async def _send(self, batch: _Pending) -> None:
-        connection = await self._pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            try:
-                # One deadline for the whole batch, not a timer per reply.
-                async with asyncio.timeout(self._timeout):
+            # One deadline for the whole batch, not a timer per reply.
+            async with asyncio.timeout(self._timeout):
+                if isinstance(self._redis, RedisCluster):
+                    await self._send_to_cluster(self._redis, batch)
+                    return
+                async with connection_for(self._redis, "") as connection:
                     await connection.send_packed_command(connection.pack_commands([args for args, _ in batch]))
                     for _, future in batch:
                         try:
                             reply = await connection.read_response(timeout=math.inf)
                         except ResponseError as exc:
                             reply = exc
-                        if future.done():  # its request was cancelled; the reply is read all the same
-                            continue
-                        if isinstance(reply, ResponseError):
-                            future.set_exception(reply)
-                        else:
-                            future.set_result(reply)
-            except builtins.TimeoutError:
-                raise TimeoutError("Redis did not answer in time") from None
-        except BaseException:
-            await connection.disconnect()  # replies may still be on their way: the connection is spoiled
-            raise
-        finally:
-            await self._pool.release(connection)
+                        _settle(future, reply)
+        except builtins.TimeoutError:
+            raise TimeoutError("Redis did not answer in time") from None
+
+    @staticmethod
+    async def _send_to_cluster(cluster: RedisCluster, batch: _Pending) -> None:
+        pipeline = cluster.pipeline(transaction=False)
+        for args, _ in batch:
+            pipeline.execute_command(*args)
+        replies = await pipeline.execute(raise_on_error=False)
+        for (_, future), reply in zip(batch, replies, strict=True):
+            _settle(future, reply)
+
+
+def _settle(future: asyncio.Future[Any], reply: Any) -> None:
+    if future.done():  # its request was cancelled; the reply is read all the same
+        return
+    if isinstance(reply, Exception):
+        future.set_exception(reply)
+    else:
+        future.set_result(reply)

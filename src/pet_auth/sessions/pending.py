@@ -13,9 +13,8 @@ import re
 import secrets
 from typing import cast
 
-from redis.asyncio import Redis
-
 from pet_auth.domain.models import PendingSignIn
+from pet_auth.redis_topology import AnyRedis
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32)
 
@@ -28,7 +27,7 @@ return 1
 
 
 class PendingSignInStore:
-    def __init__(self, redis: Redis, namespace: str, key: bytes, ttl: int) -> None:
+    def __init__(self, redis: AnyRedis, namespace: str, key: bytes, ttl: int) -> None:
         self._redis, self._namespace, self._key, self.ttl = redis, namespace, key, ttl
         self._failed = redis.register_script(_FAILED)
 

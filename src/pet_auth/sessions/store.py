@@ -1,6 +1,6 @@
 """Redis storage of sessions: Litestar's RedisStore, holding each user's sessions together in one hash.
 
-One key per user, `<ns>:<user id>`, a hash of
+One key per user, `<ns>:{<user id>}` (the braces make the user id the key's Redis Cluster hash tag), a hash of
   u          the user's own fields that a session serves (`Profile`), kept once for all their sessions
   p          the version of those fields: an older copy never replaces a newer one
   v          the user's credential version: no session is stored for an earlier one
@@ -23,19 +23,24 @@ from __future__ import annotations
 
 import base64
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import msgspec
 from litestar.stores.redis import RedisStore
-from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import AskError, ConnectionError, MovedError, ResponseError, TryAgainError
 
 from pet_auth.domain.errors import CredentialsChanged, ProfileChanged
 from pet_auth.domain.models import Client, SessionInfo, SessionRef, User
+from pet_auth.redis_topology import TIMEOUT_SECONDS, AnyRedis, connection_for
 from pet_auth.sessions.batch import ReadBatcher
+
+logger = logging.getLogger("pet_auth.sessions")
 
 PROFILE = "u"
 PROFILE_VERSION = "p"
@@ -140,11 +145,11 @@ return 1
 # against credential version ARGV[9]: returns -1 and stores nothing if the user's credentials are already past it,
 # unless ARGV[10] is '1' (the caller confirmed the version with PostgreSQL). Newer fields already stored stay;
 # with no fields stored but a newer version known, returns -2 and stores nothing (the caller reads the user again).
-# Ends the session it replaces (ARGV[8] in KEYS[2], if not ''); keeps the key alive for an idle timeout (ARGV[4] s).
-# Past ARGV[7] sessions, ends those past a deadline (used last at or before ARGV[5] ms, or issued at or before
-# ARGV[6] ms: `SessionStore._cutoffs`), then the least recently used, so that no user collects sessions without
-# bound. One script, not a MULTI: redis-py checks a
-# pipeline's scripts with SCRIPT EXISTS first, a round trip more.
+# Ends the session it replaces (ARGV[8], if not '': one of the same user's); keeps the key alive for an idle timeout
+# (ARGV[4] s). Past ARGV[7] sessions, ends those past a deadline (used last at or before ARGV[5] ms, or issued at or
+# before ARGV[6] ms: `SessionStore._cutoffs`), then the least recently used, so that no user collects sessions
+# without bound. One script, not a MULTI: redis-py checks a pipeline's scripts with SCRIPT EXISTS first, a round
+# trip more.
 _ADD = (
     _HELPERS
     + """
@@ -152,9 +157,7 @@ local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if tonumber(ARGV[9]) < current and ARGV[10] ~= '1' then return -1 end
 local fresh = tonumber(ARGV[11]) >= tonumber(redis.call('HGET', KEYS[1], 'p') or '0')
 if not fresh and redis.call('HEXISTS', KEYS[1], 'u') == 0 then return -2 end
-if ARGV[8] ~= '' then
-  if KEYS[2] == KEYS[1] then redis.call('HDEL', KEYS[1], ARGV[8]) else delete_sessions(KEYS[2], {ARGV[8]}) end
-end
+if ARGV[8] ~= '' then redis.call('HDEL', KEYS[1], ARGV[8]) end
 if fresh then redis.call('HSET', KEYS[1], 'u', ARGV[1], 'p', ARGV[11]) end
 redis.call('HSET', KEYS[1], 'v', ARGV[9], ARGV[2], ARGV[3])
 keep_alive(KEYS[1], ARGV[4])
@@ -233,16 +236,21 @@ def _now_ms() -> int:
 class SessionStore(RedisStore):
     def __init__(
         self,
-        redis: Redis,
+        redis: AnyRedis,
         namespace: str,
         idle_timeout: int,
         absolute_lifetime: int,
         most_per_user: int,
         read_timeout: float,
         secret: bytes,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 500,
     ) -> None:
-        super().__init__(redis, namespace=namespace)
+        # Litestar's store only keeps the client and registers scripts, which a cluster client does too.
+        super().__init__(cast("Any", redis), namespace=namespace)
         self._secret = secret
+        self._wait_replicas = wait_replicas
+        self._wait_timeout_ms = wait_timeout_ms
         self.idle_timeout = idle_timeout
         self.absolute_lifetime = absolute_lifetime
         self.most_per_user = most_per_user
@@ -255,7 +263,7 @@ class SessionStore(RedisStore):
         self._profile_changed = redis.register_script(_PROFILE_CHANGED)
 
     def _user_key(self, user_id: int) -> str:
-        return self._make_key(str(user_id))
+        return self._make_key(f"{{{user_id}}}")
 
     def _cutoffs(self, now_ms: int) -> tuple[int, int]:
         """The deadline rule, written once: a session last used at or before the first (ms), or issued at or
@@ -290,9 +298,10 @@ class SessionStore(RedisStore):
     async def start(
         self, user: User, credential_version: int, client: Client, replaces: SessionRef | None, *, force: bool = False
     ) -> str:
-        """Store a new session among its user's, ending the session it replaces in the same step; return its
-        token, `<user id>.<256 random bits>`. Raises `CredentialsChanged` if the user's credentials were changed
-        past `credential_version` (unless `force`)."""
+        """Store a new session among its user's, ending the session it replaces (in the same step if it is the
+        same user's, else right after: a script touches one user's key, one hash slot); return its token,
+        `<user id>.<256 random bits>`. Raises `CredentialsChanged` if the user's credentials were changed past
+        `credential_version` (unless `force`)."""
         token = f"{user.id}.{secrets.token_urlsafe(32)}"
         now_ms = _now_ms()
         record = SessionRecord(issued_at=now_ms // 1000, last_seen_ms=now_ms, device=client.device, ip=client.ip)
@@ -305,17 +314,20 @@ class SessionStore(RedisStore):
             seen_cutoff,
             issued_cutoff,
             self.most_per_user,
-            "" if replaces is None else replaces.handle,
+            "" if replaces is None or replaces.user_id != user.id else replaces.handle,
             credential_version,
             "1" if force else "0",
             user.profile_version,
         ]
-        replaced_key = self._user_key(user.id if replaces is None else replaces.user_id)
-        outcome = await self._add(keys=[self._user_key(user.id), replaced_key], args=args)
+        outcome = await self._add(keys=[self._user_key(user.id)], args=args)
         if outcome == -1:
             raise CredentialsChanged
         if outcome == -2:
             raise ProfileChanged
+        if replaces is not None and replaces.user_id != user.id:
+            # Another user's session, signed in over: the new one is stored first, so that a failure here leaves
+            # the client its old session (as before the request), never none.
+            await self.remove(replaces.user_id, replaces.handle)
         return token
 
     async def profile_changed(self, user: User) -> None:
@@ -323,7 +335,41 @@ class SessionStore(RedisStore):
         await self._profile_changed(keys=[self._user_key(user.id)], args=args)
 
     async def credentials_changed(self, user_id: int, credential_version: int) -> None:
-        await self._credentials_changed(keys=[self._user_key(user_id)], args=[credential_version])
+        await self._revoke(user_id, self._credentials_changed, credential_version)
+
+    async def _revoke(self, user_id: int, script: AsyncScript, *args: str | int) -> Any:
+        """Run a script that ends sessions; with replicas to wait for, confirm it only once they acknowledged
+        it (WAIT), so that a failover to a replica cannot bring the sessions back. WAIT counts the writes of its
+        own connection: the script and the WAIT go together on one connection, in one round trip."""
+        key = self._user_key(user_id)
+        if not self._wait_replicas:
+            return await script(keys=[key], args=list(args))
+        wait = ("WAIT", self._wait_replicas, self._wait_timeout_ms)
+        async with connection_for(self._redis, key) as connection:
+            commands = [("EVAL", script.script, 1, key, *args), wait]
+            await connection.send_packed_command(connection.pack_commands(commands))
+            timeout = TIMEOUT_SECONDS + self._wait_timeout_ms / 1000
+            try:
+                result = await connection.read_response(timeout=timeout)
+            except (MovedError, AskError) as exc:
+                # A cluster moving the user's slot right now; redis-py's own commands learn the new map.
+                raise TryAgainError("the key's slot is moving") from exc
+            try:
+                acknowledged = int(await connection.read_response(timeout=timeout))
+            except ResponseError as exc:
+                # UNBLOCKED, or WAIT refused by a replica: this server was a master when it ended the sessions
+                # and is not now. A replica's writes are discarded when it follows the new master.
+                raise ConnectionError("the master stepped down before its replicas acknowledged") from exc
+        if acknowledged < self._wait_replicas:
+            # Revoked on the master, which keeps answering: a replica outage must not stop sign-outs. Until a
+            # replica catches up, a failover could lose this revocation.
+            logger.warning(
+                "a revocation was acknowledged by %d of %d replicas within %d ms",
+                acknowledged,
+                self._wait_replicas,
+                self._wait_timeout_ms,
+            )
+        return result
 
     async def _set_if_unchanged(self, user_id: int, handle: str, expected: bytes, new: SessionRecord) -> bool:
         args: list[str | bytes | int] = [handle, expected, _encoder.encode(new), self.idle_timeout]
@@ -350,11 +396,14 @@ class SessionStore(RedisStore):
         return live
 
     async def end_all_sessions(self, user_id: int, keep: str | None = None) -> int:
-        return int(await self._end(keys=[self._user_key(user_id)], args=["all-but", keep or ""]))
+        return int(await self._revoke(user_id, self._end, "all-but", keep or ""))
 
     async def end_session(self, user_id: int, handle: str) -> bool:
-        """End one of the user's sessions; False when the handle is not one of theirs."""
-        return handle not in (PROFILE, PROFILE_VERSION, CREDENTIAL_VERSION) and await self.remove(user_id, handle) == 1
+        """End one of the user's sessions (sign-out, or revoked from the list); False when the handle is not
+        one of theirs."""
+        if handle in (PROFILE, PROFILE_VERSION, CREDENTIAL_VERSION):
+            return False
+        return int(await self._revoke(user_id, self._end, "these", handle)) == 1
 
     async def list_sessions(self, user_id: int) -> list[SessionInfo]:
         return [_describe(handle, record) for handle, record in await self._live_sessions(user_id)]

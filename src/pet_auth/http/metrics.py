@@ -1,0 +1,131 @@
+"""Prometheus metrics (METRICS_ENABLED): `GET /metrics`, counted at the HTTP edge from each response's route and
+status, so that the domain knows nothing of them.
+
+- `pet_auth_logins_total{outcome}`: success (200), failure (401), rate_limited (429), unavailable (503);
+- `pet_auth_registrations_total`, `pet_auth_password_resets_total`;
+- `pet_auth_session_revocations_total{reason}`: logout (of a signed-in session), revoke_one, revoke_others,
+  password_change, password_reset (each ends one or more sessions);
+- `pet_auth_rate_limited_total{route}`: 429 answers;
+- `pet_auth_request_duration_seconds{method,route}`: time to the response's start, per route template.
+
+With several worker processes, each writes its counts to files under PROMETHEUS_MULTIPROC_DIR (prometheus-client's
+multiprocess mode, set up by `python -m pet_auth serve`) and a scrape of any worker sums them all.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any, cast
+
+from litestar import Response, get
+from litestar.connection import Request
+from litestar.handlers import HTTPRouteHandler
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from pet_auth.http.errors import problem
+from pet_auth.http.session_cookie import came_signed_in
+
+PATH = "/metrics"
+_STARTED = "pet_auth.started"
+
+# Litestar adds the charset of a text response itself.
+_MEDIA_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
+_LOGIN_OUTCOMES = {200: "success", 401: "failure", 429: "rate_limited", 503: "unavailable"}
+# Routes whose success ends sessions, and why.
+_REVOCATIONS = {
+    ("POST", "/api/auth/logout"): "logout",
+    ("DELETE", "/api/auth/sessions/{session_id}"): "revoke_one",
+    ("POST", "/api/auth/sessions/revoke-others"): "revoke_others",
+    ("POST", "/api/auth/change-password"): "password_change",
+    ("POST", "/api/auth/reset-password"): "password_reset",
+    ("POST", "/api/auth/delete-account"): "account_deleted",
+    ("POST", "/api/auth/mfa/totp/confirm"): "mfa_change",
+    ("POST", "/api/auth/mfa/disable"): "mfa_change",
+    ("POST", "/api/auth/mfa/recovery-codes"): "mfa_change",
+}
+# Where a sign-in ends: the password step, or the second factor's (the password step's 202 asks for that one).
+_SIGN_IN_ROUTES = {("POST", "/api/auth/login"), ("POST", "/api/auth/login/mfa")}
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.logins = Counter("pet_auth_logins", "Sign-in attempts, by outcome.", ["outcome"], registry=registry)
+        self.registrations = Counter("pet_auth_registrations", "Accounts created.", registry=registry)
+        self.resets = Counter("pet_auth_password_resets", "Passwords reset with an emailed token.", registry=registry)
+        self.revocations = Counter(
+            "pet_auth_session_revocations", "Requests that ended sessions, by reason.", ["reason"], registry=registry
+        )
+        self.rate_limited = Counter(
+            "pet_auth_rate_limited", "Requests refused by a rate limit, by route.", ["route"], registry=registry
+        )
+        self.duration = Histogram(
+            "pet_auth_request_duration_seconds",
+            "Time from the request to the start of its response, by route.",
+            ["method", "route"],
+            registry=registry,
+        )
+
+    def record(self, method: str, route: str, status: int, seconds: float, signed_in: bool) -> None:
+        self.duration.labels(method, route).observe(seconds)
+        if status == 429:
+            self.rate_limited.labels(route).inc()
+        if (method, route) in _SIGN_IN_ROUTES and status in _LOGIN_OUTCOMES:
+            self.logins.labels(_LOGIN_OUTCOMES[status]).inc()
+        elif status // 100 != 2:
+            return
+        elif (method, route) == ("POST", "/api/auth/register"):
+            self.registrations.inc()
+        elif (reason := _REVOCATIONS.get((method, route))) is not None and (reason != "logout" or signed_in):
+            self.revocations.labels(reason).inc()
+            if reason == "password_reset":
+                self.resets.inc()
+
+
+class StartClock(ASGIMiddleware):
+    """Notes when a routed request came in, for the `before_send` hook below."""
+
+    def __init__(self, excluded: str) -> None:
+        self.excluded = excluded
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if scope["path"] != self.excluded:
+            cast("dict[str, Any]", scope)[_STARTED] = time.perf_counter()
+        await next_app(scope, receive, send)
+
+
+def before_send(metrics: Metrics) -> Any:
+    """A `before_send` hook, which sees every response, those of the exception handlers included."""
+
+    async def record(message: Message, scope: Scope) -> None:
+        started = cast("dict[str, Any]", scope).get(_STARTED)
+        if message["type"] != "http.response.start" or started is None:
+            return
+        route = cast("dict[str, Any]", scope).get("path_template", "")
+        method = cast("dict[str, Any]", scope)["method"]
+        metrics.record(method, route, message["status"], time.perf_counter() - started, came_signed_in(scope))
+
+    return record
+
+
+def exposition(registry: CollectorRegistry, token: str, multiprocess_dir: str) -> HTTPRouteHandler:
+    """`GET /metrics` in Prometheus's text format; with a token, for `Authorization: Bearer <token>` only."""
+
+    @get(PATH, include_in_schema=False, opt={"skip_session": True}, sync_to_thread=False)
+    def metrics(request: Request[Any, Any, Any]) -> Response[Any]:
+        if token and not hmac.compare_digest(
+            request.headers.get("authorization", "").encode(), f"Bearer {token}".encode()
+        ):
+            return problem(
+                401, "not_authenticated", "Metrics need the bearer token.", headers={"WWW-Authenticate": "Bearer"}
+            )
+        source = registry
+        if multiprocess_dir:
+            source = CollectorRegistry()
+            MultiProcessCollector(source, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(source), media_type=_MEDIA_TYPE)
+
+    return metrics
