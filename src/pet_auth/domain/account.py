@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pet_auth.db.database import Database
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.email_links import CHANGE
 from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, SessionNotFound
 from pet_auth.domain.models import Client, Credentials, SessionInfo, User
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
-from pet_auth.domain.ports import SessionRegistry, Spawn
-from pet_auth.mail.base import Mailer
+from pet_auth.domain.ports import Mailer, SessionRegistry, Spawn, UnitOfWork
 from pet_auth.mail.messages import account_deleted_message, password_changed_message
 
 # Past any version an account can reach: a sign-in still in flight for a deleted account stores no session.
@@ -21,7 +19,7 @@ class AccountService:
     def __init__(
         self,
         *,
-        db: Database,
+        db: UnitOfWork,
         hasher: PasswordHasher,
         auth: AuthService,
         sessions: SessionRegistry,

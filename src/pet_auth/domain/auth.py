@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pet_auth.db.database import Database
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import EmailLinks
@@ -13,8 +12,17 @@ from pet_auth.domain.errors import CredentialsChanged, InvalidCredentials, Profi
 from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import Client, Credentials, MfaChallenge, PendingSignIn, SessionRef, SignIn, User
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
-from pet_auth.domain.ports import Check, Limits, Outcome, PendingSignIns, RateLimiter, SessionRegistry, Spawn
-from pet_auth.mail.base import Mailer
+from pet_auth.domain.ports import (
+    Check,
+    Limits,
+    Mailer,
+    Outcome,
+    PendingSignIns,
+    RateLimiter,
+    SessionRegistry,
+    Spawn,
+    UnitOfWork,
+)
 from pet_auth.mail.messages import new_device_message
 
 
@@ -22,7 +30,7 @@ class AuthService:
     def __init__(
         self,
         *,
-        db: Database,
+        db: UnitOfWork,
         hasher: PasswordHasher,
         limiter: RateLimiter,
         limits: Limits,

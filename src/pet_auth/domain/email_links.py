@@ -14,10 +14,8 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from pet_auth.db.database import Database
 from pet_auth.domain.models import User
-from pet_auth.domain.ports import Spawn
-from pet_auth.mail.base import Mailer
+from pet_auth.domain.ports import Mailer, Spawn, UnitOfWork
 from pet_auth.mail.messages import confirm_new_email_message, verify_email_message
 
 VERIFY, CHANGE = "verify", "change"
@@ -30,7 +28,7 @@ class EmailLinks:
     def __init__(
         self,
         *,
-        db: Database,
+        db: UnitOfWork,
         mailer: Mailer,
         spawn: Spawn,
         secret: bytes,

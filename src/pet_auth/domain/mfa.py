@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from pet_auth.db.database import Database, Repositories
 from pet_auth.domain import recovery_codes, totp
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
@@ -31,9 +30,18 @@ from pet_auth.domain.errors import (
     RateLimited,
 )
 from pet_auth.domain.models import Client, Credentials, MfaRecord, SessionRef, SignIn, User
-from pet_auth.domain.ports import Limits, Outcome, PendingSignIns, RateLimiter, SessionRegistry, Spawn
+from pet_auth.domain.ports import (
+    Limits,
+    Mailer,
+    Outcome,
+    PendingSignIns,
+    RateLimiter,
+    Repositories,
+    SessionRegistry,
+    Spawn,
+    UnitOfWork,
+)
 from pet_auth.domain.secret_box import SecretBox
-from pet_auth.mail.base import Mailer
 from pet_auth.mail.messages import (
     mfa_disabled_message,
     mfa_enabled_message,
@@ -75,7 +83,7 @@ class MfaService:
     def __init__(
         self,
         *,
-        db: Database,
+        db: UnitOfWork,
         auth: AuthService,
         limiter: RateLimiter,
         limits: Limits,

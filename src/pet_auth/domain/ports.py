@@ -1,13 +1,17 @@
-"""What the domain services need from the outside world, as interfaces."""
+"""What the domain services need from the outside world, as interfaces: the unit of work and its repositories
+(db/ implements them), the mailer (mail/), the session registry and pending sign-ins (sessions/), the rate limiter
+(ratelimit.py). The services depend on these alone, never on a concrete adapter."""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
-from pet_auth.domain.models import Client, PendingSignIn, SessionInfo, SessionRef, User
+from pet_auth.domain.models import Client, Credentials, MfaRecord, PendingSignIn, SessionInfo, SessionRef, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +98,113 @@ class PendingSignIns(Protocol):
 
 # Runs a coroutine after the response, off the request path.
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
+
+
+# --- persistence --------------------------------------------------------------------------------------------------
+
+
+class UserRepository(Protocol):
+    async def add(self, email: str, password_hash: str) -> Credentials: ...
+
+    async def get_credentials_by_email(self, email: str) -> Credentials | None: ...
+
+    async def get(self, user_id: int) -> User | None: ...
+
+    async def get_id_by_email(self, email: str) -> int | None: ...
+
+    async def change_password_hash(self, user_id: int, password_hash: str, *, proves_email: bool = False) -> int: ...
+
+    async def upgrade_password_hash(self, user_id: int, verified_hash: str, new_hash: str) -> bool: ...
+
+    async def advance_credential_version(self, user_id: int) -> int: ...
+
+    async def lock_credential_version(self, user_id: int) -> int | None: ...
+
+    async def mark_email_verified(self, user_id: int, email: str) -> User | None: ...
+
+    async def change_email(self, user_id: int, email: str) -> User | None: ...
+
+    async def delete(self, user_id: int) -> bool: ...
+
+
+class ResetTokenRepository(Protocol):
+    async def replace_for_user(self, user_id: int, token_hash: str, expires_at: datetime) -> None: ...
+
+    async def is_live(self, token_hash: str) -> bool: ...
+
+    async def consume(self, token_hash: str) -> int | None: ...
+
+    async def delete_for_user(self, user_id: int, keep_token_hash: str | None = None) -> None: ...
+
+    async def purge_dead(self) -> int: ...
+
+
+class EmailTokenRepository(Protocol):
+    async def replace_for_user(
+        self, user_id: int, purpose: str, email: str, token_hash: str, expires_at: datetime
+    ) -> None: ...
+
+    async def consume(self, token_hash: str, purpose: str) -> tuple[int, str] | None: ...
+
+    async def delete_for_user(self, user_id: int, purpose: str | None = None) -> None: ...
+
+    async def purge_dead(self) -> int: ...
+
+
+class MfaRepository(Protocol):
+    async def get(self, user_id: int) -> MfaRecord | None: ...
+
+    async def lock(self, user_id: int) -> MfaRecord | None: ...
+
+    async def begin_setup(self, user_id: int, secret_ciphertext: bytes) -> bool: ...
+
+    async def enable(self, user_id: int, code_hashes: list[str]) -> None: ...
+
+    async def use_step(self, user_id: int, step: int) -> None: ...
+
+    async def use_recovery_code(self, user_id: int, code_hash: str) -> bool: ...
+
+    async def count_recovery_codes(self, user_id: int) -> int: ...
+
+    async def replace_recovery_codes(self, user_id: int, code_hashes: list[str]) -> None: ...
+
+    async def delete(self, user_id: int) -> None: ...
+
+
+class Repositories(Protocol):
+    """The repositories of one unit of work, bound to its transaction (or to its one read)."""
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def reset_tokens(self) -> ResetTokenRepository: ...
+
+    @property
+    def email_tokens(self) -> EmailTokenRepository: ...
+
+    @property
+    def mfa(self) -> MfaRepository: ...
+
+
+class UnitOfWork(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Repositories]:
+        """Commits when the block ends normally, rolls back when it raises."""
+
+    def read(self) -> AbstractAsyncContextManager[Repositories]:
+        """For one read-only statement, which needs no transaction around it."""
+
+
+# --- mail -----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    to: str
+    subject: str
+    text: str
+    html: str
+
+
+class Mailer(Protocol):
+    async def send(self, message: Message) -> None: ...

@@ -8,15 +8,13 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from pet_auth.db.database import Database
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.email_links import CHANGE
 from pet_auth.domain.emails import normalize_email
 from pet_auth.domain.errors import InvalidToken
 from pet_auth.domain.limits import within_limits
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
-from pet_auth.domain.ports import Limits, RateLimiter, SessionRegistry, Spawn
-from pet_auth.mail.base import Mailer
+from pet_auth.domain.ports import Limits, Mailer, RateLimiter, SessionRegistry, Spawn, UnitOfWork
 from pet_auth.mail.messages import password_changed_message, reset_link_message
 
 RESET_TOKEN_BYTES = 32
@@ -28,7 +26,7 @@ class RecoveryService:
     def __init__(
         self,
         *,
-        db: Database,
+        db: UnitOfWork,
         hasher: PasswordHasher,
         limiter: RateLimiter,
         limits: Limits,

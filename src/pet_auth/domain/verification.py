@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from pet_auth.db.database import Database
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.email_links import CHANGE, VERIFY, EmailLinks
@@ -11,8 +10,7 @@ from pet_auth.domain.emails import normalize_email
 from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, InvalidLink
 from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import Client, User
-from pet_auth.domain.ports import Limits, RateLimiter, SessionRegistry, Spawn
-from pet_auth.mail.base import Mailer
+from pet_auth.domain.ports import Limits, Mailer, RateLimiter, SessionRegistry, Spawn, UnitOfWork
 from pet_auth.mail.messages import address_in_use_message, email_change_requested_message
 
 
@@ -20,7 +18,7 @@ class EmailService:
     def __init__(
         self,
         *,
-        db: Database,
+        db: UnitOfWork,
         auth: AuthService,
         links: EmailLinks,
         limiter: RateLimiter,

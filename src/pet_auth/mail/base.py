@@ -1,16 +1,7 @@
+"""The mail port, as the domain declares it (domain/ports.py); console.py and smtp.py implement it."""
+
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from pet_auth.domain.ports import Mailer, Message
 
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    to: str
-    subject: str
-    text: str
-    html: str
-
-
-class Mailer(Protocol):
-    async def send(self, message: Message) -> None: ...
+__all__ = ["Mailer", "Message"]

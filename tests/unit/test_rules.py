@@ -1,0 +1,242 @@
+"""Fast unit tests of the domain's rules, through its ports with in-memory fakes (no server).
+
+The integration suite (tests/*.py, real PostgreSQL and Redis) stays the main one; these pin the rules themselves:
+what a sign-in counts and under which subject, that a rehash never overwrites a change, and the token rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import bcrypt
+import pytest
+
+from pet_auth.domain.audit import AuditLog
+from pet_auth.domain.auth import AuthService
+from pet_auth.domain.devices import DeviceTokens
+from pet_auth.domain.email_links import EmailLinks
+from pet_auth.domain.errors import InvalidCredentials, InvalidToken
+from pet_auth.domain.models import Credentials, User
+from pet_auth.domain.passwords import PasswordHasher
+from pet_auth.domain.ports import Check, Limit, Limits, Outcome
+from pet_auth.domain.recovery import RecoveryService
+
+PASSWORD = "correct horse battery staple"
+LIMITS = Limits(
+    login_per_account=Limit("login-account", 10, 900, cleared_by_success=True),
+    login_per_device=Limit("login-device", 10, 900, cleared_by_success=True),
+    login_per_ip=Limit("login-ip", 100, 900),
+    register_per_ip=Limit("register-ip", 20, 900),
+    forgot_per_ip=Limit("forgot-ip", 20, 900),
+    forgot_per_email=Limit("forgot-email", 3, 900),
+    email_links_per_account=Limit("email-links", 3, 900),
+)
+
+
+@dataclass
+class FakeUsers:
+    """The users repository: one row, whose hash a concurrent reset may change."""
+
+    user: User
+    password_hash: str
+    version: int = 1
+    upgrades: list[tuple[str, str]] = field(default_factory=list)
+
+    async def get_credentials_by_email(self, email: str) -> Credentials | None:
+        return Credentials(self.user, self.password_hash, self.version) if email == self.user.email else None
+
+    async def upgrade_password_hash(self, user_id: int, verified_hash: str, new_hash: str) -> bool:
+        self.upgrades.append((verified_hash, new_hash))
+        if self.password_hash != verified_hash:
+            return False
+        self.password_hash = new_hash
+        return True
+
+
+@dataclass
+class FakeResetTokens:
+    live: set[str] = field(default_factory=set)
+
+    async def is_live(self, token_hash: str) -> bool:
+        return token_hash in self.live
+
+
+@dataclass
+class FakeRepositories:
+    users: Any
+    reset_tokens: Any = field(default_factory=FakeResetTokens)
+    email_tokens: Any = None
+    mfa: Any = None
+
+
+@dataclass
+class FakeUnitOfWork:
+    repos: FakeRepositories
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[FakeRepositories]:
+        yield self.repos
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[FakeRepositories]:
+        yield self.repos
+
+
+@dataclass
+class FakeLimiter:
+    begun: list[tuple[Check, ...]] = field(default_factory=list)
+    ended: list[Outcome] = field(default_factory=list)
+
+    async def hit(self, *checks: Check) -> None:
+        pass
+
+    async def begin_attempt(self, *checks: Check) -> str:
+        self.begun.append(checks)
+        return "attempt"
+
+    async def end_attempt(self, attempt: str, outcome: Outcome, *checks: Check) -> None:
+        self.ended.append(outcome)
+
+
+class Unused:
+    """A port the rule under test never reaches."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"unexpected call: {name}")
+
+
+def discard(work: Coroutine[Any, Any, None], _what: str) -> None:
+    work.close()
+
+
+@pytest.fixture(scope="module")
+def hasher() -> PasswordHasher:
+    return PasswordHasher(threads=1, time_cost=1, memory_cost_kib=1024)
+
+
+DEVICES = DeviceTokens(b"d" * 32)
+ADA = User(7, "ada@example.com", datetime(2026, 1, 1, tzinfo=UTC), email_verified=True, profile_version=1)
+
+
+def auth_service(users: FakeUsers, limiter: FakeLimiter, hasher: PasswordHasher) -> AuthService:
+    return AuthService(
+        db=FakeUnitOfWork(FakeRepositories(users)),
+        hasher=hasher,
+        limiter=limiter,
+        limits=LIMITS,
+        sessions=Unused(),
+        devices=DEVICES,
+        links=Unused(),  # type: ignore[arg-type]
+        pending=Unused(),
+        mailer=Unused(),
+        spawn=discard,
+        audit=AuditLog(b"a" * 32),
+        frontend_url="https://pets.example",
+    )
+
+
+async def test_a_legacy_hash_is_replaced_over_the_hash_verified(hasher: PasswordHasher) -> None:
+    legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    users = FakeUsers(ADA, legacy)
+    await auth_service(users, FakeLimiter(), hasher).authenticate(ADA.email, PASSWORD, "192.0.2.1", None)
+    [(verified, new)] = users.upgrades
+    assert verified == legacy
+    assert users.password_hash == new
+    assert new.startswith("$argon2id$")
+
+
+async def test_a_rehash_never_overwrites_a_change_made_meanwhile(hasher: PasswordHasher) -> None:
+    legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+
+    class ResetDuringTheSignIn(FakeUsers):
+        async def upgrade_password_hash(self, user_id: int, verified_hash: str, new_hash: str) -> bool:
+            self.password_hash = "$argon2id$ the reset's own hash"  # a reset committed while this sign-in hashed
+            return await super().upgrade_password_hash(user_id, verified_hash, new_hash)
+
+    users = ResetDuringTheSignIn(ADA, legacy)
+    await auth_service(users, FakeLimiter(), hasher).authenticate(ADA.email, PASSWORD, "192.0.2.1", None)
+    assert users.password_hash == "$argon2id$ the reset's own hash"
+
+
+async def test_sign_ins_count_under_the_account_and_its_credential_version(hasher: PasswordHasher) -> None:
+    limiter = FakeLimiter()
+    users = FakeUsers(ADA, await hasher.hash(PASSWORD), version=3)
+    auth = auth_service(users, limiter, hasher)
+    await auth.authenticate(ADA.email, PASSWORD, "192.0.2.1", None)
+    with pytest.raises(InvalidCredentials):
+        await auth.authenticate(ADA.email, "not the password", "192.0.2.1", None)
+    with pytest.raises(InvalidCredentials):
+        await auth.authenticate("nobody@example.com", PASSWORD, "192.0.2.1", None)
+    subjects = [checks[0] for checks in limiter.begun]
+    assert subjects == [
+        (LIMITS.login_per_account, "user:7:3"),
+        (LIMITS.login_per_account, "user:7:3"),
+        (LIMITS.login_per_account, "email:nobody@example.com"),
+    ]
+    assert limiter.ended == [Outcome.SUCCESS, Outcome.FAILURE, Outcome.FAILURE]
+
+
+async def test_a_known_device_is_counted_on_its_own_and_only_for_its_account(hasher: PasswordHasher) -> None:
+    limiter = FakeLimiter()
+    auth = auth_service(FakeUsers(ADA, await hasher.hash(PASSWORD)), limiter, hasher)
+    own, someone_elses = DEVICES.issue(ADA.id), DEVICES.issue(ADA.id + 1)
+    _, device_id = await auth.authenticate(ADA.email, PASSWORD, "192.0.2.1", own)
+    await auth.authenticate(ADA.email, PASSWORD, "192.0.2.1", someone_elses)
+    assert device_id == own.split(".")[1]
+    assert [checks[0] for checks in limiter.begun] == [
+        (LIMITS.login_per_device, f"user:7:1:device:{device_id}"),
+        (LIMITS.login_per_account, "user:7:1"),
+    ]
+
+
+async def test_an_attempt_cut_short_counts_as_nothing(hasher: PasswordHasher) -> None:
+    class Broken(PasswordHasher):
+        async def verify(self, password_hash: str, password: str) -> Any:
+            raise ConnectionResetError("the hash never got an answer")
+
+    limiter = FakeLimiter()
+    broken = Broken(threads=1, time_cost=1, memory_cost_kib=1024)
+    auth = auth_service(FakeUsers(ADA, await hasher.hash(PASSWORD)), limiter, broken)
+    with pytest.raises(ConnectionResetError):
+        await auth.authenticate(ADA.email, PASSWORD, "192.0.2.1", None)
+    assert limiter.ended == [Outcome.ABANDONED]
+
+
+@pytest.mark.parametrize("token", ["", "short", "!" * 43, "a" * 44, "a" * 42])
+def test_a_link_token_of_the_wrong_shape_is_refused_without_a_lookup(token: str) -> None:
+    links = EmailLinks(
+        db=Unused(),
+        mailer=Unused(),
+        spawn=discard,
+        secret=b"k" * 32,
+        frontend_url="https://pets.example",
+        verify_ttl=60,
+        change_ttl=60,
+    )
+    assert links.token_hash(token) is None
+    assert links.token_hash("a" * 43) != links.token_hash("b" * 43)
+
+
+async def test_a_reset_with_a_token_that_is_not_live_hashes_no_password() -> None:
+    class NoHashing(Unused):
+        pass
+
+    recovery = RecoveryService(
+        db=FakeUnitOfWork(FakeRepositories(users=Unused())),
+        hasher=NoHashing(),  # type: ignore[arg-type]
+        limiter=FakeLimiter(),
+        limits=LIMITS,
+        sessions=Unused(),
+        mailer=Unused(),
+        spawn=discard,
+        audit=AuditLog(b"a" * 32),
+        secret=b"r" * 32,
+        frontend_url="https://pets.example",
+        token_ttl=60,
+    )
+    with pytest.raises(InvalidToken):
+        await recovery.reset("x" * 43, "a brand new passphrase", "192.0.2.1")
