@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from pet_auth.app import create_app
 from pet_auth.config import Settings, load_settings
 from tests.servers import Servers, find_servers
+from tests.smtp import MailSink, running_sink
 
 ROOT = Path(__file__).resolve().parent.parent
 API_ORIGIN = "http://testserver.local"
@@ -148,6 +149,19 @@ async def make_client(make_settings: Callable[..., Settings]) -> AsyncIterator[M
 @pytest.fixture
 async def client(make_client: MakeClient) -> Client:
     return await make_client()
+
+
+@pytest.fixture
+def smtp() -> Iterator[MailSink]:
+    """A real SMTP server in this process (aiosmtpd) that keeps every mail it gets."""
+    with running_sink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def mail_settings(make_settings: Callable[..., Settings], smtp: MailSink) -> Settings:
+    """Settings whose mail goes to `smtp`."""
+    return make_settings(**smtp.settings)
 
 
 def unique_email(prefix: str = "user") -> str:

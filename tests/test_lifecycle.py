@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
 from tests.conftest import PASSWORD, SPA_ORIGIN, Client, MakeClient, register, unique_email
-from tests.smtp import Mail, MailSink, running_sink
+from tests.smtp import Mail, MailSink
 from tests.test_recovery import assert_invalid_token, captured, request_token, reset
 
 VERIFY_SUBJECT = "Confirm your Pet Manager email address"
@@ -28,17 +28,6 @@ GOODBYE_SUBJECT = "Your Pet Manager account was deleted"
 NEW_DEVICE_SUBJECT = "New sign-in to your Pet Manager account"
 NEW_PASSWORD = "a brand new passphrase, 2nd edition"
 ME = "/api/auth/me"
-
-
-@pytest.fixture
-def smtp() -> Iterator[MailSink]:
-    with running_sink() as sink:
-        yield sink
-
-
-@pytest.fixture
-def mail_settings(make_settings: Callable[..., Settings], smtp: MailSink) -> Settings:
-    return make_settings(**smtp.settings)
 
 
 async def signed_up(make_client: MakeClient, settings: Settings, smtp: MailSink) -> tuple[Client, str, str]:

@@ -23,7 +23,7 @@ from pet_auth.domain import totp
 from tests.authenticator import CONFIRM, SETUP, STEP, Mfa, code_at, current_step, enable_mfa
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
 from tests.live_server import LiveServer, live_server
-from tests.smtp import MailSink, running_sink
+from tests.smtp import MailSink
 
 LOGIN = "/api/auth/login"
 LOGIN_MFA = "/api/auth/login/mfa"
@@ -64,12 +64,6 @@ def set_cookies(response: httpx.Response) -> dict[str, Any]:
 def problem_code(response: httpx.Response) -> str:
     assert response.headers["content-type"].startswith("application/problem+json"), response.text
     return str(response.json()["code"])
-
-
-@pytest.fixture
-def smtp() -> Iterator[MailSink]:
-    with running_sink() as sink:
-        yield sink
 
 
 @pytest.fixture

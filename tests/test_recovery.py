@@ -44,17 +44,6 @@ TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32): 256
 
 
 @pytest.fixture
-def smtp() -> Iterator[MailSink]:
-    with running_sink() as sink:
-        yield sink
-
-
-@pytest.fixture
-def mail_settings(make_settings: Callable[..., Settings], smtp: MailSink) -> Settings:
-    return make_settings(**smtp.settings)
-
-
-@pytest.fixture
 async def mail_client(make_client: MakeClient, mail_settings: Settings) -> Client:
     return await make_client(mail_settings)
 

@@ -14,8 +14,9 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
+from pet_auth.domain.errors import InvalidLink
 from pet_auth.domain.models import User
-from pet_auth.domain.ports import Mailer, Spawn, UnitOfWork
+from pet_auth.domain.ports import Mailer, Repositories, Spawn, UnitOfWork
 from pet_auth.mail.messages import confirm_new_email_message, verify_email_message
 
 VERIFY, CHANGE = "verify", "change"
@@ -42,6 +43,15 @@ class EmailLinks:
     def token_hash(self, token: str) -> str | None:
         """The stored form of a token; None for one that cannot be ours (no lookup needed)."""
         return self._token_hash(token) if _TOKEN_SHAPE.fullmatch(token) else None
+
+    async def consume(self, repos: Repositories, token: str, purpose: str) -> tuple[int, str]:
+        """The user id and address of a live link of this purpose, used up now; `InvalidLink` for any other token
+        (unknown, used, expired, malformed: no lookup for a token that cannot be ours)."""
+        token_hash = self.token_hash(token)
+        consumed = None if token_hash is None else await repos.email_tokens.consume(token_hash, purpose)
+        if consumed is None:
+            raise InvalidLink
+        return consumed
 
     def send_verification(self, user: User) -> None:
         """After the response: a new verification link to the account's address (earlier ones end)."""

@@ -33,14 +33,8 @@ class EmailService:
 
     async def verify(self, token: str, ip: str) -> User:
         """Mark the address a verification link was mailed to verified; every session shows it at once."""
-        token_hash = self._links.token_hash(token)
-        if token_hash is None:
-            raise InvalidLink
         async with self._db.transaction() as repos:
-            consumed = await repos.email_tokens.consume(token_hash, VERIFY)
-            if consumed is None:
-                raise InvalidLink
-            user = await repos.users.mark_email_verified(*consumed)
+            user = await repos.users.mark_email_verified(*await self._links.consume(repos, token, VERIFY))
             if user is None:  # the account moved to another address since: this link proves nothing now
                 raise InvalidLink
         await self._sessions.profile_changed(user)
@@ -83,14 +77,8 @@ class EmailService:
     async def confirm_change(self, token: str, ip: str) -> User:
         """Move the account to the address the link was mailed to; `EmailTaken` (and nothing changes) if another
         account took it meanwhile."""
-        token_hash = self._links.token_hash(token)
-        if token_hash is None:
-            raise InvalidLink
         async with self._db.transaction() as repos:
-            consumed = await repos.email_tokens.consume(token_hash, CHANGE)
-            if consumed is None:
-                raise InvalidLink
-            user_id, new_email = consumed
+            user_id, new_email = await self._links.consume(repos, token, CHANGE)
             user = await repos.users.change_email(user_id, new_email)
             if user is None:
                 raise InvalidLink
