@@ -31,11 +31,13 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import msgspec
 from redis import Redis
 from run import DURATION, POSTGRES, PYTHON, ROOT, Run, finish, free_port, log, wrk_process
 
 from pet_auth.domain.passwords import PasswordHasher
-from pet_auth.sessions.store import PROFILE_FIELDS, SESSION_FIELDS, encode_fields, session_digest
+from pet_auth.keys import derive_keys
+from pet_auth.sessions.store import Profile, SessionRecord, session_handle
 
 SIZES = [int(size) for size in os.environ.get("BENCH_SCALE_SESSIONS", "1000,100000,1000000").split(",")]
 USERS = int(os.environ.get("BENCH_SCALE_USERS", "1000000"))
@@ -77,7 +79,7 @@ def throwaway_database() -> Iterator[str]:
         subprocess.run(
             [PYTHON, "-m", "alembic", "upgrade", "head"],
             cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": url, "MIGRATION_DATABASE_URL": url},
+            env={**os.environ, "APP_ENV": "test", "DATABASE_URL": url, "MIGRATION_DATABASE_URL": url},
             check=True,
             capture_output=True,
         )
@@ -130,16 +132,18 @@ def seed_sessions(redis: Redis, secret: bytes, first: int, last: int, sampled: s
     cookies: dict[int, str] = {}
     now_ms = time.time_ns() // 1_000_000
     created = (datetime.now(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-    fields = {"iat": now_ms // 1000, "seen": now_ms, "ua": "Chrome 131 on Linux", "ip": "203.0.113.7"}
-    session = encode_fields(fields, SESSION_FIELDS)
+    record = SessionRecord(
+        issued_at=now_ms // 1000, last_seen_ms=now_ms, device="Chrome 131 on Linux", ip="203.0.113.7"
+    )
+    session = msgspec.msgpack.encode(record)
     pipe = redis.pipeline(transaction=False)
     for user_id in range(first, last + 1):
         token = f"{user_id}.{secrets.token_urlsafe(32)}"
         if user_id in sampled:
             cookies[user_id] = f"__Host-pet_auth_session={token}"
-        profile = encode_fields({"email": f"scale-{user_id}@bench.example", "ucr": created}, PROFILE_FIELDS)
+        profile = msgspec.msgpack.encode(Profile(f"scale-{user_id}@bench.example", created))
         key = f"{NAMESPACE}:session:{{{user_id}}}"
-        pipe.hset(key, mapping={"u": profile, "v": 1, session_digest(secret, token): session})
+        pipe.hset(key, mapping={"u": profile, "p": 1, "v": 1, session_handle(secret, token): session})
         pipe.expire(key, IDLE_TIMEOUT)
         if len(pipe) >= 2 * BATCH:
             pipe.execute()
@@ -168,7 +172,7 @@ def main() -> int:
             step = max(1, size // SAMPLE)
             sampled = set(range(step, size + 1, step))
             started = time.monotonic()
-            cookies.update(seed_sessions(redis, secret.encode(), seeded + 1, size, sampled))
+            cookies.update(seed_sessions(redis, derive_keys(secret).session_digest, seeded + 1, size, sampled))
             seeded = size
             log(f"seeded {size} sessions ({time.monotonic() - started:.1f} s)")
             memory = int(redis.info("memory")["used_memory"])
