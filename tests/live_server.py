@@ -1,5 +1,5 @@
-"""Runs the service as a real uvicorn server in a child process, for tests that need a real socket
-(a browser, several worker processes, a dependency stopped under traffic)."""
+"""Runs the service as a real server (`python -m pet_auth serve`, under HTTP_SERVER) in a child process, for tests
+that need a real socket (a browser, several worker processes, a dependency stopped under traffic)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,12 @@ def settings_environ(settings: Settings) -> dict[str, str]:
 class LiveServer:
     url: str
     process: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+    def output(self) -> str:
+        """What the server has written to stdout and stderr so far."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
 
 @contextmanager
@@ -62,7 +68,7 @@ def live_server(
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_until_healthy(url, process, log)
-            yield LiveServer(url, process)
+            yield LiveServer(url, process, log)
         finally:
             process.terminate()
             try:
