@@ -1,6 +1,7 @@
 """What `python -m pet_auth serve` promises under either HTTP server (HTTP_SERVER=uvicorn, the default, or
-granian): the body limit, graceful shutdown, WEB_CONCURRENCY workers, no access log; and the one difference,
-the Server header, which is why uvicorn stays the default (README, Performance)."""
+granian): it serves with its databases down, the body limit, graceful shutdown, WEB_CONCURRENCY workers, no access
+log; and the one difference, the Server header, which is why uvicorn stays the default (README, Performance).
+(The forwarded-header rule under both: tests/test_client_addresses.py.)"""
 
 from __future__ import annotations
 
@@ -14,11 +15,26 @@ import httpx
 import pytest
 
 from pet_auth.config import Settings
+from pet_auth.devinfra import free_port
 from tests.conftest import PASSWORD, unique_email
 from tests.live_server import live_server
 
 SERVERS = ["uvicorn", "granian"]
 LOGIN = "/api/auth/login"
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_it_serves_while_postgresql_and_redis_are_down(make_settings: Callable[..., Settings], server: str) -> None:
+    nothing = free_port()  # nothing listens there
+    settings = make_settings(
+        http_server=server,
+        database_url=f"postgresql://postgres@127.0.0.1:{nothing}/pet_auth",
+        redis_url=f"redis://127.0.0.1:{nothing}/0",
+    )
+    with live_server(settings) as live:  # it answers /health
+        ready = httpx.get(f"{live.url}/ready", timeout=30)
+    assert ready.status_code == 503
+    assert ready.json()["detail"] == "Unavailable: postgresql, redis."
 
 
 @pytest.mark.parametrize("server", SERVERS)
