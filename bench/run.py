@@ -536,8 +536,10 @@ def measure_memory_ours(service: Service, namespace: str) -> None:
     """Each user's sessions are one hash (which is also the per-user index); rate-limit counters are not
     session state. A hash's memory is spread over the sessions it holds: with one session per user, all of it.
     """
+    import msgspec
+
     from pet_auth.http.user_agents import describe_user_agent
-    from pet_auth.sessions.store import PROFILE, SESSION_FIELDS, decode_fields
+    from pet_auth.sessions.store import CREDENTIAL_VERSION, PROFILE, PROFILE_VERSION, SessionRecord
 
     redis = Redis.from_url(f"{REDIS}/0")
     try:
@@ -547,7 +549,8 @@ def measure_memory_ours(service: Service, namespace: str) -> None:
             pipe.hgetall(key)
         hashes = cast("list[dict[bytes, bytes]]", pipe.execute())
         for stored in hashes:
-            stored.pop(PROFILE.encode())
+            for user_field in (PROFILE, PROFILE_VERSION, CREDENTIAL_VERSION):
+                stored.pop(user_field.encode(), None)
         sessions = sum(len(stored) for stored in hashes)
         if sessions != USERS:
             raise RuntimeError(f"expected {USERS} pet_auth sessions in Redis, found {sessions} in {len(keys)} keys")
@@ -556,7 +559,7 @@ def measure_memory_ours(service: Service, namespace: str) -> None:
         for key, stored in zip(keys, hashes, strict=True):
             share = session_memory(redis, [key]) / len(stored)
             for raw in stored.values():
-                by_agent[agents[decode_fields(raw, SESSION_FIELDS)["ua"]]].append(share)
+                by_agent[agents[msgspec.msgpack.decode(raw, type=SessionRecord).device]].append(share)
     finally:
         redis.close()
     service.bytes_per_session = {name: statistics.mean(sizes) for name, sizes in by_agent.items()}
