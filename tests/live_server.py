@@ -3,7 +3,9 @@ that need a real socket (a browser, several worker processes, a dependency stopp
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -64,6 +66,7 @@ def live_server(
             cwd="/",  # no .env file is read from here
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its workers too can be found, and stopped, as one group
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -76,6 +79,9 @@ def live_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            # A worker its server gave up on (killed above) would outlive the test.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: IO[bytes], timeout: float = 20) -> None:
