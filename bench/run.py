@@ -1,8 +1,9 @@
-"""`make bench`: pet_auth against the Express peer, same load, same servers, one table.
+"""`make bench`: pet_auth under each HTTP server against the Express peer, same load, same run, one table.
 
 Starts pet_auth in its production configuration (`python -m pet_auth serve`, APP_ENV=production, a random
-SESSION_SECRET) and the Express peer (../shared/peers/express/run.sh) against the local PostgreSQL and Redis, each
-with a database of its own, seeds users and sessions over HTTP on both, then drives them with wrk:
+SESSION_SECRET) twice, once under each HTTP server it can run (HTTP_SERVER=uvicorn, the default, and granian), and
+the Express peer (../shared/peers/express/run.sh) against the local PostgreSQL and Redis, each with a database (and
+Redis namespace) of its own, seeds users and sessions over HTTP on each, then drives them with wrk:
 
 - GET /api/auth/me at 64 connections (Cookie rotating over the seeded sessions), WEB_CONCURRENCY 1 and 2;
 - POST /api/auth/login with valid credentials, against the hash-bound ceiling (cores / seconds per verify,
@@ -11,10 +12,10 @@ with a database of its own, seeds users and sessions over HTTP on both, then dri
 - Redis memory per session (MEMORY USAGE).
 
 Prints one markdown table (also written to bench/results.md). Everything it creates is removed at the end:
-its two databases, its Redis namespace, and the peer's `sess:` keys (the peer gets a Redis logical database
+its databases, its Redis namespaces, and the peer's `sess:` keys (the peer gets a Redis logical database
 that was empty when the run began; only keys that appeared there during the run are deleted).
 
-Both services run at the same time and take turns under load, each measurement repeated (BENCH_REPS, default 3)
+The services run at the same time and take turns under load, each measurement repeated (BENCH_REPS, default 3)
 with the order alternating, so that the background load of a shared machine falls on both alike.
 
 Environment knobs: BENCH_DURATION (seconds per wrk run, default 5), BENCH_USERS (default 64),
@@ -73,6 +74,8 @@ WARMUP_SECONDS = 2
 SETTLE_SECONDS = 1
 PASSWORD = "bench-load-Passw0rd-7f3a"  # a throwaway account's
 PEER_LOCK = "pet_auth_bench:peer_db_lock"
+COOKIE = "__Host-pet_auth_session"
+SERVERS = {"uvicorn": "uvicorn", "granian": "Granian"}  # HTTP_SERVER: the name in the table; the default first
 USER_AGENTS = [
     (
         "browser",
@@ -239,6 +242,7 @@ class Results:
 @dataclass
 class Service:
     name: str
+    slug: str  # names its files; for pet_auth, also its HTTP_SERVER
     cookie_name: str
     verifier: Verifier
     cookies: list[str] = field(default_factory=list)  # "name=value" Cookie header values of seeded sessions
@@ -435,9 +439,8 @@ def session_memory(redis: Redis, keys: list[bytes] | list[str]) -> int:
 
 @dataclass
 class Resources:
-    ours_db: str
+    ours: dict[str, tuple[str, str]]  # by HTTP server: its database and its Redis namespace
     peer_db: str
-    namespace: str
     peer_redis_db: int = -1
     peer_baseline: set[bytes] = field(default_factory=set)
 
@@ -463,16 +466,17 @@ def pick_peer_redis_db() -> tuple[int, set[bytes]]:
 
 
 def cleanup(resources: Resources) -> None:
-    for name in (resources.ours_db, resources.peer_db):
+    for name in [*(db for db, _ in resources.ours.values()), resources.peer_db]:
         try:
             asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         except Exception as exc:
             log(f"could not drop database {name}: {exc}")
     ours = Redis.from_url(f"{REDIS}/0")
     try:
-        keys = list(ours.scan_iter(match=f"{resources.namespace}:*", count=1000))
-        for start in range(0, len(keys), 500):
-            ours.delete(*keys[start : start + 500])
+        for _, namespace in resources.ours.values():
+            keys = list(ours.scan_iter(match=f"{namespace}:*", count=1000))
+            for start in range(0, len(keys), 500):
+                ours.delete(*keys[start : start + 500])
     finally:
         ours.close()
     if resources.peer_redis_db >= 0:
@@ -486,9 +490,10 @@ def cleanup(resources: Resources) -> None:
             peer.close()
 
 
-def ours_environment(resources: Resources) -> dict[str, str]:
-    """Create pet_auth's database and schema; the environment of its production server."""
-    database_url = f"{POSTGRES}/{resources.ours_db}"
+def ours_environment(resources: Resources, http_server: str) -> dict[str, str]:
+    """Create the database and schema of pet_auth under `http_server`; the environment of that server."""
+    database, namespace = resources.ours[http_server]
+    database_url = f"{POSTGRES}/{database}"
     environ = {
         **os.environ,
         "APP_ENV": "production",
@@ -496,11 +501,12 @@ def ours_environment(resources: Resources) -> dict[str, str]:
         "HOST": "127.0.0.1",
         "DATABASE_URL": database_url,
         "REDIS_URL": f"{REDIS}/0",
-        "REDIS_NAMESPACE": resources.namespace,
+        "REDIS_NAMESPACE": namespace,
+        "HTTP_SERVER": http_server,
         # Seeding registers USERS accounts from one address; the production default allows 20 per window.
         "RATE_LIMIT_REGISTER_PER_IP": str(USERS * 10),
     }
-    asyncio.run(_admin(f'CREATE DATABASE "{resources.ours_db}"'))
+    asyncio.run(_admin(f'CREATE DATABASE "{database}"'))
     subprocess.run(
         [str(Path(PYTHON).parent / "alembic"), "upgrade", "head"],
         cwd=ROOT,
@@ -512,19 +518,17 @@ def ours_environment(resources: Resources) -> dict[str, str]:
 
 
 @contextmanager
-def serve_ours(
-    service: Service, workers: int, base_env: dict[str, str], resources: Resources, tmp: Path
-) -> Iterator[Target]:
+def serve_ours(service: Service, workers: int, base_env: dict[str, str], tmp: Path) -> Iterator[Target]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     environ = {**base_env, "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
     command = [PYTHON, "-m", "pet_auth", "serve"]
     # cwd=tmp: no .env file is read; the settings are exactly the environment above.
-    with process(command, environ, tmp, tmp / "pet_auth.log", answers(f"{url}/ready", 200)) as server:
+    with process(command, environ, tmp, tmp / f"{service.slug}.log", answers(f"{url}/ready", 200)) as server:
         if not service.cookies:
             log(f"{service.name}: seeding {USERS} users")
             seed(url, service)
-            measure_memory_ours(service, resources.namespace)
+            measure_memory_ours(service, base_env["REDIS_NAMESPACE"])
         yield Target(service, url, server.pid, write_inputs(service, tmp))
 
 
@@ -545,8 +549,8 @@ def measure_memory_ours(service: Service, namespace: str) -> None:
             pipe.hgetall(key)
         hashes = cast("list[dict[bytes, bytes]]", pipe.execute())
         for stored in hashes:
-            for field in (PROFILE, PROFILE_VERSION, CREDENTIAL_VERSION):
-                stored.pop(field.encode(), None)
+            for user_field in (PROFILE, PROFILE_VERSION, CREDENTIAL_VERSION):
+                stored.pop(user_field.encode(), None)
         sessions = sum(len(stored) for stored in hashes)
         if sessions != USERS:
             raise RuntimeError(f"expected {USERS} pet_auth sessions in Redis, found {sessions} in {len(keys)} keys")
@@ -614,8 +618,7 @@ def measure_memory_peer(service: Service, redis_url: str) -> None:
 
 
 def write_inputs(service: Service, tmp: Path) -> dict[str, Path]:
-    slug = "ours" if service.name == "pet_auth" else "peer"
-    files = {"BENCH_COOKIES": tmp / f"{slug}_cookies", "BENCH_LOGINS": tmp / f"{slug}_logins"}
+    files = {"BENCH_COOKIES": tmp / f"{service.slug}_cookies", "BENCH_LOGINS": tmp / f"{service.slug}_logins"}
     files["BENCH_COOKIES"].write_text("\n".join(service.cookies) + "\n")
     files["BENCH_LOGINS"].write_text("".join(f"bench-{i}@bench.example\t{PASSWORD}\n" for i in range(USERS)))
     return files
@@ -624,69 +627,80 @@ def write_inputs(service: Service, tmp: Path) -> dict[str, Path]:
 # --------------------------------------------------------------------------------------------- the table
 
 
-def table(ours: Service, peer: Service) -> str:
-    rows: list[tuple[str, str, str, str, str]] = []
+def table(ours: list[Service], peer: Service) -> str:
+    """One column per pet_auth server, the peer's, then each server's ratio to the peer. A target (issue 20) is
+    checked for every pet_auth server: ✅/❌ in the order of the columns."""
+    rows: list[list[str]] = []
 
     def ratio(a: float, b: float) -> str:
         return f"{a / b:.2f}x" if b else "n/a"
 
-    def verdict(target: str, ok: bool) -> str:
-        return f"{target} {'✅' if ok else '❌'}"
+    def verdict(target: str, oks: list[bool]) -> str:
+        return f"{target} {''.join('✅' if ok else '❌' for ok in oks)}"
 
-    def add(label: str, a: float, b: float, fmt: str, target: str = "") -> None:
-        rows.append((label, format(a, fmt), format(b, fmt), ratio(a, b), target))
+    def add(label: str, values: list[float], peer_value: float, fmt: str, target: str = "") -> None:
+        rows.append([
+            label, *(format(v, fmt) for v in values), format(peer_value, fmt),
+            *(ratio(v, peer_value) for v in values), target,
+        ])  # fmt: skip
+
+    def add_text(label: str, values: list[str], peer_value: str, target: str = "") -> None:
+        rows.append([label, *values, peer_value, *([""] * len(values)), target])
 
     def procs(workers: int) -> str:
         return f"{workers} process{'es' if workers > 1 else ''}"
 
     for workers in (1, 2):
-        o, p = ours.results[workers].me, peer.results[workers].me
-        first = workers == 1
-        add(f"`/me` req/s, {procs(workers)}", o.rps, p.rps, ".0f",
-            verdict("≥ 1.5x (aim 2x)", o.rps >= 1.5 * p.rps) if first else "")  # fmt: skip
-        add(f"`/me` p50 ms, {procs(workers)}", o.p50_ms, p.p50_ms, ".1f")
-        add(f"`/me` p99 ms, {procs(workers)}", o.p99_ms, p.p99_ms, ".1f",
-            verdict("≤ 1x", o.p99_ms <= p.p99_ms) if first else "")  # fmt: skip
-        add(f"`/me` server CPU µs per request, {procs(workers)}", o.cpu_us, p.cpu_us, ".0f")
+        me, p = [o.results[workers].me for o in ours], peer.results[workers].me
+        add(f"`/me` req/s, {procs(workers)}", [o.rps for o in me], p.rps, ".0f",
+            verdict("≥ 3x", [o.rps >= 3 * p.rps for o in me]))  # fmt: skip
+        add(f"`/me` p50 ms, {procs(workers)}", [o.p50_ms for o in me], p.p50_ms, ".1f")
+        add(f"`/me` p99 ms, {procs(workers)}", [o.p99_ms for o in me], p.p99_ms, ".1f",
+            verdict("≤ 0.35x", [o.p99_ms <= 0.35 * p.p99_ms for o in me]) if workers == 1 else "")  # fmt: skip
+        add(f"`/me` server CPU µs per request, {procs(workers)}", [o.cpu_us for o in me], p.cpu_us, ".0f")
     for workers in (1, 2):
-        o, p = ours.results[workers], peer.results[workers]
-        add(f"login req/s, {procs(workers)}", o.login.rps, p.login.rps, ".1f")
-        ceiling_o, ceiling_p = CORES / o.verify_seconds, CORES / p.verify_seconds
-        rows.append((
+        results, p = [o.results[workers] for o in ours], peer.results[workers]
+        add(f"login req/s, {procs(workers)}", [o.login.rps for o in results], p.login.rps, ".1f")
+        add_text(
             f"hash ceiling, logins/s = {CORES} cores ÷ s per verify, {procs(workers)}",
-            f"{ceiling_o:.1f} ({o.verify_seconds * 1000:.1f} ms)",
-            f"{ceiling_p:.1f} ({p.verify_seconds * 1000:.1f} ms)",
-            ratio(ceiling_o, ceiling_p),
-            "",
-        ))  # fmt: skip
-        rows.append((f"login % of hash ceiling, {procs(workers)}", f"{o.share_of_ceiling:.0%}",
-                     f"{p.share_of_ceiling:.0%}", "", verdict("≥ 80%", o.share_of_ceiling >= 0.8)))  # fmt: skip
-    rate_o, rate_p = ours.verifier.all_cores_rate, peer.verifier.all_cores_rate
-    add(f"verifies/s with all {CORES} cores verifying at once (no server running)", rate_o, rate_p, ".1f")
-    rows.append(("the same, % of the hash ceiling measured with it (a server doing nothing else)",
-                 f"{ours.verifier.all_cores_share:.0%}", f"{peer.verifier.all_cores_share:.0%}", "", ""))  # fmt: skip
+            [f"{CORES / o.verify_seconds:.1f} ({o.verify_seconds * 1000:.1f} ms)" for o in results],
+            f"{CORES / p.verify_seconds:.1f} ({p.verify_seconds * 1000:.1f} ms)",
+        )
+        add_text(f"login % of hash ceiling, {procs(workers)}", [f"{o.share_of_ceiling:.0%}" for o in results],
+                 f"{p.share_of_ceiling:.0%}",
+                 verdict("≥ 90%", [o.share_of_ceiling >= 0.9 for o in results]) if workers == 1 else "")  # fmt: skip
+    verifier = ours[0].verifier  # the same argon2id for every server
+    add(f"verifies/s with all {CORES} cores verifying at once (no server running)",
+        [verifier.all_cores_rate] * len(ours), peer.verifier.all_cores_rate, ".1f")  # fmt: skip
+    add_text("the same, % of the hash ceiling measured with it (a server doing nothing else)",
+             [f"{verifier.all_cores_share:.0%}"] * len(ours), f"{peer.verifier.all_cores_share:.0%}")  # fmt: skip
     for workers in (1, 2):
-        o, p = ours.results[workers], peer.results[workers]
-        add(f"`/me` p99 ms during a login storm, {procs(workers)}", o.storm_me.p99_ms, p.storm_me.p99_ms, ".1f")
-        storm_o, storm_p = o.storm_me.p99_ms / o.me.p99_ms, p.storm_me.p99_ms / p.me.p99_ms
-        rows.append((f"storm p99 ÷ idle p99, {procs(workers)}", f"{storm_o:.2f}x", f"{storm_p:.2f}x", "",
-                     verdict("≤ 3x", storm_o <= 3)))  # fmt: skip
-        add(f"`/me` req/s during the storm, {procs(workers)}", o.storm_me.rps, p.storm_me.rps, ".0f")
-        add(f"logins/s during the storm, {procs(workers)}", o.storm_login.rps, p.storm_login.rps, ".1f")
+        results, p = [o.results[workers] for o in ours], peer.results[workers]
+        add(f"`/me` p99 ms during a login storm, {procs(workers)}", [o.storm_me.p99_ms for o in results],
+            p.storm_me.p99_ms, ".1f")  # fmt: skip
+        storms = [o.storm_me.p99_ms / o.me.p99_ms for o in results]
+        add_text(f"storm p99 ÷ idle p99, {procs(workers)}", [f"{storm:.2f}x" for storm in storms],
+                 f"{p.storm_me.p99_ms / p.me.p99_ms:.2f}x",
+                 verdict("≤ 1.5x", [storm <= 1.5 for storm in storms]) if workers == 1 else "")  # fmt: skip
+        add(f"`/me` req/s during the storm, {procs(workers)}", [o.storm_me.rps for o in results], p.storm_me.rps,
+            ".0f")  # fmt: skip
+        add(f"logins/s during the storm, {procs(workers)}", [o.storm_login.rps for o in results],
+            p.storm_login.rps, ".1f")  # fmt: skip
     for name, agent in USER_AGENTS:
-        o_bytes, p_bytes = ours.bytes_per_session[name], peer.bytes_per_session[name]
-        add(f"Redis bytes per session, {name} User-Agent ({len(agent)} chars)", o_bytes, p_bytes, ".0f",
-            verdict("≤ 1x", o_bytes <= p_bytes))  # fmt: skip
-    header = ["Metric", "pet_auth", "Express peer", "pet_auth / peer", "Target (issue 8)"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", "---:", "---:", "---:", "---"]) + "|"]
+        sizes, p_bytes = [o.bytes_per_session[name] for o in ours], peer.bytes_per_session[name]
+        add(f"Redis bytes per session, {name} User-Agent ({len(agent)} chars)", sizes, p_bytes, ".0f",
+            verdict("≤ 1x", [size <= p_bytes for size in sizes]))  # fmt: skip
+    header = ["Metric", *(o.name for o in ours), peer.name, *(f"{o.name} ÷ peer" for o in ours), "Target (issue 20)"]
+    align = ["---", *(["---:"] * (2 * len(ours) + 1)), "---"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def notes(ours: Service, peer: Service) -> str:
+def notes(ours: list[Service], peer: Service) -> str:
     errors = {
         f"{service.name} {procs}p {name}": count
-        for service in (ours, peer)
+        for service in [*ours, peer]
         for procs, results in service.results.items()
         for name, runs in results.all_runs().items()
         if (count := sum(run.errors for run in runs))
@@ -700,22 +714,24 @@ def notes(ours: Service, peer: Service) -> str:
         )
     lines = [
         f"- {time.strftime('%Y-%m-%d %H:%M %Z')}, {CORES} cores ({cpu}), load average before the run "
-        f"{LOAD_BEFORE:.1f}. Both services run side by side and take turns under load: each figure is the median "
-        f"of {REPS} wrk runs of {DURATION} s ({WRK_THREADS} threads), the order alternating round by round. `/me` at "
-        f"{ME_CONNECTIONS} connections rotating over {USERS} seeded sessions, login at {LOGIN_CONNECTIONS} "
-        f"connections rotating over the {USERS} accounts. wrk, both services, PostgreSQL and Redis share the cores.",
+        f"{LOAD_BEFORE:.1f}. The {len(ours) + 1} services run side by side and take turns under load: each figure is "
+        f"the median of {REPS} wrk runs of {DURATION} s ({WRK_THREADS} threads), the order alternating round by round. "
+        f"`/me` at {ME_CONNECTIONS} connections rotating over {USERS} seeded sessions, login at {LOGIN_CONNECTIONS} "
+        f"connections rotating over the {USERS} accounts. wrk, the services, PostgreSQL and Redis share the cores.",
         "- pet_auth: `python -m pet_auth serve`, APP_ENV=production, a random 48-byte SESSION_SECRET, "
-        "`WEB_CONCURRENCY` 1 or 2 (uvicorn + uvloop + httptools); its login also rotates the session "
+        "`WEB_CONCURRENCY` 1 or 2, once with HTTP_SERVER=uvicorn (uvloop + httptools) and once with "
+        "HTTP_SERVER=granian (ASGI, uvloop, HTTP/1), each with a database and Redis namespace of its own; its login "
+        "also rotates the session "
         "(new id, new session in the user's Redis hash). Express peer: `../shared/peers/express/run.sh` for 1 process; "
         "for 2, the same server.js under Node's cluster module (`bench/peer_cluster.js`), sharing one port.",
         "- Hash ceiling: cores ÷ the median of 7 single verifies timed in the benchmark process just before each "
         f"login run, {SETTLE_SECONDS} s after the previous run ended (the % rows are medians of the per-run "
         "ratios): pet_auth's "
-        f"{ours.verifier.label} (a hash made by its PasswordHasher), the peer's "
+        f"{ours[0].verifier.label} (a hash made by its PasswordHasher), the peer's "
         f"{peer.verifier.label}. The all-cores rows time one thread per core verifying at once for 3 s before the "
         "servers start: how far the hardware itself falls short of that ceiling when every core hashes.",
         "- Server CPU: user + system time of the server's processes (not PostgreSQL's or Redis's) per request.",
-        f"- Redis: MEMORY USAGE, one live session per user. pet_auth: {ours.memory_note}; peer: {peer.memory_note}.",
+        f"- Redis: MEMORY USAGE, one live session per user. pet_auth: {ours[0].memory_note}; peer: {peer.memory_note}.",
         "- Errors (socket errors + non-2xx responses): "
         + (", ".join(f"{name}: {count}" for name, count in errors.items()) if errors else "none."),
     ]
@@ -731,24 +747,31 @@ def main() -> int:
             print(f"bench: nothing answers at {name}={url}: start that server or set {name}", file=sys.stderr)
             return 2
     suffix = secrets.token_hex(3)
-    # The namespace is 8 characters, as long as the default "pet_auth": key lengths count in MEMORY USAGE.
-    resources = Resources(f"pet_auth_bench_{suffix}", f"express_peer_bench_{suffix}", f"pb{suffix}")
+    # Each namespace is 8 characters, as long as the default "pet_auth": key lengths count in MEMORY USAGE.
+    resources = Resources(
+        {server: (f"pet_auth_bench_{server}_{suffix}", f"p{server[0]}{suffix}") for server in SERVERS},
+        f"express_peer_bench_{suffix}",
+    )
     started = time.monotonic()
-    ours = Service("pet_auth", "__Host-pet_auth_session", argon2id_verifier())
-    peer = Service("Express peer", "sid", bcrypt_verifier())
-    for service in (ours, peer):
-        service.verifier.measure_all_cores()
+    argon2id = argon2id_verifier()
+    ours = [Service(f"pet_auth, {SERVERS[server]}", server, COOKIE, argon2id) for server in SERVERS]
+    peer = Service("Express peer", "peer", "sid", bcrypt_verifier())
+    for verifier in (argon2id, peer.verifier):
+        verifier.measure_all_cores()
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pet_auth_bench_")))
         stack.callback(cleanup, resources)
-        ours_env, peer_env = ours_environment(resources), peer_environment(resources)
+        ours_envs = {service.slug: ours_environment(resources, service.slug) for service in ours}
+        peer_env = peer_environment(resources)
         for workers in (1, 2):
-            with (
-                serve_ours(ours, workers, ours_env, resources, tmp) as ours_target,
-                serve_peer(peer, workers, peer_env, tmp) as peer_target,
-            ):
-                log(f"measuring both at {workers} process(es) each, {REPS} rounds")
-                measure([ours_target, peer_target], workers)
+            with ExitStack() as servers:
+                targets = [
+                    servers.enter_context(serve_ours(service, workers, ours_envs[service.slug], tmp))
+                    for service in ours
+                ]
+                targets.append(servers.enter_context(serve_peer(peer, workers, peer_env, tmp)))
+                log(f"measuring all {len(targets)} at {workers} process(es) each, {REPS} rounds")
+                measure(targets, workers)
     text = (
         f"{table(ours, peer)}\n\n{notes(ours, peer)}\n\n"
         f"Reproduce: `make bench` (this run took {time.monotonic() - started:.0f} s).\n"

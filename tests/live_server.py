@@ -1,9 +1,11 @@
-"""Runs the service as a real uvicorn server in a child process, for tests that need a real socket
-(a browser, several worker processes, a dependency stopped under traffic)."""
+"""Runs the service as a real server (`python -m pet_auth serve`, under HTTP_SERVER) in a child process, for tests
+that need a real socket (a browser, several worker processes, a dependency stopped under traffic)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +43,12 @@ def settings_environ(settings: Settings) -> dict[str, str]:
 class LiveServer:
     url: str
     process: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+    def output(self) -> str:
+        """What the server has written to stdout and stderr so far."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
 
 @contextmanager
@@ -58,11 +66,12 @@ def live_server(
             cwd="/",  # no .env file is read from here
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its workers too can be found, and stopped, as one group
         )
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_until_healthy(url, process, log)
-            yield LiveServer(url, process)
+            yield LiveServer(url, process, log)
         finally:
             process.terminate()
             try:
@@ -70,6 +79,9 @@ def live_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            # A worker its server gave up on (killed above) would outlive the test.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: IO[bytes], timeout: float = 20) -> None:

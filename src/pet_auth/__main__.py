@@ -106,14 +106,42 @@ def openapi_document() -> bytes:
     return msgspec.json.format(msgspec.json.encode(document), indent=2) + b"\n"
 
 
-def _serve(settings: Settings, reload: bool) -> None:
-    import uvicorn
+APP = "pet_auth.app:app_from_env"
 
+
+def _serve(settings: Settings, reload: bool) -> None:
     if settings.metrics_enabled and settings.web_concurrency > 1 and not reload:
         _share_metrics(settings)
+    # Auto-reload (`make dev`) stays with uvicorn, whose reloader restarts on changes under src only.
+    if settings.http_server == "granian" and not reload:
+        _serve_granian(settings)
+    else:
+        _serve_uvicorn(settings, reload)
+
+
+def _serve_granian(settings: Settings) -> None:
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.server import Server
+
+    Server(
+        APP,
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.web_concurrency,
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,  # as uvicorn: a proxy in front speaks HTTP/2 to browsers
+        websockets=False,
+        log_access=False,
+    ).serve()
+
+
+def _serve_uvicorn(settings: Settings, reload: bool) -> None:
+    import uvicorn
 
     uvicorn.run(
-        "pet_auth.app:app_from_env",
+        APP,
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -122,10 +150,9 @@ def _serve(settings: Settings, reload: bool) -> None:
         workers=None if reload else settings.web_concurrency,
         loop="uvloop",
         http="httptools",
-        # Forwarded headers from the proxies in FORWARDED_ALLOW_IPS only; uvicorn's own default (trust 127.0.0.1)
-        # and its reading of the environment are replaced by the setting, whose default trusts nobody.
-        proxy_headers=bool(settings.forwarded_allow_ips),
-        forwarded_allow_ips=settings.forwarded_allow_ips or None,
+        # Forwarded headers are the app's business (FORWARDED_ALLOW_IPS, see app_from_env): uvicorn's own reading
+        # of them (trusting 127.0.0.1 by default, and the environment) is off.
+        proxy_headers=False,
         access_log=False,
         server_header=False,
     )
@@ -149,7 +176,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="pet_auth")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP server")
-    serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (development, uvicorn)")
     commands.add_parser("create-db", help="create the database named in DATABASE_URL if it does not exist")
     commands.add_parser("purge-tokens", help="delete used and expired password reset tokens")
     commands.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")

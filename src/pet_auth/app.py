@@ -5,14 +5,16 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
+from litestar.types import ASGIApp
 from prometheus_client import CollectorRegistry
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from pet_auth.background import BackgroundTasks
 from pet_auth.config import Settings, SettingsError, decode_key, load_settings
@@ -265,12 +267,18 @@ def freeze_gc() -> None:
     gc.freeze()
 
 
-def app_from_env() -> Litestar:
-    """Factory for the ASGI server (`uvicorn --factory pet_auth.app:app_from_env`)."""
+def app_from_env() -> ASGIApp:
+    """Factory for the ASGI server (`python -m pet_auth serve`, under Granian or uvicorn)."""
     try:
         settings = load_settings()
     except SettingsError as exc:
         raise SystemExit(f"pet_auth: {exc}") from None
     app = create_app(settings)
     app.on_startup.append(freeze_gc)  # the served app only: test apps come and go
-    return app
+    if not settings.forwarded_allow_ips:
+        return app
+    # X-Forwarded-For / X-Forwarded-Proto from the proxies in FORWARDED_ALLOW_IPS only, in the app rather than in
+    # the server, so that every server applies the same rule (uvicorn's own middleware, used by both).
+    # (The two packages spell the ASGI types differently; the callables are the same.)
+    proxied = ProxyHeadersMiddleware(cast("Any", app), trusted_hosts=settings.forwarded_allow_ips)
+    return cast("ASGIApp", proxied)
