@@ -37,7 +37,7 @@ from pet_auth.http.controllers.health import HealthController
 from pet_auth.http.controllers.mfa import MfaController
 from pet_auth.http.controllers.recovery import RecoveryController
 from pet_auth.http.controllers.sessions import SessionsController
-from pet_auth.http.cookies import DeviceCookie, MfaCookie
+from pet_auth.http.cookies import DEVICE_COOKIE_MAX_AGE, HttpOnlyCookie
 from pet_auth.http.errors import exception_handlers
 from pet_auth.http.openapi import openapi_config
 from pet_auth.http.requests import ApiRequest
@@ -231,9 +231,11 @@ def create_app(settings: Settings) -> Litestar:
             "emails": _provide(emails),
             "mfa": _provide(mfa),
             "pings": _provide(pings),
-            "device_cookie": _provide(DeviceCookie(name=settings.device_cookie_name, secure=settings.is_production)),
+            "device_cookie": _provide(
+                HttpOnlyCookie(settings.device_cookie_name, settings.is_production, DEVICE_COOKIE_MAX_AGE)
+            ),
             "mfa_cookie": _provide(
-                MfaCookie(settings.mfa_cookie_name, secure=settings.is_production, max_age=settings.mfa_pending_ttl)
+                HttpOnlyCookie(settings.mfa_cookie_name, settings.is_production, settings.mfa_pending_ttl)
             ),
         },
         middleware=middleware,

@@ -38,9 +38,7 @@ class AccountService:
         check_password_policy(new_password, field="newPassword")
         if new_password == current_password:
             raise InvalidInput(FieldError("newPassword", "must differ from the current password"))
-        credentials, _ = await self._auth.authenticate(user.email, current_password, client.ip, device_token)
-        if credentials.user.id != user.id:
-            raise InvalidCredentials
+        credentials, _ = await self._auth.confirm_password(user, current_password, client.ip, device_token)
         new_hash = await self._hasher.hash(new_password)
         async with self._db.transaction() as repos:
             version = await repos.users.change_password_hash(user.id, new_hash)
@@ -54,9 +52,7 @@ class AccountService:
 
     async def delete_account(self, user: User, current_password: str, client: Client, device_token: str | None) -> None:
         """Delete the account with its tokens; every session ends, and none can be stored for it again."""
-        credentials, _ = await self._auth.authenticate(user.email, current_password, client.ip, device_token)
-        if credentials.user.id != user.id:
-            raise InvalidCredentials
+        credentials, _ = await self._auth.confirm_password(user, current_password, client.ip, device_token)
         async with self._db.transaction() as repos:
             if not await repos.users.delete(user.id):
                 raise InvalidCredentials

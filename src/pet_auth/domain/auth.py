@@ -133,6 +133,16 @@ class AuthService:
                 await repos.users.upgrade_password_hash(credentials.user.id, credentials.password_hash, new_hash)
         return credentials, device_id
 
+    async def confirm_password(
+        self, user: User, password: str, ip: str, device_token: str | None
+    ) -> tuple[Credentials, str | None]:
+        """The signed-in user's own password, checked under the sign-in limits (as `authenticate`); an address that
+        now names another account is no match."""
+        credentials, device_id = await self.authenticate(user.email, password, ip, device_token)
+        if credentials.user.id != user.id:
+            raise InvalidCredentials
+        return credentials, device_id
+
     def _account_check(self, credentials: Credentials | None, email: str, device_id: str | None) -> Check:
         """A known device of the account is limited on its own; any other client shares the account's limit.
         An existing account's counters are named by its id, however its address is typed, and by its credential

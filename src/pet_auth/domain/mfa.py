@@ -21,7 +21,6 @@ from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.errors import (
     InvalidCode,
-    InvalidCredentials,
     InvalidSignInCode,
     MfaAlreadyEnabled,
     MfaExpired,
@@ -110,7 +109,7 @@ class MfaService:
         self, user: User, current_password: str, client: Client, device_token: str | None
     ) -> TotpSetup:
         """A new secret, not active until `confirm_setup` sees a code of it; it replaces an unconfirmed one."""
-        await self._verify_password(user, current_password, client, device_token)
+        await self._auth.confirm_password(user, current_password, client.ip, device_token)
         secret = totp.new_secret()
         async with self._db.transaction() as repos:
             if not await repos.mfa.begin_setup(user.id, self._box.seal(secret, user.id)):
@@ -219,14 +218,6 @@ class MfaService:
             self._spawn(self._mailer.send(recovery_code_used_message(user.email, codes_left)), "recovery code email")
         return sign_in
 
-    async def _verify_password(
-        self, user: User, password: str, client: Client, device_token: str | None
-    ) -> tuple[Credentials, str | None]:
-        credentials, device_id = await self._auth.authenticate(user.email, password, client.ip, device_token)
-        if credentials.user.id != user.id:
-            raise InvalidCredentials
-        return credentials, device_id
-
     async def _change_with_code(
         self,
         user: User,
@@ -238,7 +229,7 @@ class MfaService:
     ) -> str:
         """The password, then a code (TOTP or recovery code), then `change`, made as a credential change; returns
         the caller's new session."""
-        credentials, device_id = await self._verify_password(user, current_password, client, device_token)
+        credentials, device_id = await self._auth.confirm_password(user, current_password, client.ip, device_token)
         async with self._code_attempt(user.id, credentials.version, device_id, client.ip) as attempt:
             async with self._db.transaction() as repos:
                 record = await repos.mfa.lock(user.id)

@@ -7,7 +7,7 @@ from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.email_links import CHANGE, VERIFY, EmailLinks
 from pet_auth.domain.emails import normalize_email
-from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, InvalidLink
+from pet_auth.domain.errors import FieldError, InvalidInput, InvalidLink
 from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import Client, User
 from pet_auth.domain.ports import Limits, Mailer, RateLimiter, SessionRegistry, Spawn, UnitOfWork
@@ -55,9 +55,7 @@ class EmailService:
         """Mail a confirmation link to the new address and a notice to the current one. The answer is the same
         whether or not the new address has an account: the lookup happens after the response."""
         new_email = normalize_email(new_email, field="newEmail")
-        credentials, _ = await self._auth.authenticate(user.email, current_password, client.ip, device_token)
-        if credentials.user.id != user.id:
-            raise InvalidCredentials
+        credentials, _ = await self._auth.confirm_password(user, current_password, client.ip, device_token)
         current = credentials.user
         if new_email == current.email:
             raise InvalidInput(FieldError("newEmail", "must differ from the current email"))

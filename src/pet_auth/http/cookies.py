@@ -1,4 +1,4 @@
-"""The device cookie, and the response that completes a sign-in (session cookie and device cookie)."""
+"""The device and pending sign-in cookies, and the response that completes a sign-in (session and device cookies)."""
 
 from __future__ import annotations
 
@@ -18,28 +18,9 @@ DEVICE_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
-class DeviceCookie:
-    name: str
-    secure: bool
-
-    def read(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-        return connection.cookies.get(self.name)
-
-    def carrying(self, token: str) -> Cookie:
-        return Cookie(
-            key=self.name,
-            value=token,
-            max_age=DEVICE_COOKIE_MAX_AGE,
-            path="/",
-            secure=self.secure,
-            httponly=True,
-            samesite="lax",
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class MfaCookie:
-    """Names the pending sign-in between the password and the second factor; it lives as long as that does."""
+class HttpOnlyCookie:
+    """A cookie of ours besides the session's, out of scripts' reach: the device cookie (long-lived) and the
+    pending two-factor sign-in's (as long as that lives). `__Host-` names come with `secure` in production."""
 
     name: str
     secure: bool
@@ -63,7 +44,7 @@ class MfaCookie:
 def signed_in_response(
     connection: ASGIConnection[Any, Any, Any, Any],
     sign_in: SignIn,
-    device_cookie: DeviceCookie,
+    device_cookie: HttpOnlyCookie,
     status_code: int,
     *also: Cookie,
 ) -> Response[UserResponse]:

@@ -12,7 +12,7 @@ from pet_auth.domain.account import AccountService
 from pet_auth.domain.errors import EmailNotVerified, EmailTaken, InvalidCredentials, InvalidToken, RateLimited
 from pet_auth.domain.models import User
 from pet_auth.domain.verification import EmailService
-from pet_auth.http.cookies import DeviceCookie
+from pet_auth.http.cookies import HttpOnlyCookie
 from pet_auth.http.guards import CURRENT_USER, client_ip, client_of, requires_login, requires_verified_email
 from pet_auth.http.openapi import SIGNED_IN, problems
 from pet_auth.http.schemas import (
@@ -70,7 +70,7 @@ class AccountController(Controller):
         request: AnyRequest,
         user: NamedDependency[User],
         emails: NamedDependency[EmailService],
-        device_cookie: NamedDependency[DeviceCookie],
+        device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> MessageResponse:
         """Mail a confirmation link to the new address; the answer is the same whether or not it is taken."""
         await emails.request_change(
@@ -99,7 +99,7 @@ class AccountController(Controller):
         request: AnyRequest,
         user: NamedDependency[User],
         account: NamedDependency[AccountService],
-        device_cookie: NamedDependency[DeviceCookie],
+        device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> None:
         """Delete the account: every session ends and this one's cookie is expired."""
         await account.delete_account(user, data.current_password, client_of(request), device_cookie.read(request))

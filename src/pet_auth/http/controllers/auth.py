@@ -12,7 +12,7 @@ from pet_auth.domain.account import AccountService
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.errors import EmailTaken, InvalidCredentials, RateLimited
 from pet_auth.domain.models import MfaChallenge, User
-from pet_auth.http.cookies import DeviceCookie, MfaCookie, signed_in_response
+from pet_auth.http.cookies import HttpOnlyCookie, signed_in_response
 from pet_auth.http.guards import CURRENT_USER, client_ip, client_of, guarded_get, requires_login
 from pet_auth.http.openapi import SIGNED_IN, problems, response
 from pet_auth.http.schemas import (
@@ -42,7 +42,7 @@ class AuthController(Controller):
         data: JSONBody[RegisterRequest],
         request: AnyRequest,
         auth: NamedDependency[AuthService],
-        device_cookie: NamedDependency[DeviceCookie],
+        device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> Response[UserResponse]:
         """Create an account and sign in."""
         sign_in = await auth.register(data.email, data.password, client_of(request), current_session(request))
@@ -59,8 +59,8 @@ class AuthController(Controller):
         data: JSONBody[LoginRequest],
         request: AnyRequest,
         auth: NamedDependency[AuthService],
-        device_cookie: NamedDependency[DeviceCookie],
-        mfa_cookie: NamedDependency[MfaCookie],
+        device_cookie: NamedDependency[HttpOnlyCookie],
+        mfa_cookie: NamedDependency[HttpOnlyCookie],
     ) -> Response[Any]:
         """Sign in; the session gets a new id. With two-factor sign-in on: 202, no session yet, and a short-lived
         cookie naming the pending sign-in, which `POST /login/mfa` completes."""
@@ -106,7 +106,7 @@ class AuthController(Controller):
         request: AnyRequest,
         user: NamedDependency[User],
         account: NamedDependency[AccountService],
-        device_cookie: NamedDependency[DeviceCookie],
+        device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> None:
         """Change the password; this session gets a new id and every other session ends."""
         session_token = await account.change_password(

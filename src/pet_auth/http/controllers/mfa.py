@@ -21,7 +21,7 @@ from pet_auth.domain.errors import (
 )
 from pet_auth.domain.mfa import MfaService
 from pet_auth.domain.models import User
-from pet_auth.http.cookies import DeviceCookie, MfaCookie, signed_in_response
+from pet_auth.http.cookies import HttpOnlyCookie, signed_in_response
 from pet_auth.http.errors import problem
 from pet_auth.http.guards import CURRENT_USER, client_of, guarded_get, requires_login
 from pet_auth.http.openapi import SIGNED_IN, problems, response
@@ -63,7 +63,7 @@ class MfaController(Controller):
         request: AnyRequest,
         user: NamedDependency[User],
         mfa: NamedDependency[MfaService],
-        device_cookie: NamedDependency[DeviceCookie],
+        device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> TotpSetupResponse:
         """A new authenticator secret (and its otpauth:// URI for a QR code); not active until confirmed."""
         setup = await mfa.begin_setup(user, data.current_password, client_of(request), device_cookie.read(request))
@@ -100,7 +100,7 @@ class MfaController(Controller):
         request: AnyRequest,
         user: NamedDependency[User],
         mfa: NamedDependency[MfaService],
-        device_cookie: NamedDependency[DeviceCookie],
+        device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> RecoveryCodesResponse:
         """A new set of recovery codes; the earlier set stops working. This session gets a new id, every other
         ends."""
@@ -122,7 +122,7 @@ class MfaController(Controller):
         request: AnyRequest,
         user: NamedDependency[User],
         mfa: NamedDependency[MfaService],
-        device_cookie: NamedDependency[DeviceCookie],
+        device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> None:
         """Turn two-factor sign-in off (`code`: of the authenticator, or a recovery code). This session gets a new
         id, every other ends."""
@@ -142,8 +142,8 @@ class MfaController(Controller):
         data: JSONBody[MfaSignInRequest],
         request: AnyRequest,
         mfa: NamedDependency[MfaService],
-        device_cookie: NamedDependency[DeviceCookie],
-        mfa_cookie: NamedDependency[MfaCookie],
+        device_cookie: NamedDependency[HttpOnlyCookie],
+        mfa_cookie: NamedDependency[HttpOnlyCookie],
     ) -> Response[Any]:
         """The second step of a sign-in (after a 202 from `/login`): a code of the authenticator app or a recovery
         code. Signs in as `/login` does; the pending sign-in's cookie is expired."""
