@@ -160,7 +160,9 @@ class AuthService:
         try:
             return await self._sessions.start(user, version, client, replaces)
         except ProfileChanged:
-            # The address or its verification changed after `user` was read: read it again, once.
+            # The address or its verification changed after `user` was read: read it again. Redis learns a profile
+            # version only after its commit, so the fresh read is at least as new; another retry follows only
+            # another change committed meanwhile.
             async with self._db.read() as repos:
                 fresh = await repos.users.get(user.id)
             if fresh is None:
