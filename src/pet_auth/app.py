@@ -12,6 +12,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
+from litestar.middleware import DefineMiddleware
 from litestar.types import ASGIApp
 from prometheus_client import CollectorRegistry
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -207,7 +208,10 @@ def create_app(settings: Settings) -> Litestar:
         SessionsController,
         HealthController,
     ]
-    middleware: list[Any] = [OriginCheckMiddleware(settings.cors_origins), session_config.middleware]
+    middleware: list[Any] = [
+        DefineMiddleware(OriginCheckMiddleware, allowed_origins=settings.cors_origins),
+        session_config.middleware,
+    ]
     before_send: list[Any] = [security_headers(hsts=settings.is_production)]
     if settings.metrics_enabled:
         registry = CollectorRegistry()

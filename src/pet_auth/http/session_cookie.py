@@ -27,11 +27,11 @@ from typing import Any, cast
 
 import msgspec
 from litestar.connection import ASGIConnection
-from litestar.datastructures import Cookie, MutableScopeHeaders
+from litestar.datastructures import Cookie
 from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.session.base import SessionMiddleware
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
-from litestar.types import Empty, Message, ScopeSession
+from litestar.types import Empty, HTTPResponseStartEvent, Message, ScopeSession
 
 from pet_auth.domain.models import SessionRef
 from pet_auth.http.errors import PROBLEM_JSON, is_unavailable, logger, unavailable_problem
@@ -65,7 +65,10 @@ class SessionState:
 
 def session_state(connection: ASGIConnection[Any, Any, Any, Any]) -> SessionState:
     scope = cast("dict[str, Any]", connection.scope)
-    return cast(SessionState, scope.setdefault(_STATE_KEY, SessionState()))
+    state = scope.get(_STATE_KEY)
+    if state is None:
+        state = scope[_STATE_KEY] = SessionState()
+    return cast(SessionState, state)
 
 
 class RedisSessionBackend(ServerSideSessionBackend):
@@ -99,18 +102,17 @@ class RedisSessionBackend(ServerSideSessionBackend):
         self, scope_session: ScopeSession, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> None:
         state = session_state(connection)
-        store = self._store(connection)
-        headers = MutableScopeHeaders.from_message(message)
         if state.issued is not None:
-            headers.add("Set-Cookie", self._cookie(state.issued, max_age=store.absolute_lifetime))
+            _add_header(message, self._cookie(state.issued, max_age=self._store(connection).absolute_lifetime))
             return
         loaded = state.loaded
         if scope_session is Empty or not scope_session:
             if loaded is not None:
-                await store.end_session(loaded.live.user_id, loaded.live.handle)
+                await self._store(connection).end_session(loaded.live.user_id, loaded.live.handle)
             if loaded is not None or state.stale_cookie:
-                headers.add("Set-Cookie", self._cookie("", max_age=0))
+                _add_header(message, self._cookie("", max_age=0))
         # A signed-in session's data belongs to the store: it is written when the session starts, never back.
+        # (So a request that kept its session, the common case, costs nothing here.)
 
     def _cookie(self, value: str, max_age: int) -> str:
         cookie = Cookie(
@@ -123,6 +125,11 @@ class RedisSessionBackend(ServerSideSessionBackend):
             samesite=self.config.samesite,
         )
         return cookie.to_header(header="")
+
+
+def _add_header(message: Message, value: str) -> None:
+    start = cast("HTTPResponseStartEvent", message)  # only the response's start reaches the backend
+    start["headers"] = [*start.get("headers", ()), (b"set-cookie", value.encode("latin-1"))]
 
 
 class RedisSessionMiddleware(SessionMiddleware[RedisSessionBackend]):
