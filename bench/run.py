@@ -101,6 +101,8 @@ class Run:
     requests: int
     errors: int  # socket errors + non-2xx responses
     cpu_us: float = 0.0  # CPU time of the server's processes per request (not PostgreSQL's or Redis's)
+    # The same, by kind of thread (THREAD_KINDS)
+    cpu_us_by_kind: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, output: str) -> Run:
@@ -196,6 +198,10 @@ def median_run(runs: list[Run]) -> Run:
         requests=sum(run.requests for run in runs),
         errors=sum(run.errors for run in runs),
         cpu_us=statistics.median(run.cpu_us for run in runs),
+        cpu_us_by_kind={
+            kind: statistics.median(run.cpu_us_by_kind.get(kind, 0.0) for run in runs)
+            for kind in {kind for run in runs for kind in run.cpu_us_by_kind}
+        },
     )
 
 
@@ -258,26 +264,39 @@ def wrk_process(url: str, mode: str, connections: int, seconds: int, files: dict
     return subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def server_cpu_seconds(session: int) -> float:
-    """User + system CPU of every process in the server's session (uvicorn or node, and their workers)."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+# pet_auth's threads: each process's main thread runs its event loop; its password-hash threads name themselves.
+THREAD_KINDS = ("event loop", "password-hash", "other")
+
+
+def server_cpu_seconds(session: int) -> dict[str, float]:
+    """User + system CPU of every thread of every process in the server's session (uvicorn, Granian or node, and
+    their workers), by kind of thread."""
+    totals = dict.fromkeys(THREAD_KINDS, 0.0)
+    for stat in Path("/proc").glob("[0-9]*/task/[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            text = stat.read_text()
         except OSError:
             continue
-        if int(fields[3]) == session:  # fields[3] is the session id (field 6 of proc(5))
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
+        if int(fields[3]) != session:  # fields[3] is the session id (field 6 of proc(5))
+            continue
+        process, thread = stat.parts[2], stat.parts[4]
+        kind = "password-hash" if name == "password-hash" else "event loop" if process == thread else "other"
+        totals[kind] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return totals
 
 
-def finish(process: subprocess.Popen[str], session: int | None = None, cpu_before: float = 0.0) -> Run:
+def finish(
+    process: subprocess.Popen[str], session: int | None = None, cpu_before: dict[str, float] | None = None
+) -> Run:
     output, _ = process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"wrk failed ({process.returncode}):\n{output}")
     run = Run.parse(output)
-    if session is not None and run.requests:
-        run = replace(run, cpu_us=(server_cpu_seconds(session) - cpu_before) / run.requests * 1e6)
+    if session is not None and cpu_before is not None and run.requests:
+        after = server_cpu_seconds(session)
+        by_kind = {kind: (after[kind] - cpu_before[kind]) / run.requests * 1e6 for kind in THREAD_KINDS}
+        run = replace(run, cpu_us=sum(by_kind.values()), cpu_us_by_kind=by_kind)
     return run
 
 
@@ -289,7 +308,7 @@ class Target:
     url: str
     session: int
     files: dict[str, Path]
-    cpu_before: float | None = None
+    cpu_before: dict[str, float] | None = None
 
     def run(self, mode: str, connections: int, seconds: int, *, cpu: bool = False) -> subprocess.Popen[str]:
         self.cpu_before = server_cpu_seconds(self.session) if cpu else None
@@ -669,6 +688,11 @@ def table(ours: list[Service], peer: Service) -> str:
         add_text(f"login % of hash ceiling, {procs(workers)}", [f"{o.share_of_ceiling:.0%}" for o in results],
                  f"{p.share_of_ceiling:.0%}",
                  verdict("≥ 90%", [o.share_of_ceiling >= 0.9 for o in results]) if workers == 1 else "")  # fmt: skip
+        add_text(
+            f"server CPU ms per login: {' / '.join(THREAD_KINDS)} threads, {procs(workers)}",
+            [" / ".join(f"{o.login.cpu_us_by_kind[kind] / 1000:.1f}" for kind in THREAD_KINDS) for o in results],
+            f"{p.login.cpu_us / 1000:.1f} (all threads)",
+        )
     verifier = ours[0].verifier  # the same argon2id for every server
     add(f"verifies/s with all {CORES} cores verifying at once (no server running)",
         [verifier.all_cores_rate] * len(ours), peer.verifier.all_cores_rate, ".1f")  # fmt: skip
@@ -730,7 +754,10 @@ def notes(ours: list[Service], peer: Service) -> str:
         f"{ours[0].verifier.label} (a hash made by its PasswordHasher), the peer's "
         f"{peer.verifier.label}. The all-cores rows time one thread per core verifying at once for 3 s before the "
         "servers start: how far the hardware itself falls short of that ceiling when every core hashes.",
-        "- Server CPU: user + system time of the server's processes (not PostgreSQL's or Redis's) per request.",
+        "- Server CPU: user + system time of the server's processes (not PostgreSQL's or Redis's) per request; for "
+        "a login, split by thread: each process's main thread (uvicorn's event loop; under Granian the Python side "
+        "of its worker, its Rust threads counting as other), the password-hash threads (named so by pet_auth), and "
+        "the rest (the log writer, Granian's runtime).",
         f"- Redis: MEMORY USAGE, one live session per user. pet_auth: {ours[0].memory_note}; peer: {peer.memory_note}.",
         "- Errors (socket errors + non-2xx responses): "
         + (", ".join(f"{name}: {count}" for name, count in errors.items()) if errors else "none."),

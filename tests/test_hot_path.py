@@ -8,6 +8,7 @@ import secrets
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import msgspec
@@ -81,8 +82,12 @@ async def test_me_refuses_a_session_without_a_user(client: Client) -> None:
     assert (await client.get("/api/auth/me")).status_code == 200
 
 
+def _os_thread_name(native_id: int) -> str:
+    return Path(f"/proc/self/task/{native_id}/comm").read_text().strip()
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="per-thread priorities are a Linux feature")
-async def test_hash_threads_run_below_the_event_loop_priority() -> None:
+async def test_hash_threads_run_below_the_event_loop_priority_under_their_own_name() -> None:
     hasher = PasswordHasher(threads=2)
     try:
         await hasher.hash("a password to hash")
@@ -92,6 +97,8 @@ async def test_hash_threads_run_below_the_event_loop_priority() -> None:
         for thread in workers:
             assert thread.native_id is not None
             assert os.getpriority(os.PRIO_PROCESS, thread.native_id) > mine
+            assert _os_thread_name(thread.native_id) == "password-hash"  # as top -H and make bench see it
+        assert _os_thread_name(threading.get_native_id()) != "password-hash"
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller is untouched
     finally:
         hasher.close()

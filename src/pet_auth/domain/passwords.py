@@ -32,6 +32,7 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 HASH_THREAD_NICENESS = 10
+HASH_THREAD_NAME = "password-hash"
 TOO_COMMON = "is too common: it appears in lists of leaked passwords; choose another"
 # The Node version hashed with bcrypt at this cost; its users may be imported at any time.
 LEGACY_BCRYPT_COST = 10
@@ -75,7 +76,7 @@ class PasswordHasher:
             time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=1, type=argon2.Type.ID
         )
         self._pool = ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="password-hash", initializer=_lower_thread_priority
+            max_workers=threads, thread_name_prefix=HASH_THREAD_NAME, initializer=_prepare_hash_thread
         )
         # Verifying unknown emails against this keeps their timing close to known ones.
         self._dummy_hash = self._argon.hash("dummy password for timing equalization")
@@ -113,12 +114,16 @@ class PasswordHasher:
         return Verification(ok=True, needs_rehash=self._argon.check_needs_rehash(password_hash))
 
 
-def _lower_thread_priority() -> None:
+def _prepare_hash_thread() -> None:
     """Hash threads run at a lower CPU priority (nice +10) than the event loop: during a login storm the CPU
-    goes to other requests first, and the hashes take what is left (all of it when nothing else runs)."""
+    goes to other requests first, and the hashes take what is left (all of it when nothing else runs). They also
+    carry their name to the operating system (`top -H`, `ps -L`, and `make bench`'s CPU per thread)."""
     if sys.platform == "linux":  # only there does setpriority on a thread id lower that one thread
+        native_id = threading.get_native_id()
         with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICENESS)
+            os.setpriority(os.PRIO_PROCESS, native_id, HASH_THREAD_NICENESS)
+        with contextlib.suppress(OSError), open(f"/proc/self/task/{native_id}/comm", "w") as comm:
+            comm.write(HASH_THREAD_NAME)
 
 
 def _bcrypt_matches(password_hash: str, password: str) -> bool:
