@@ -149,10 +149,7 @@ def _serve_uvicorn(settings: Settings, reload: bool) -> None:
         reload_dirs=["src"] if reload else None,
         workers=None if reload else settings.web_concurrency,
         loop="uvloop",
-        # httptools, a response's headers and body sent in one write (see http/coalescing.py); no WebSocket
-        # protocol, the app has no such route (an upgrade request is an ordinary request, answered 404).
-        http="pet_auth.http.coalescing:CoalescingHttpToolsProtocol",
-        ws="none",
+        http="httptools",
         # Forwarded headers are the app's business (FORWARDED_ALLOW_IPS, see app_from_env): uvicorn's own reading
         # of them (trusting 127.0.0.1 by default, and the environment) is off.
         proxy_headers=False,
