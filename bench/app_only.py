@@ -1,6 +1,6 @@
 """CPU per `GET /api/auth/me` of the app alone: no HTTP server, no client, no socket of its own.
 
-    .venv/bin/python bench/app_only.py [--src PATH] [--rounds N]
+    .venv/bin/python bench/app_only.py [--src PATH] [--rounds N] [--origin]
 
 Builds the app as `python -m pet_auth serve` does (`app_from_env`, production settings, a throwaway database and
 Redis namespace on the local servers, removed at the end), signs one user in, then calls the ASGI app directly,
@@ -8,8 +8,9 @@ Redis namespace on the local servers, removed at the end), signs one user in, th
 the process per request for each round of 6 400, then the least, the first quartile and the median. The least is
 the figure to compare: on a shared machine the background load only ever adds to it.
 
-`--src` runs another checkout's code (`git worktree add /tmp/before <commit>`, then `--src /tmp/before/src`):
-alternate the two a few times to compare a change.
+`--origin` sends the SPA's `Origin` with each request, as a browser does for every cross-origin fetch (wrk in
+`make bench` sends none). `--src` runs another checkout's code (`git worktree add /tmp/before <commit>`, then
+`--src /tmp/before/src`): alternate the two a few times to compare a change.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ POSTGRES = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:543
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 CONCURRENCY, PER_ROUND = 64, 6400
 PASSWORD = "bench-load-Passw0rd-7f3a"  # a throwaway account's
+SPA_ORIGIN = "http://localhost:5173"
 
 Message = dict[str, Any]
 
@@ -103,13 +105,15 @@ async def sign_in(app: Any) -> bytes:
     )
 
 
-async def measure(rounds: int) -> list[float]:
+async def measure(rounds: int, origin: bool) -> list[float]:
     from pet_auth.app import app_from_env
 
     print(f"pet_auth from {Path(sys.modules['pet_auth'].__file__ or '').parent}", file=sys.stderr)
     app = app_from_env()
     async with running(app):
         headers = [(b"cookie", await sign_in(app)), (b"user-agent", b"wrk")]
+        if origin:
+            headers.append((b"origin", SPA_ORIGIN.encode()))
         cpu_per_request = []
         for _ in range(rounds):
             started = time.process_time()
@@ -133,6 +137,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the pet_auth source tree to run")
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--origin", action="store_true", help=f"send Origin: {SPA_ORIGIN}")
     args = parser.parse_args()
     sys.path.insert(0, str(args.src.resolve()))
     suffix = secrets.token_hex(3)
@@ -143,19 +148,21 @@ def main() -> int:
         "DATABASE_URL": f"{POSTGRES}/{database}",
         "REDIS_URL": f"{REDIS}/0",
         "REDIS_NAMESPACE": namespace,
+        "CORS_ORIGINS": SPA_ORIGIN,
     })  # fmt: skip
     asyncio.run(admin(f'CREATE DATABASE "{database}"'))
     try:
         alembic = str(Path(sys.executable).parent / "alembic")
         subprocess.run([alembic, "upgrade", "head"], cwd=ROOT, check=True, capture_output=True)
-        results = uvloop.run(measure(args.rounds))
+        results = uvloop.run(measure(args.rounds, args.origin))
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         asyncio.run(drop_namespace(namespace))
     quartile = statistics.quantiles(results, n=4, method="inclusive")[0] if len(results) > 1 else results[0]
     print(
         f"{args.src}: CPU per /me, µs: least {min(results):.1f}, first quartile {quartile:.1f}, "
-        f"median {statistics.median(results):.1f} ({args.rounds} rounds of {PER_ROUND})"
+        f"median {statistics.median(results):.1f} ({args.rounds} rounds of {PER_ROUND}"
+        f"{', with Origin' if args.origin else ''})"
     )
     return 0
 

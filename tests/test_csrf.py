@@ -164,3 +164,19 @@ async def test_cors_preflight_grants_nothing_to_a_foreign_origin(client: Client,
     assert "access-control-allow-origin" not in response.headers
     assert response.headers.get("access-control-allow-credentials") != "true"
     assert response.status_code < 500
+
+
+async def test_every_answer_to_the_spa_carries_its_cors_grant_once(client: Client) -> None:
+    """Errors included (the SPA reads their problem codes), and each header once."""
+    spa = {"Origin": SPA_ORIGIN}
+    for response in (
+        await client.get("/api/auth/me", headers=spa),
+        await client.get("/api/auth/nowhere", headers=spa),
+        await client.post("/api/auth/login", json={}, headers=spa),
+    ):
+        assert response.status_code in (400, 401, 404), response.text
+        assert response.headers.get_list("access-control-allow-origin") == [SPA_ORIGIN]
+        assert response.headers.get_list("access-control-allow-credentials") == ["true"]
+        assert response.headers.get_list("vary") == ["Origin"]
+        assert response.headers.get_list("access-control-allow-methods") == ["DELETE, GET, OPTIONS, POST"]
+        assert response.headers.get_list("access-control-allow-headers") == ["content-type"]

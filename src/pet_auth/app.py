@@ -39,6 +39,7 @@ from pet_auth.http.controllers.mfa import MfaController
 from pet_auth.http.controllers.recovery import RecoveryController
 from pet_auth.http.controllers.sessions import SessionsController
 from pet_auth.http.cookies import DEVICE_COOKIE_MAX_AGE, HttpOnlyCookie
+from pet_auth.http.cors import enable_cors
 from pet_auth.http.errors import exception_handlers
 from pet_auth.http.openapi import openapi_config
 from pet_auth.http.requests import ApiRequest
@@ -225,7 +226,7 @@ def create_app(settings: Settings) -> Litestar:
         await redis.aclose()
         await db.engine.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers,
         state=State({"require_verified_email": settings.require_verified_email}),
         dependencies={
@@ -244,13 +245,6 @@ def create_app(settings: Settings) -> Litestar:
         },
         middleware=middleware,
         stores={"sessions": sessions},
-        cors_config=CORSConfig(
-            allow_origins=list(settings.cors_origins),
-            allow_credentials=True,
-            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=["Content-Type"],
-            max_age=600,
-        ),
         exception_handlers=exception_handlers(),
         request_class=ApiRequest,
         before_send=before_send,
@@ -264,6 +258,17 @@ def create_app(settings: Settings) -> Litestar:
         ),
         on_shutdown=[shutdown],
     )
+    enable_cors(
+        app,
+        CORSConfig(
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Content-Type"],
+            max_age=600,
+        ),
+    )
+    return app
 
 
 def freeze_gc() -> None:

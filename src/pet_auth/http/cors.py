@@ -1,0 +1,60 @@
+"""CORS: Litestar's middleware and configuration, its per-response headers encoded once.
+
+The SPA's every request is cross-origin and carries `Origin`, so every one of its responses passes through the CORS
+middleware's send wrapper. Litestar's sets five headers one by one through `MutableScopeHeaders` (each a scan of the
+headers) and sorts and joins the allowed methods and headers again for each response: about 15% of the CPU of a
+`/me` with an `Origin` (bench/app_only.py --origin). Here the same headers, with the same values, are built when the
+app is, and appended as pairs; the preflight answers and the origin rule stay Litestar's.
+
+The class it extends is internal to Litestar since 2.9 (it is what `Litestar(cors_config=...)` installs): a Litestar
+upgrade that changes it is caught by tests/test_csrf.py, which both pass alike.
+"""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.middleware._internal.cors import CORSMiddleware
+from litestar.types import ASGIApp, Message, Send
+
+
+def _pair(name: str, value: str) -> tuple[bytes, bytes]:
+    return name.lower().encode("latin-1"), value.encode("latin-1")
+
+
+class PreencodedCORSMiddleware(CORSMiddleware):
+    def __init__(self, app: ASGIApp, config: CORSConfig) -> None:
+        super().__init__(app, config)
+        every_response = {
+            **config.simple_headers,
+            "Access-Control-Allow-Headers": ", ".join(sorted(set(config.allow_headers))),
+            "Access-Control-Allow-Methods": ", ".join(sorted(set(config.allow_methods))),
+        }
+        self._every_response = [_pair(name, value) for name, value in every_response.items()]
+        self._replaced = frozenset(name for name, _ in self._every_response) | {
+            b"access-control-allow-origin",
+            b"vary",
+        }
+
+    def send_wrapper(self, send: Send, origin: str, has_cookie: bool) -> Send:
+        config = self.config
+        granted = (config.is_allow_all_origins and has_cookie) or (
+            not config.is_allow_all_origins and config.is_origin_allowed(origin)
+        )
+        added = self._every_response
+        if granted:
+            added = [*added, _pair("Access-Control-Allow-Origin", origin), (b"vary", b"Origin")]
+        replaced = self._replaced
+
+        async def wrapped_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [header for header in message.get("headers", ()) if header[0].lower() not in replaced]
+                message["headers"] = kept + added
+            await send(message)
+
+        return wrapped_send
+
+
+def enable_cors(app: Litestar, config: CORSConfig) -> None:
+    """Put the CORS middleware around `app`'s handler, where `Litestar(cors_config=config)` puts Litestar's."""
+    app.asgi_handler = PreencodedCORSMiddleware(app.asgi_handler, config)
