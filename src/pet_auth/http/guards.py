@@ -9,9 +9,11 @@ from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
+from litestar.types import Guard
 
 from pet_auth.domain.errors import EmailNotVerified
 from pet_auth.domain.models import Client, User
+from pet_auth.http.openapi import SIGNED_IN
 from pet_auth.http.session_cookie import live_session
 from pet_auth.http.user_agents import describe_user_agent
 from pet_auth.sessions.store import LiveSession
@@ -74,6 +76,12 @@ def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> User:
 
 # The dependency that hands the signed-in user to handlers (beside the `requires_login` guard).
 CURRENT_USER = {"user": Provide(provide_current_user, sync_to_thread=False)}
+
+
+def signed_in(*more_guards: Guard) -> dict[str, Any]:
+    """The options of a route for signed-in users: the login guard (then `more_guards`), the current user by
+    dependency injection, and the OpenAPI security requirement that says so. `@post(path, **signed_in(), ...)`."""
+    return {"guards": [requires_login, *more_guards], "dependencies": CURRENT_USER, "security": SIGNED_IN}
 
 
 def client_of(request: ASGIConnection[Any, Any, Any, Any]) -> Client:

@@ -13,8 +13,8 @@ from pet_auth.domain.errors import EmailNotVerified, EmailTaken, InvalidCredenti
 from pet_auth.domain.models import User
 from pet_auth.domain.verification import EmailService
 from pet_auth.http.cookies import HttpOnlyCookie
-from pet_auth.http.guards import CURRENT_USER, client_ip, client_of, requires_login, requires_verified_email
-from pet_auth.http.openapi import SIGNED_IN, problems
+from pet_auth.http.guards import client_ip, client_of, requires_verified_email, signed_in
+from pet_auth.http.openapi import problems
 from pet_auth.http.schemas import (
     ChangeEmailRequest,
     DeleteAccountRequest,
@@ -44,9 +44,7 @@ class AccountController(Controller):
     @post(
         "/verify-email/resend",
         status_code=202,
-        guards=[requires_login],
-        dependencies=CURRENT_USER,
-        security=SIGNED_IN,
+        **signed_in(),
         operation_class=problems(RateLimited),
     )
     async def resend_verification(
@@ -59,9 +57,7 @@ class AccountController(Controller):
     @post(
         "/change-email",
         status_code=202,
-        guards=[requires_login, requires_verified_email],
-        dependencies=CURRENT_USER,
-        security=SIGNED_IN,
+        **signed_in(requires_verified_email),
         operation_class=problems(InvalidCredentials, EmailNotVerified, RateLimited),
     )
     async def change_email(
@@ -88,9 +84,7 @@ class AccountController(Controller):
     @post(
         "/delete-account",
         status_code=204,
-        guards=[requires_login, requires_verified_email],
-        dependencies=CURRENT_USER,
-        security=SIGNED_IN,
+        **signed_in(requires_verified_email),
         operation_class=problems(InvalidCredentials, EmailNotVerified, RateLimited),
     )
     async def delete_account(

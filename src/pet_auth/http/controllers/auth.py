@@ -13,8 +13,8 @@ from pet_auth.domain.auth import AuthService
 from pet_auth.domain.errors import EmailTaken, InvalidCredentials, RateLimited
 from pet_auth.domain.models import MfaChallenge, User
 from pet_auth.http.cookies import HttpOnlyCookie, signed_in_response
-from pet_auth.http.guards import CURRENT_USER, client_ip, client_of, guarded_get, requires_login
-from pet_auth.http.openapi import SIGNED_IN, problems, response
+from pet_auth.http.guards import client_ip, client_of, guarded_get, signed_in
+from pet_auth.http.openapi import problems, response
 from pet_auth.http.schemas import (
     ChangePasswordRequest,
     LoginRequest,
@@ -83,9 +83,7 @@ class AuthController(Controller):
 
     @guarded_get(
         "/me",
-        guards=[requires_login],
-        dependencies=CURRENT_USER,
-        security=SIGNED_IN,
+        **signed_in(),
         operation_class=problems(read_only=True),
     )
     async def me(self, user: NamedDependency[User]) -> UserResponse:
@@ -95,9 +93,7 @@ class AuthController(Controller):
     @post(
         "/change-password",
         status_code=204,
-        guards=[requires_login],
-        dependencies=CURRENT_USER,
-        security=SIGNED_IN,
+        **signed_in(),
         operation_class=problems(InvalidCredentials, RateLimited),
     )
     async def change_password(

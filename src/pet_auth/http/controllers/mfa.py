@@ -23,8 +23,8 @@ from pet_auth.domain.mfa import MfaService
 from pet_auth.domain.models import User
 from pet_auth.http.cookies import HttpOnlyCookie, signed_in_response
 from pet_auth.http.errors import problem
-from pet_auth.http.guards import CURRENT_USER, client_of, guarded_get, requires_login
-from pet_auth.http.openapi import SIGNED_IN, problems, response
+from pet_auth.http.guards import client_of, guarded_get, signed_in
+from pet_auth.http.openapi import problems, response
 from pet_auth.http.schemas import (
     CodeRequest,
     CurrentPasswordRequest,
@@ -38,14 +38,13 @@ from pet_auth.http.schemas import (
 from pet_auth.http.session_cookie import begin_session, current_session
 
 AnyRequest = Request[Any, Any, Any]
-GUARDED: dict[str, Any] = {"guards": [requires_login], "dependencies": CURRENT_USER, "security": SIGNED_IN}
 
 
 class MfaController(Controller):
     path = "/api/auth"
     tags = ["mfa"]
 
-    @guarded_get("/mfa", operation_class=problems(read_only=True), **GUARDED)
+    @guarded_get("/mfa", operation_class=problems(read_only=True), **signed_in())
     async def mfa_status(self, user: NamedDependency[User], mfa: NamedDependency[MfaService]) -> MfaStatusResponse:
         """Whether two-factor sign-in is on, and how many recovery codes are left."""
         status = await mfa.status(user.id)
@@ -55,7 +54,7 @@ class MfaController(Controller):
         "/mfa/totp/setup",
         status_code=200,
         operation_class=problems(InvalidCredentials, MfaAlreadyEnabled, RateLimited),
-        **GUARDED,
+        **signed_in(),
     )
     async def setup_totp(
         self,
@@ -73,7 +72,7 @@ class MfaController(Controller):
         "/mfa/totp/confirm",
         status_code=200,
         operation_class=problems(InvalidCode, MfaSetupRequired, MfaAlreadyEnabled),
-        **GUARDED,
+        **signed_in(),
     )
     async def confirm_totp(
         self,
@@ -92,7 +91,7 @@ class MfaController(Controller):
         "/mfa/recovery-codes",
         status_code=200,
         operation_class=problems(InvalidCredentials, InvalidCode, MfaNotEnabled, RateLimited),
-        **GUARDED,
+        **signed_in(),
     )
     async def replace_recovery_codes(
         self,
@@ -114,7 +113,7 @@ class MfaController(Controller):
         "/mfa/disable",
         status_code=204,
         operation_class=problems(InvalidCredentials, InvalidCode, MfaNotEnabled, RateLimited),
-        **GUARDED,
+        **signed_in(),
     )
     async def disable_mfa(
         self,
