@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 import httpx
@@ -97,3 +98,18 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: IO[byte
             pass
         time.sleep(0.1)
     raise RuntimeError(f"server at {url} did not become healthy")
+
+
+def worker_processes(pid: int) -> list[int]:
+    """A live server's worker processes: its children, but for multiprocessing's resource tracker (uvicorn's and
+    Granian's workers alike)."""
+    workers = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if parent == pid and b"resource_tracker" not in command:
+            workers.append(int(stat.parent.name))
+    return workers

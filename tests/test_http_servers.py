@@ -8,7 +8,6 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -17,7 +16,7 @@ import pytest
 from pet_auth.config import Settings
 from pet_auth.devinfra import free_port
 from tests.conftest import PASSWORD, unique_email
-from tests.live_server import live_server
+from tests.live_server import live_server, worker_processes
 
 SERVERS = ["uvicorn", "granian"]
 LOGIN = "/api/auth/login"
@@ -73,7 +72,7 @@ def test_a_request_in_flight_at_shutdown_is_answered(make_settings: Callable[...
 @pytest.mark.parametrize("server", SERVERS)
 def test_web_concurrency_starts_that_many_workers(make_settings: Callable[..., Settings], server: str) -> None:
     with live_server(make_settings(http_server=server), workers=2) as live:
-        assert len(_workers(live.process.pid)) == 2
+        assert len(worker_processes(live.process.pid)) == 2
 
 
 @pytest.mark.parametrize("server", SERVERS)
@@ -120,17 +119,3 @@ def _read_response(connection: socket.socket) -> bytes:
             break
         body += chunk
     return head + b"\r\n\r\n" + body
-
-
-def _workers(pid: int) -> list[int]:
-    """The server's worker processes: its children, but for multiprocessing's resource tracker."""
-    workers = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            command = (stat.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if parent == pid and b"resource_tracker" not in command:
-            workers.append(int(stat.parent.name))
-    return workers

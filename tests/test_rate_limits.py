@@ -26,7 +26,7 @@ from pet_auth.domain.ports import Limit, Outcome
 from pet_auth.keys import derive_keys
 from pet_auth.ratelimit import RedisRateLimiter
 from tests.conftest import PASSWORD, Client, MakeClient, forget_device, register, unique_email
-from tests.live_server import live_server
+from tests.live_server import live_server, worker_processes
 
 LOGIN = "/api/auth/login"
 FORGOT = "/api/auth/forgot-password"
@@ -182,20 +182,6 @@ async def test_a_locked_account_can_still_reset_its_password(
     assert (await login(client, email, new_password)).status_code == 200
 
 
-def _worker_processes(pid: int) -> list[int]:
-    """The uvicorn workers under a server process (multiprocessing's resource tracker is no worker)."""
-    workers = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            command = (stat.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if parent == pid and b"spawn_main" in command:
-            workers.append(int(stat.parent.name))
-    return workers
-
-
 def _connection_owners(server_port: int, workers: list[int]) -> dict[int, int]:
     """Client port -> the worker process holding that connection's server end (from /proc)."""
     owner_of_inode = {}
@@ -224,7 +210,7 @@ def test_the_login_limit_holds_across_two_worker_processes(make_settings: Callab
     settings = make_settings(rate_limit_login_per_account=limit, rate_limit_login_per_ip=1000)
     email = unique_email()
     with live_server(settings, workers=2) as server, contextlib.ExitStack() as stack:
-        workers = _worker_processes(server.process.pid)
+        workers = worker_processes(server.process.pid)
         assert len(workers) == 2, workers
         # Open keep-alive connections at once, so that both workers accept some; find which worker holds each.
         https = [stack.enter_context(httpx.Client(base_url=server.url, timeout=10)) for _ in range(16)]
