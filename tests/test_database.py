@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import asyncpg.exceptions
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pet_auth.db.database import Database, create_engine
+from pet_auth.db.database import TRANSACTION_ATTEMPTS, Database, create_engine
+from pet_auth.domain.errors import TransactionConflict
+from pet_auth.domain.ports import Repositories
+from pet_auth.http.errors import status_of
 from tests.conftest import unique_email
 
 
@@ -95,3 +100,53 @@ async def test_a_burst_of_concurrent_reads_reuses_the_pooled_connections(databas
         assert await backend_pids() == first
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def two_connections(database_url: str) -> AsyncIterator[Database]:
+    database = Database(create_engine(database_url, pool_size=2))
+    yield database
+    await database.engine.dispose()
+
+
+async def test_a_transaction_aborted_by_a_deadlock_runs_again(two_connections: Database) -> None:
+    """Two transactions locking two users in opposite orders deadlock; PostgreSQL aborts one (40P01), which runs
+    again once the other has committed, instead of answering an error."""
+    async with two_connections.transaction() as repos:
+        first = (await repos.users.add(unique_email(), "not-a-real-hash")).user.id
+        second = (await repos.users.add(unique_email(), "not-a-real-hash")).user.id
+    both_hold_one = asyncio.Barrier(2)
+    runs: list[int] = []
+
+    def locking(one: int, other: int) -> Callable[[Repositories], Awaitable[None]]:
+        async def work(repos: Repositories) -> None:
+            runs.append(one)
+            await repos.users.lock(one)
+            if runs.count(one) == 1:
+                await both_hold_one.wait()
+            await repos.users.lock(other)
+
+        return work
+
+    await asyncio.wait_for(
+        asyncio.gather(
+            two_connections.retrying(locking(first, second)), two_connections.retrying(locking(second, first))
+        ),
+        timeout=30,
+    )
+    assert sorted(runs) in ([first, first, second], [first, second, second])  # one of them ran twice
+
+
+async def test_a_transaction_that_keeps_conflicting_is_a_conflict_not_a_500(database: Database) -> None:
+    attempts = 0
+
+    async def always_aborted(repos: Repositories) -> None:
+        nonlocal attempts
+        attempts += 1
+        await repos.users.get_id_by_email("nobody@example.com")
+        raise DBAPIError("SELECT 1", None, asyncpg.exceptions.SerializationError("could not serialize access"))
+
+    with pytest.raises(TransactionConflict):
+        await database.retrying(always_aborted)
+    assert attempts == TRANSACTION_ATTEMPTS
+    assert status_of(TransactionConflict) == 503

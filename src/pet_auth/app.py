@@ -69,6 +69,9 @@ def create_mailer(settings: Settings, address_hash: Callable[[str], str]) -> Mai
     return ConsoleMailer(reveal=not settings.is_production, address_hash=address_hash)
 
 
+HOUR = 3600
+
+
 def limits_from(settings: Settings) -> Limits:
     window = settings.rate_limit_window_seconds
     return Limits(
@@ -81,6 +84,10 @@ def limits_from(settings: Settings) -> Limits:
         forgot_per_ip=Limit("forgot-ip", settings.rate_limit_forgot_per_ip, window, per_client_network=True),
         forgot_per_email=Limit("forgot-email", settings.rate_limit_forgot_per_email, window),
         email_links_per_account=Limit("email-links-account", settings.rate_limit_email_links_per_account, window),
+        password_changes_per_account=Limit(
+            "password-changes-account", settings.rate_limit_password_changes_per_account, HOUR
+        ),
+        new_devices_per_account=Limit("new-devices-account", settings.rate_limit_new_devices_per_account, HOUR),
     )
 
 
@@ -115,7 +122,6 @@ def create_app(settings: Settings) -> Litestar:
     background = BackgroundTasks()
 
     links = EmailLinks(
-        db=db,
         mailer=mailer,
         spawn=background.spawn,
         secret=keys.email_link,
@@ -160,6 +166,8 @@ def create_app(settings: Settings) -> Litestar:
         db=db,
         hasher=hasher,
         auth=auth,
+        limiter=limiter,
+        limits=limits,
         sessions=sessions,
         mailer=mailer,
         spawn=background.spawn,

@@ -82,6 +82,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     rate_limit_forgot_per_ip: Positive = 20
     rate_limit_forgot_per_email: Positive = 3
     rate_limit_email_links_per_account: Positive = 3
+    # Per hour: successful password changes from a session (each ends every session and mails a notice), and new
+    # device cookies (each brings a guessing budget of its own).
+    rate_limit_password_changes_per_account: Positive = 5
+    rate_limit_new_devices_per_account: Positive = 5
     # Seconds between a password accepted for an account with two-factor sign-in and the code that completes it.
     mfa_pending_ttl: Positive = 300
     # 32 bytes (64 hex digits or base64): the root of the keys that seal TOTP secrets and hash recovery codes.

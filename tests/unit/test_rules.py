@@ -6,11 +6,11 @@ what a sign-in counts and under which subject, that a rehash never overwrites a 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import bcrypt
 import pytest
@@ -19,7 +19,7 @@ from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import EmailLinks
-from pet_auth.domain.errors import InvalidCredentials, InvalidToken
+from pet_auth.domain.errors import InvalidCredentials, InvalidLink, InvalidToken
 from pet_auth.domain.models import Credentials, User
 from pet_auth.domain.passwords import PasswordHasher
 from pet_auth.domain.ports import Check, Limit, Limits, Outcome
@@ -34,7 +34,10 @@ LIMITS = Limits(
     forgot_per_ip=Limit("forgot-ip", 20, 900),
     forgot_per_email=Limit("forgot-email", 3, 900),
     email_links_per_account=Limit("email-links", 3, 900),
+    password_changes_per_account=Limit("password-changes", 5, 3600),
+    new_devices_per_account=Limit("new-devices", 5, 3600),
 )
+T = TypeVar("T")
 
 
 @dataclass
@@ -61,8 +64,8 @@ class FakeUsers:
 class FakeResetTokens:
     live: set[str] = field(default_factory=set)
 
-    async def is_live(self, token_hash: str) -> bool:
-        return token_hash in self.live
+    async def live_user(self, token_hash: str) -> int | None:
+        return ADA.id if token_hash in self.live else None
 
 
 @dataclass
@@ -84,6 +87,9 @@ class FakeUnitOfWork:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[FakeRepositories]:
         yield self.repos
+
+    async def retrying(self, work: Callable[[FakeRepositories], Awaitable[T]]) -> T:
+        return await work(self.repos)
 
 
 @dataclass
@@ -183,14 +189,32 @@ async def test_sign_ins_count_under_the_account_and_its_credential_version(hashe
 async def test_a_known_device_is_counted_on_its_own_and_only_for_its_account(hasher: PasswordHasher) -> None:
     limiter = FakeLimiter()
     auth = auth_service(FakeUsers(ADA, await hasher.hash(PASSWORD)), limiter, hasher)
-    own, someone_elses = DEVICES.issue(ADA.id), DEVICES.issue(ADA.id + 1)
+    own, someone_elses = DEVICES.issue(ADA.id, 1), DEVICES.issue(ADA.id + 1, 1)
     _, device_id = await auth.authenticate(ADA.email, PASSWORD, "192.0.2.1", own)
     await auth.authenticate(ADA.email, PASSWORD, "192.0.2.1", someone_elses)
-    assert device_id == own.split(".")[1]
+    assert device_id == own.split(".")[3]
     assert [checks[0] for checks in limiter.begun] == [
         (LIMITS.login_per_device, f"user:7:1:device:{device_id}"),
         (LIMITS.login_per_account, "user:7:1"),
     ]
+
+
+async def test_a_device_token_ends_with_the_credentials_it_was_issued_under(hasher: PasswordHasher) -> None:
+    limiter = FakeLimiter()
+    issued_before_a_reset = DEVICES.issue(ADA.id, 1)
+    auth = auth_service(FakeUsers(ADA, await hasher.hash(PASSWORD), version=2), limiter, hasher)
+    _, device_id = await auth.authenticate(ADA.email, PASSWORD, "192.0.2.1", issued_before_a_reset)
+    assert device_id is None
+    assert [checks[0] for checks in limiter.begun] == [(LIMITS.login_per_account, "user:7:2")]
+
+
+@pytest.mark.parametrize("part", range(5))
+def test_a_device_token_with_any_part_altered_is_no_device(part: int) -> None:
+    token = DEVICES.issue(ADA.id, 4)
+    parts = token.split(".")
+    parts[part] = "9" if part < 3 else ("A" * 22 if parts[part] != "A" * 22 else "B" * 22)
+    assert DEVICES.device_of(token, ADA.id, 4) is not None
+    assert DEVICES.device_of(".".join(parts), ADA.id, 4) is None
 
 
 async def test_an_attempt_cut_short_counts_as_nothing(hasher: PasswordHasher) -> None:
@@ -207,9 +231,8 @@ async def test_an_attempt_cut_short_counts_as_nothing(hasher: PasswordHasher) ->
 
 
 @pytest.mark.parametrize("token", ["", "short", "!" * 43, "a" * 44, "a" * 42])
-def test_a_link_token_of_the_wrong_shape_is_refused_without_a_lookup(token: str) -> None:
+async def test_a_link_token_of_the_wrong_shape_is_refused_without_a_lookup(token: str) -> None:
     links = EmailLinks(
-        db=Unused(),
         mailer=Unused(),
         spawn=discard,
         secret=b"k" * 32,
@@ -217,8 +240,9 @@ def test_a_link_token_of_the_wrong_shape_is_refused_without_a_lookup(token: str)
         verify_ttl=60,
         change_ttl=60,
     )
-    assert links.token_hash(token) is None
-    assert links.token_hash("a" * 43) != links.token_hash("b" * 43)
+    no_lookups = FakeRepositories(users=Unused(), reset_tokens=Unused(), email_tokens=Unused())
+    with pytest.raises(InvalidLink):
+        await links.consume(no_lookups, token, "verify")
 
 
 async def test_a_reset_with_a_token_that_is_not_live_hashes_no_password() -> None:

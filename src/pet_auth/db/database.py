@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg.exceptions
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pet_auth.db.repositories import EmailTokenRepository, MfaRepository, ResetTokenRepository, UserRepository
+from pet_auth.domain.errors import TransactionConflict
+
+T = TypeVar("T")
+# Runs of a transaction that PostgreSQL aborted for a concurrent one, before the request gives up (a 503).
+TRANSACTION_ATTEMPTS = 3
 
 
 def create_engine(url: str, *, pool_size: int = 20, transaction_pooler: bool = False) -> AsyncEngine:
@@ -48,6 +55,15 @@ def create_engine(url: str, *, pool_size: int = 20, transaction_pooler: bool = F
     )
 
 
+def _is_conflict(exc: DBAPIError) -> bool:
+    cause: BaseException | None = exc.orig
+    while cause is not None:  # the driver's own exception sits under SQLAlchemy's and its adapter's
+        if isinstance(cause, asyncpg.exceptions.TransactionRollbackError):
+            return True
+        cause = cause.__cause__
+    return False
+
+
 def _unique_statement_name() -> str:
     return f"__asyncpg_{uuid.uuid4().hex}__"
 
@@ -80,9 +96,25 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Repositories]:
-        """Commits when the block ends normally, rolls back when it raises."""
-        async with self._transactional.begin() as connection:
-            yield _repositories(connection)
+        """Commits when the block ends normally, rolls back when it raises; one that PostgreSQL aborts for a
+        concurrent transaction (SQLSTATE class 40: deadlock, serialization failure) is a `TransactionConflict`."""
+        try:
+            async with self._transactional.begin() as connection:
+                yield _repositories(connection)
+        except DBAPIError as exc:
+            if _is_conflict(exc):
+                raise TransactionConflict from exc
+            raise
+
+    async def retrying(self, work: Callable[[Repositories], Awaitable[T]]) -> T:
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                async with self.transaction() as repos:
+                    return await work(repos)
+            except TransactionConflict:
+                if attempt == TRANSACTION_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Repositories]:

@@ -73,6 +73,8 @@ class EmailTokenRow(Base):
     purpose: Mapped[str] = mapped_column(String(16))
     # The address the link was mailed to: it proves that one only.
     email: Mapped[str] = mapped_column(String(254))
+    # The user's credential version when it was issued: once that moves on, the link is refused.
+    credential_version: Mapped[int] = mapped_column(BigInteger)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

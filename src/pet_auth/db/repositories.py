@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pet_auth.db.models import EmailTokenRow, MfaRecoveryCodeRow, PasswordResetTokenRow, UserMfaRow, UserRow
 from pet_auth.domain.errors import EmailTaken
-from pet_auth.domain.models import Credentials, MfaRecord, User
+from pet_auth.domain.models import Credentials, LockedAccount, MfaRecord, User
 
 _MFA_ENABLED = exists().where(UserMfaRow.user_id == UserRow.id, UserMfaRow.enabled_at.is_not(None)).label("mfa_enabled")
 # The users row's own columns of a User; a new user has no second factor, so its row is all it needs.
@@ -67,16 +67,39 @@ class UserRepository:
     async def get_id_by_email(self, email: str) -> int | None:
         return await self._connection.scalar(select(UserRow.id).where(UserRow.email == email))
 
-    async def change_password_hash(self, user_id: int, password_hash: str, *, proves_email: bool = False) -> int:
-        """Set a new password and advance the credential version; returns the new version. The row stays locked
-        until the transaction ends, so a concurrent sign-in that waits on `lock_credential_version` sees the
-        outcome. `proves_email`: the change came through a link mailed to the address (a reset)."""
+    async def lock(self, user_id: int) -> LockedAccount | None:
+        """The user's row, locked until the transaction ends. Every transaction that changes a user's credentials,
+        links or second factor takes this lock first: one lock order, so no two of them deadlock."""
+        statement = (
+            select(UserRow.credential_version, UserRow.email, UserRow.email_verified_at)
+            .where(UserRow.id == user_id)
+            .with_for_update()
+        )
+        row = (await self._connection.execute(statement)).one_or_none()
+        if row is None:
+            return None
+        return LockedAccount(row.credential_version, row.email, row.email_verified_at is not None)
+
+    async def change_password_hash(
+        self, user_id: int, password_hash: str, *, verified_version: int | None, proves_email: bool = False
+    ) -> int | None:
+        """Set a new password and advance the credential version, only if the version is still `verified_version`
+        (None: whatever it is, for a reset, whose link is the proof); the new version, or None when it had moved.
+        The row stays locked until the transaction ends, so a concurrent sign-in that waits on
+        `lock_credential_version` sees the outcome. `proves_email`: the change came through a link mailed to the
+        address (a reset)."""
         values: dict[str, Any] = {"password_hash": password_hash, "credential_version": UserRow.credential_version + 1}
         if proves_email:
             values["email_verified_at"] = func.coalesce(UserRow.email_verified_at, func.now())
             values["profile_version"] = UserRow.profile_version + 1
-        statement = update(UserRow).where(UserRow.id == user_id).values(**values).returning(UserRow.credential_version)
-        return int((await self._connection.execute(statement)).scalar_one())
+        return await self._advance(user_id, verified_version, values)
+
+    async def _advance(self, user_id: int, verified_version: int | None, values: dict[str, Any]) -> int | None:
+        condition = [UserRow.id == user_id]
+        if verified_version is not None:
+            condition.append(UserRow.credential_version == verified_version)
+        statement = update(UserRow).where(*condition).values(**values).returning(UserRow.credential_version)
+        return await self._connection.scalar(statement)
 
     async def mark_email_verified(self, user_id: int, email: str) -> User | None:
         """Mark the address verified, if it is still the user's; the user, or None when it is not."""
@@ -92,36 +115,41 @@ class UserRepository:
         row = (await self._connection.execute(statement)).one_or_none()
         return None if row is None else _user(row)
 
-    async def change_email(self, user_id: int, email: str) -> User | None:
-        """Move the account to a verified new address; `EmailTaken` if another account has it."""
+    async def change_email(self, user_id: int, email: str) -> Credentials | None:
+        """Move the account to a verified new address, a credential change (the version advances); `EmailTaken`
+        if another account has it."""
         statement = (
             update(UserRow)
             .where(UserRow.id == user_id)
-            .values(email=email, email_verified_at=func.now(), profile_version=UserRow.profile_version + 1)
-            .returning(*_USER_COLUMNS)
+            .values(
+                email=email,
+                email_verified_at=func.now(),
+                profile_version=UserRow.profile_version + 1,
+                credential_version=UserRow.credential_version + 1,
+            )
+            .returning(*_USER_COLUMNS, UserRow.credential_version)
         )
         try:
             async with self._connection.begin_nested():
                 row = (await self._connection.execute(statement)).one_or_none()
         except IntegrityError as exc:
             raise EmailTaken from exc
-        return None if row is None else _user(row)
+        return None if row is None else Credentials(_user(row), password_hash="", version=row.credential_version)
 
-    async def delete(self, user_id: int) -> bool:
-        """Delete the user; their tokens go with them (ON DELETE CASCADE)."""
-        statement = delete(UserRow).where(UserRow.id == user_id).returning(UserRow.id)
+    async def delete(self, user_id: int, verified_version: int) -> bool:
+        """Delete the user if the credential version is still `verified_version`; their tokens go with them (ON
+        DELETE CASCADE)."""
+        statement = (
+            delete(UserRow)
+            .where(UserRow.id == user_id, UserRow.credential_version == verified_version)
+            .returning(UserRow.id)
+        )
         return (await self._connection.execute(statement)).one_or_none() is not None
 
-    async def advance_credential_version(self, user_id: int) -> int:
-        """A credential change that keeps the password (two-factor sign-in turned on or off, new recovery codes);
-        returns the new version. Like `change_password_hash`, it keeps the row locked until the transaction ends."""
-        statement = (
-            update(UserRow)
-            .where(UserRow.id == user_id)
-            .values(credential_version=UserRow.credential_version + 1)
-            .returning(UserRow.credential_version)
-        )
-        return int((await self._connection.execute(statement)).scalar_one())
+    async def advance_credential_version(self, user_id: int, verified_version: int | None) -> int | None:
+        """A credential change that keeps the password (two-factor sign-in turned on or off, new recovery codes, a
+        first proof of the address), under the same condition as `change_password_hash`."""
+        return await self._advance(user_id, verified_version, {"credential_version": UserRow.credential_version + 1})
 
     async def upgrade_password_hash(self, user_id: int, verified_hash: str, new_hash: str) -> bool:
         """Replace the hash of the same password (a stronger scheme), only if it is still the one verified: a
@@ -133,6 +161,9 @@ class UserRepository:
             .returning(UserRow.id)
         )
         return (await self._connection.execute(statement)).one_or_none() is not None
+
+    async def credential_version(self, user_id: int) -> int | None:
+        return await self._connection.scalar(select(UserRow.credential_version).where(UserRow.id == user_id))
 
     async def lock_credential_version(self, user_id: int) -> int | None:
         """The committed credential version, waiting for a credential change in flight to end first; no change
@@ -154,13 +185,14 @@ class ResetTokenRepository:
             insert(PasswordResetTokenRow).values(user_id=user_id, token_hash=token_hash, expires_at=expires_at)
         )
 
-    async def is_live(self, token_hash: str) -> bool:
-        statement = select(PasswordResetTokenRow.id).where(
+    async def live_user(self, token_hash: str) -> int | None:
+        """The user of a live token (unused, unexpired); None for any other."""
+        statement = select(PasswordResetTokenRow.user_id).where(
             PasswordResetTokenRow.token_hash == token_hash,
             PasswordResetTokenRow.used_at.is_(None),
             PasswordResetTokenRow.expires_at > func.now(),
         )
-        return await self._connection.scalar(statement) is not None
+        return await self._connection.scalar(statement)
 
     async def consume(self, token_hash: str) -> int | None:
         """Mark a live token used and return its user id; of two concurrent calls only one gets the id."""
@@ -200,32 +232,48 @@ class EmailTokenRepository:
         self._connection = connection
 
     async def replace_for_user(
-        self, user_id: int, purpose: str, email: str, token_hash: str, expires_at: datetime
+        self, user_id: int, purpose: str, email: str, token_hash: str, expires_at: datetime, credential_version: int
     ) -> None:
-        """Store a new link and end the user's earlier ones of the same purpose."""
-        await self._connection.execute(select(UserRow.id).where(UserRow.id == user_id).with_for_update())
+        """Store a new link, issued under `credential_version`, and end the user's earlier ones of the same
+        purpose (the caller holds the lock on the user's row)."""
         await self.delete_for_user(user_id, purpose)
         await self._connection.execute(
             insert(EmailTokenRow).values(
-                user_id=user_id, purpose=purpose, email=email, token_hash=token_hash, expires_at=expires_at
+                user_id=user_id,
+                purpose=purpose,
+                email=email,
+                token_hash=token_hash,
+                expires_at=expires_at,
+                credential_version=credential_version,
             )
         )
 
-    async def consume(self, token_hash: str, purpose: str) -> tuple[int, str] | None:
-        """Mark a live link used; its user id and address. Of two concurrent calls only one gets them."""
+    async def live_user(self, token_hash: str, purpose: str) -> int | None:
+        """The user of a live link of this purpose (unused, unexpired); None for any other."""
+        statement = select(EmailTokenRow.user_id).where(
+            EmailTokenRow.token_hash == token_hash,
+            EmailTokenRow.purpose == purpose,
+            EmailTokenRow.used_at.is_(None),
+            EmailTokenRow.expires_at > func.now(),
+        )
+        return await self._connection.scalar(statement)
+
+    async def consume(self, token_hash: str, purpose: str, credential_version: int) -> str | None:
+        """Mark a live link used if it was issued under `credential_version` (the user's current one); the address
+        it was mailed to. Of two concurrent calls only one gets it."""
         statement = (
             update(EmailTokenRow)
             .where(
                 EmailTokenRow.token_hash == token_hash,
                 EmailTokenRow.purpose == purpose,
+                EmailTokenRow.credential_version == credential_version,
                 EmailTokenRow.used_at.is_(None),
                 EmailTokenRow.expires_at > func.now(),
             )
             .values(used_at=func.now())
-            .returning(EmailTokenRow.user_id, EmailTokenRow.email)
+            .returning(EmailTokenRow.email)
         )
-        row = (await self._connection.execute(statement)).one_or_none()
-        return None if row is None else (row.user_id, row.email)
+        return await self._connection.scalar(statement)
 
     async def delete_for_user(self, user_id: int, purpose: str | None = None) -> None:
         statement = delete(EmailTokenRow).where(EmailTokenRow.user_id == user_id)
@@ -242,7 +290,7 @@ class EmailTokenRepository:
         return len(result.all())
 
 
-_MFA_COLUMNS = (UserMfaRow.secret_ciphertext, UserMfaRow.enabled_at, UserMfaRow.last_used_step)
+_MFA_COLUMNS = (UserMfaRow.secret_ciphertext, UserMfaRow.enabled_at, UserMfaRow.last_used_step, UserMfaRow.created_at)
 
 
 class MfaRepository:
@@ -267,6 +315,7 @@ class MfaRepository:
             secret_ciphertext=row.secret_ciphertext,
             enabled=row.enabled_at is not None,
             last_used_step=row.last_used_step,
+            created_at=row.created_at,
         )
 
     async def begin_setup(self, user_id: int, secret_ciphertext: bytes) -> bool:

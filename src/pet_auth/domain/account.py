@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
-from pet_auth.domain.email_links import CHANGE
 from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, SessionNotFound
-from pet_auth.domain.models import Client, Credentials, SessionInfo, User
+from pet_auth.domain.limits import within_limits
+from pet_auth.domain.models import Client, Credentials, Renewed, SessionInfo, User
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
-from pet_auth.domain.ports import Mailer, SessionRegistry, Spawn, UnitOfWork
+from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
 from pet_auth.mail.messages import account_deleted_message, password_changed_message
 
 # Past any version an account can reach: a sign-in still in flight for a deleted account stores no session.
@@ -22,42 +22,66 @@ class AccountService:
         db: UnitOfWork,
         hasher: PasswordHasher,
         auth: AuthService,
+        limiter: RateLimiter,
+        limits: Limits,
         sessions: SessionRegistry,
         mailer: Mailer,
         spawn: Spawn,
         audit: AuditLog,
     ) -> None:
         self._db, self._hasher, self._auth, self._sessions = db, hasher, auth, sessions
+        self._limiter, self._limits = limiter, limits
         self._mailer, self._spawn, self._audit = mailer, spawn, audit
 
     async def change_password(
-        self, user: User, current_password: str, new_password: str, client: Client, device_token: str | None
-    ) -> str:
-        """Set a new password: every session of the user ends, pending reset links die, and the caller gets a
-        new session, whose token this returns."""
+        self,
+        user: User,
+        caller: str | None,
+        current_password: str,
+        new_password: str,
+        client: Client,
+        device_token: str | None,
+    ) -> Renewed:
+        """Set a new password, if the credentials verified are still current and the caller's session (`caller`,
+        its handle) still exists when it is written: every session and device cookie of the user ends, and the
+        caller gets new ones. Reset links already mailed stay usable: the mailbox outranks a session."""
         check_password_policy(new_password, field="newPassword")
         if new_password == current_password:
             raise InvalidInput(FieldError("newPassword", "must differ from the current password"))
         credentials, _ = await self._auth.confirm_password(user, current_password, client.ip, device_token)
+        # Counted once the password is right: each change mails a notice, which a loop must not flood.
+        check = (self._limits.password_changes_per_account, f"user:{user.id}")
+        await within_limits(self._limiter, self._audit, "password_change", check, ip=client.ip, user_id=user.id)
         new_hash = await self._hasher.hash(new_password)
-        async with self._db.transaction() as repos:
-            version = await repos.users.change_password_hash(user.id, new_hash)
-            await repos.reset_tokens.delete_for_user(user.id)
-            await repos.email_tokens.delete_for_user(user.id, CHANGE)
-            # Inside the transaction: if Redis fails, nothing commits.
-            await self._sessions.credentials_changed(user.id, version)
+
+        async def change(repos: Repositories) -> int:
+            version = await repos.users.change_password_hash(user.id, new_hash, verified_version=credentials.version)
+            if version is None:  # a credential change (a reset) committed since the password was checked
+                raise InvalidCredentials
+            # Inside the transaction: if Redis fails, or the caller's session has ended, nothing commits.
+            await self._sessions.credentials_changed(user.id, version, caller)
+            return version
+
+        version = await self._db.retrying(change)
         self._audit.record("password_changed", ip=client.ip, user_id=user.id)
         self._spawn(self._mailer.send(password_changed_message(user.email, this_device_kept=True)), "password email")
-        return await self._auth.start_session(Credentials(credentials.user, new_hash, version), client, replaces=None)
+        return await self._auth.renew(Credentials(credentials.user, new_hash, version), client)
 
-    async def delete_account(self, user: User, current_password: str, client: Client, device_token: str | None) -> None:
-        """Delete the account with its tokens; every session ends, and none can be stored for it again."""
+    async def delete_account(
+        self, user: User, caller: str | None, current_password: str, client: Client, device_token: str | None
+    ) -> None:
+        """Delete the account with its tokens, if the credentials verified are still current and the caller's
+        session still exists; every session ends, and none can be stored for it again."""
         credentials, _ = await self._auth.confirm_password(user, current_password, client.ip, device_token)
-        async with self._db.transaction() as repos:
-            if not await repos.users.delete(user.id):
+
+        async def delete(repos: Repositories) -> None:
+            if not await repos.users.delete(user.id, credentials.version):
                 raise InvalidCredentials
-            # Inside the transaction: if Redis fails, nothing commits. A version no sign-in can hold.
-            await self._sessions.credentials_changed(user.id, DELETED_CREDENTIAL_VERSION)
+            # Inside the transaction: if Redis fails, or the caller's session has ended, nothing commits. A
+            # version no sign-in can hold.
+            await self._sessions.credentials_changed(user.id, DELETED_CREDENTIAL_VERSION, caller)
+
+        await self._db.retrying(delete)
         self._audit.record("account_deleted", ip=client.ip, user_id=user.id)
         self._spawn(self._mailer.send(account_deleted_message(credentials.user.email)), "goodbye email")
 

@@ -6,11 +6,20 @@ from datetime import UTC, datetime
 
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.devices import DeviceTokens
-from pet_auth.domain.email_links import EmailLinks
+from pet_auth.domain.email_links import VERIFY, EmailLinks
 from pet_auth.domain.emails import normalize_email, sign_in_email
 from pet_auth.domain.errors import CredentialsChanged, InvalidCredentials, ProfileChanged, RateLimited
 from pet_auth.domain.limits import within_limits
-from pet_auth.domain.models import Client, Credentials, MfaChallenge, PendingSignIn, SessionRef, SignIn, User
+from pet_auth.domain.models import (
+    Client,
+    Credentials,
+    MfaChallenge,
+    PendingSignIn,
+    Renewed,
+    SessionRef,
+    SignIn,
+    User,
+)
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
 from pet_auth.domain.ports import (
     Check,
@@ -56,11 +65,12 @@ class AuthService:
         password_hash = await self._hasher.hash(password)
         async with self._db.transaction() as repos:
             credentials = await repos.users.add(email, password_hash)
+            verification = await self._links.issue(repos, credentials, VERIFY, email)
         user = credentials.user
         self._audit.record("register", ip=client.ip, user_id=user.id)
         session_token = await self.start_session(credentials, client, replaces)
-        self._links.send_verification(user)
-        return SignIn(user, session_token, self._devices.issue(user.id), new_device=True)
+        self._links.mail(VERIFY, email, verification)
+        return SignIn(user, session_token, await self._new_device_token(credentials, client.ip), new_device=True)
 
     async def login(
         self, email: str, password: str, client: Client, device_token: str | None, replaces: SessionRef | None
@@ -81,10 +91,27 @@ class AuthService:
         user = credentials.user
         session_token = await self.start_session(credentials, client, replaces)
         self._audit.record("login", ip=client.ip, user_id=user.id)
-        if device_token is not None and self._devices.device_of(device_token, user.id) is not None:
+        if device_token is not None and self._devices.device_of(device_token, user.id, credentials.version):
             return SignIn(user, session_token, device_token, new_device=False)
         self._notify_new_device(user, client)
-        return SignIn(user, session_token, self._devices.issue(user.id), new_device=True)
+        return SignIn(user, session_token, await self._new_device_token(credentials, client.ip), new_device=True)
+
+    async def renew(self, credentials: Credentials, client: Client) -> Renewed:
+        """A new session and device token for the browser that has just made a credential change (which ended
+        its own): the owner's browser keeps working."""
+        session_token = await self.start_session(credentials, client, replaces=None)
+        return Renewed(session_token, self._devices.issue(credentials.user.id, credentials.version))
+
+    async def _new_device_token(self, credentials: Credentials, ip: str) -> str | None:
+        """A device token, unless the account's budget of new ones is spent: each brings a guessing budget of its
+        own, so sign-ins must not mint them without end. The sign-in itself goes ahead."""
+        user_id = credentials.user.id
+        try:
+            await self._limiter.hit((self._limits.new_devices_per_account, f"user:{user_id}"))
+        except RateLimited:
+            self._audit.record("device_cookie_withheld", ip=ip, user_id=user_id)
+            return None
+        return self._devices.issue(user_id, credentials.version)
 
     def _notify_new_device(self, user: User, client: Client) -> None:
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -104,7 +131,11 @@ class AuthService:
         # Read first: an outage of PostgreSQL here ends the attempt before anything was counted.
         async with self._db.read() as repos:
             credentials = await repos.users.get_credentials_by_email(email)
-        device_id = None if credentials is None else self._devices.device_of(device_token, credentials.user.id)
+        device_id = (
+            None
+            if credentials is None
+            else self._devices.device_of(device_token, credentials.user.id, credentials.version)
+        )
         checks = (self._account_check(credentials, email, device_id), (self._limits.login_per_ip, ip))
         try:
             attempt = await self._limiter.begin_attempt(*checks)

@@ -2,7 +2,8 @@
 
 Tokens follow the reset-token rules: 256 bits from `secrets`, only a keyed hash stored, single use (consumed
 atomically), an expiry. A link proves the address it was mailed to, and only while that is still the one it was
-meant for.
+meant for. It carries the credential version it was issued under, and is written in the transaction of the request
+that asks for it (never after the response): a credential change (a reset, say) ends every link issued before it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from pet_auth.domain.errors import InvalidLink
-from pet_auth.domain.models import User
-from pet_auth.domain.ports import Mailer, Repositories, Spawn, UnitOfWork
+from pet_auth.domain.models import Credentials, LockedAccount
+from pet_auth.domain.ports import Mailer, Repositories, Spawn
 from pet_auth.mail.messages import confirm_new_email_message, verify_email_message
 
 VERIFY, CHANGE = "verify", "change"
@@ -24,12 +25,11 @@ _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
 
 class EmailLinks:
-    """Issues and mails the links; shared by sign-up (the first verification link) and `EmailService`."""
+    """Issues, mails and consumes the links; shared by sign-up (the first verification link) and `EmailService`."""
 
     def __init__(
         self,
         *,
-        db: UnitOfWork,
         mailer: Mailer,
         spawn: Spawn,
         secret: bytes,
@@ -37,40 +37,46 @@ class EmailLinks:
         verify_ttl: int,
         change_ttl: int,
     ) -> None:
-        self._db, self._mailer, self._spawn, self._secret = db, mailer, spawn, secret
+        self._mailer, self._spawn, self._secret = mailer, spawn, secret
         self._frontend_url, self._verify_ttl, self._change_ttl = frontend_url.rstrip("/"), verify_ttl, change_ttl
 
-    def token_hash(self, token: str) -> str | None:
-        """The stored form of a token; None for one that cannot be ours (no lookup needed)."""
-        return self._token_hash(token) if _TOKEN_SHAPE.fullmatch(token) else None
-
-    async def consume(self, repos: Repositories, token: str, purpose: str) -> tuple[int, str]:
-        """The user id and address of a live link of this purpose, used up now; `InvalidLink` for any other token
-        (unknown, used, expired, malformed: no lookup for a token that cannot be ours)."""
-        token_hash = self.token_hash(token)
-        consumed = None if token_hash is None else await repos.email_tokens.consume(token_hash, purpose)
-        if consumed is None:
-            raise InvalidLink
-        return consumed
-
-    def send_verification(self, user: User) -> None:
-        """After the response: a new verification link to the account's address (earlier ones end)."""
-        self._spawn(self._issue(user.id, VERIFY, user.email, self._verify_ttl), "verification email")
-
-    async def mail_change_confirmation(self, user_id: int, new_email: str) -> None:
-        await self._issue(user_id, CHANGE, new_email, self._change_ttl)
-
-    async def _issue(self, user_id: int, purpose: str, email: str, ttl: int) -> None:
+    async def issue(self, repos: Repositories, credentials: Credentials, purpose: str, email: str) -> str:
+        """A new link of this purpose for `email`, under the credentials just checked (the caller holds the lock on
+        the user's row); earlier links of the purpose end. Returns the token, for `mail` after the response."""
         token = secrets.token_urlsafe(32)
+        ttl = self._verify_ttl if purpose == VERIFY else self._change_ttl
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
-        async with self._db.transaction() as repos:
-            await repos.email_tokens.replace_for_user(user_id, purpose, email, self._token_hash(token), expires_at)
+        await repos.email_tokens.replace_for_user(
+            credentials.user.id, purpose, email, self._token_hash(token), expires_at, credentials.version
+        )
+        return token
+
+    def mail(self, purpose: str, email: str, token: str) -> None:
+        """After the response: the link to `email`."""
+        self._spawn(self.send(purpose, email, token), "verification email" if purpose == VERIFY else "email link")
+
+    async def send(self, purpose: str, email: str, token: str) -> None:
         if purpose == VERIFY:
             link = f"{self._frontend_url}/verify-email?{urlencode({'token': token})}"
-            await self._mailer.send(verify_email_message(email, link, max(1, ttl // 3600)))
+            await self._mailer.send(verify_email_message(email, link, max(1, self._verify_ttl // 3600)))
         else:
             link = f"{self._frontend_url}/confirm-email?{urlencode({'token': token})}"
-            await self._mailer.send(confirm_new_email_message(email, link, max(1, ttl // 60)))
+            await self._mailer.send(confirm_new_email_message(email, link, max(1, self._change_ttl // 60)))
+
+    async def consume(self, repos: Repositories, token: str, purpose: str) -> tuple[int, str, LockedAccount]:
+        """Use up a live link of this purpose issued under the user's current credentials: its user id, the address
+        it was mailed to, and the user's row, locked (the lock is taken before the link's, as every credential
+        change does). `InvalidLink` for any other token (unknown, used, expired, issued before a credential change,
+        malformed: no lookup for a token that cannot be ours)."""
+        token_hash = self._token_hash(token) if _TOKEN_SHAPE.fullmatch(token) else None
+        user_id = None if token_hash is None else await repos.email_tokens.live_user(token_hash, purpose)
+        account = None if user_id is None else await repos.users.lock(user_id)
+        if token_hash is None or user_id is None or account is None:
+            raise InvalidLink
+        email = await repos.email_tokens.consume(token_hash, purpose, account.credential_version)
+        if email is None:
+            raise InvalidLink
+        return user_id, email, account
 
     def _token_hash(self, token: str) -> str:
         return hmac.new(self._secret, token.encode(), hashlib.sha256).hexdigest()

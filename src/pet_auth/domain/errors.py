@@ -44,6 +44,21 @@ class CredentialsChanged(InvalidCredentials):
     """The credentials a sign-in verified were changed before its session was stored: the sign-in loses."""
 
 
+class SessionEnded(InvalidCredentials):
+    """The session a signed-in change came from was ended (a sign-out, a reset) before the change was written:
+    the change is not made."""
+
+    code = "not_authenticated"
+    detail = "Your session has ended. Sign in again."
+
+
+class TransactionConflict(DomainError):
+    """PostgreSQL kept failing a transaction for concurrent ones (deadlock, serialization failure) after retries."""
+
+    code = "service_unavailable"
+    detail = "The service is busy. Try again in a moment."
+
+
 class ProfileChanged(Exception):
     """The user's profile changed after it was read for a new session: read it again."""
 

@@ -2,11 +2,14 @@
 
 A sign-in of an account with two-factor sign-in stops after the password (`AuthService.login` returns an
 `MfaChallenge`, a pending sign-in); a code completes it here. Turning two-factor sign-in on or off and making new
-recovery codes are credential changes: the credential version advances, every session of the user ends (the caller
-gets a new one), and pending reset links die.
+recovery codes are credential changes: the credential version advances (only from the version the password was
+checked against), every session and device cookie of the user ends, and the caller gets new ones. Setting up an
+authenticator needs a verified address (else an address could be squatted with a second factor); a setup not
+confirmed within ten minutes expires, and wrong codes count against the account's budget for codes.
 
-Every use of a user's codes holds the lock on their `user_mfa` row until it commits, so a code is accepted once
-however many requests carry it, and a pending sign-in is completed once.
+Every use of a user's codes holds the lock on their `users` row, then on their `user_mfa` row (the order of every
+credential change), until it commits, so a code is accepted once however many requests carry it, and a pending
+sign-in is completed once.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from pet_auth.domain import recovery_codes, totp
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.errors import (
+    EmailNotVerified,
     InvalidCode,
+    InvalidCredentials,
     InvalidSignInCode,
     MfaAlreadyEnabled,
     MfaExpired,
@@ -28,7 +34,7 @@ from pet_auth.domain.errors import (
     MfaSetupRequired,
     RateLimited,
 )
-from pet_auth.domain.models import Client, Credentials, MfaRecord, SessionRef, SignIn, User
+from pet_auth.domain.models import Client, Credentials, MfaRecord, Renewed, SessionRef, SignIn, User
 from pet_auth.domain.ports import (
     Limits,
     Mailer,
@@ -50,6 +56,8 @@ from pet_auth.mail.messages import (
 
 # Wrong codes that end a pending sign-in (the password must then be given again).
 MAX_WRONG_CODES = 5
+# How long an authenticator setup waits for its first code.
+SETUP_LIFETIME = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +74,11 @@ class MfaStatus:
 
 @dataclass(frozen=True, slots=True)
 class RecoveryCodes:
-    """New recovery codes, shown this once, and the caller's new session (the change ended every other)."""
+    """New recovery codes, shown this once, and the caller's new session and device cookie (the change ended every
+    other)."""
 
     codes: list[str]
-    session_token: str
+    renewed: Renewed
 
 
 @dataclass(slots=True)
@@ -108,60 +117,81 @@ class MfaService:
     async def begin_setup(
         self, user: User, current_password: str, client: Client, device_token: str | None
     ) -> TotpSetup:
-        """A new secret, not active until `confirm_setup` sees a code of it; it replaces an unconfirmed one."""
-        await self._auth.confirm_password(user, current_password, client.ip, device_token)
+        """A new secret, not active until `confirm_setup` sees a code of it; it replaces an unconfirmed one. Only
+        for a verified address."""
+        credentials, _ = await self._auth.confirm_password(user, current_password, client.ip, device_token)
         secret = totp.new_secret()
-        async with self._db.transaction() as repos:
+
+        async def begin(repos: Repositories) -> None:
+            account = await repos.users.lock(user.id)
+            if account is None or account.credential_version != credentials.version:
+                raise InvalidCredentials
+            if not account.email_verified:
+                raise EmailNotVerified
             if not await repos.mfa.begin_setup(user.id, self._box.seal(secret, user.id)):
                 raise MfaAlreadyEnabled
+
+        await self._db.retrying(begin)
         self._audit.record("mfa_setup_started", ip=client.ip, user_id=user.id)
         return TotpSetup(secret=totp.base32(secret), otpauth_uri=totp.otpauth_uri(secret, user.email))
 
-    async def confirm_setup(self, user: User, code: str, client: Client) -> RecoveryCodes:
-        """Turn two-factor sign-in on with a first code of the new secret (the caller holds the session and has
-        just given the password, so a wrong code here counts under no limit)."""
+    async def confirm_setup(self, user: User, caller: str | None, code: str, client: Client) -> RecoveryCodes:
+        """Turn two-factor sign-in on with a first code of the new secret, within the setup's lifetime, from a
+        session (`caller`, its handle) that still exists when it is written. Wrong codes count against the
+        account's budget for codes, as at sign-in."""
         codes = recovery_codes.new_codes()
-        async with self._db.transaction() as repos:
-            record = await repos.mfa.lock(user.id)
-            if record is None:
-                raise MfaSetupRequired
-            if record.enabled:
-                raise MfaAlreadyEnabled
-            if not await self._use_totp(repos, user.id, record, code):
-                raise InvalidCode
-            await repos.mfa.enable(user.id, self._hashes(user.id, codes))
-            renewed = await self._credentials_changed(repos, user.id)
-        session_token = await self._auth.start_session(renewed, client, replaces=None)
+        async with self._db.read() as repos:
+            version = await repos.users.credential_version(user.id)
+        if version is None:
+            raise InvalidCredentials
+        async with self._code_attempt(user.id, version, None, client.ip) as attempt:
+
+            async def enable(repos: Repositories) -> Credentials:
+                await repos.users.lock(user.id)  # first, as every credential change: one lock order
+                record = await repos.mfa.lock(user.id)
+                if record is None or record.created_at < datetime.now(UTC) - SETUP_LIFETIME:
+                    raise MfaSetupRequired
+                if record.enabled:
+                    raise MfaAlreadyEnabled
+                if not await self._use_totp(repos, user.id, record, code):
+                    attempt.outcome = Outcome.FAILURE
+                    raise InvalidCode
+                await repos.mfa.enable(user.id, self._hashes(user.id, codes))
+                return await self._credentials_changed(repos, user.id, version, caller)
+
+            credentials = await self._db.retrying(enable)
+            attempt.outcome = Outcome.SUCCESS
+        renewed = await self._auth.renew(credentials, client)
         self._audit.record("mfa_enabled", ip=client.ip, user_id=user.id)
         self._spawn(self._mailer.send(mfa_enabled_message(user.email)), "mfa enabled email")
-        return RecoveryCodes(codes, session_token)
+        return RecoveryCodes(codes, renewed)
 
     async def replace_recovery_codes(
-        self, user: User, current_password: str, code: str, client: Client, device_token: str | None
+        self, user: User, caller: str | None, current_password: str, code: str, client: Client, device_token: str | None
     ) -> RecoveryCodes:
         codes = recovery_codes.new_codes()
 
         async def replace(repos: Repositories) -> None:
             await repos.mfa.replace_recovery_codes(user.id, self._hashes(user.id, codes))
 
-        session_token = await self._change_with_code(user, current_password, code, client, device_token, replace)
+        renewed = await self._change_with_code(user, caller, current_password, code, client, device_token, replace)
         self._audit.record("mfa_recovery_codes_replaced", ip=client.ip, user_id=user.id)
         self._spawn(self._mailer.send(recovery_codes_replaced_message(user.email)), "recovery codes email")
-        return RecoveryCodes(codes, session_token)
+        return RecoveryCodes(codes, renewed)
 
     async def disable(
-        self, user: User, current_password: str, code: str, client: Client, device_token: str | None
-    ) -> str:
+        self, user: User, caller: str | None, current_password: str, code: str, client: Client, device_token: str | None
+    ) -> Renewed:
         """Turn two-factor sign-in off (the secret and the recovery codes are deleted); returns the caller's new
-        session."""
+        session and device cookie."""
 
         async def delete(repos: Repositories) -> None:
             await repos.mfa.delete(user.id)
 
-        session_token = await self._change_with_code(user, current_password, code, client, device_token, delete)
+        renewed = await self._change_with_code(user, caller, current_password, code, client, device_token, delete)
         self._audit.record("mfa_disabled", ip=client.ip, user_id=user.id)
         self._spawn(self._mailer.send(mfa_disabled_message(user.email)), "mfa disabled email")
-        return session_token
+        return renewed
 
     async def complete_sign_in(
         self,
@@ -182,14 +212,15 @@ class MfaService:
         user_id = pending.user_id
         async with self._code_attempt(user_id, pending.credential_version, pending.device_id, client.ip) as attempt:
             async with self._db.transaction() as repos:
+                account = await repos.users.lock(user_id)  # first, as every credential change: one lock order
                 record = await repos.mfa.lock(user_id)
-                version = await repos.users.lock_credential_version(user_id)
                 # Under the lock: a request that completed this sign-in, or a fifth wrong code, has ended it by now;
                 # a credential change since the password (a reset, two-factor sign-in turned off) made it stale.
                 if (
-                    record is None
+                    account is None
+                    or record is None
                     or not record.enabled
-                    or version != pending.credential_version
+                    or account.credential_version != pending.credential_version
                     or await self._pending.get(pending_token) is None
                 ):
                     await self._pending.end(pending_token)
@@ -221,17 +252,20 @@ class MfaService:
     async def _change_with_code(
         self,
         user: User,
+        caller: str | None,
         current_password: str,
         code: str,
         client: Client,
         device_token: str | None,
         change: Callable[[Repositories], Awaitable[None]],
-    ) -> str:
-        """The password, then a code (TOTP or recovery code), then `change`, made as a credential change; returns
-        the caller's new session."""
+    ) -> Renewed:
+        """The password, then a code (TOTP or recovery code), then `change`, made as a credential change from the
+        caller's session; returns the caller's new session and device cookie."""
         credentials, device_id = await self._auth.confirm_password(user, current_password, client.ip, device_token)
         async with self._code_attempt(user.id, credentials.version, device_id, client.ip) as attempt:
-            async with self._db.transaction() as repos:
+
+            async def change_with_code(repos: Repositories) -> Credentials:
+                await repos.users.lock(user.id)  # first, as every credential change: one lock order
                 record = await repos.mfa.lock(user.id)
                 if record is None or not record.enabled:
                     raise MfaNotEnabled
@@ -243,16 +277,22 @@ class MfaService:
                     attempt.outcome = Outcome.FAILURE
                     raise InvalidCode
                 await change(repos)
-                renewed = await self._credentials_changed(repos, user.id)
-            attempt.outcome = Outcome.SUCCESS
-        return await self._auth.start_session(renewed, client, replaces=None)
+                return await self._credentials_changed(repos, user.id, credentials.version, caller)
 
-    async def _credentials_changed(self, repos: Repositories, user_id: int) -> Credentials:
-        """Advance the credential version, end every session and reset link of the user (inside the transaction:
-        if Redis fails, nothing commits); the credentials the caller's new session is stored for."""
-        version = await repos.users.advance_credential_version(user_id)
-        await repos.reset_tokens.delete_for_user(user_id)
-        await self._sessions.credentials_changed(user_id, version)
+            renewed = await self._db.retrying(change_with_code)
+            attempt.outcome = Outcome.SUCCESS
+        return await self._auth.renew(renewed, client)
+
+    async def _credentials_changed(
+        self, repos: Repositories, user_id: int, verified_version: int, caller: str | None
+    ) -> Credentials:
+        """Advance the credential version if it is still the one verified, and end every session of the user if
+        the caller's still exists (inside the transaction: if Redis fails, nothing commits); the credentials the
+        caller's new session is stored for. Reset links stay: the mailbox outranks a session."""
+        version = await repos.users.advance_credential_version(user_id, verified_version)
+        if version is None:  # a credential change (a reset) committed since the password was checked
+            raise InvalidCredentials
+        await self._sessions.credentials_changed(user_id, version, caller)
         user = await repos.users.get(user_id)
         assert user is not None  # the row was just updated in this transaction
         return Credentials(user, password_hash="", version=version)  # a session needs no hash

@@ -48,9 +48,19 @@ class SignIn:
 
     user: User
     session_token: str
-    device_token: str
+    # None when the account's budget of new device cookies is spent: the client keeps the one it has.
+    device_token: str | None
     # No valid device token for this account came with the sign-in.
     new_device: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Renewed:
+    """After a credential change made from a signed-in browser: its new session and device cookie (the change
+    ended every session and device cookie of the account, this browser's too)."""
+
+    session_token: str
+    device_token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +100,14 @@ class MfaRecord:
     secret_ciphertext: bytes
     enabled: bool
     last_used_step: int | None
+    # When the setup began (or was replaced): an unconfirmed setup expires.
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LockedAccount:
+    """A user's row as a credential change finds it, locked until its transaction ends."""
+
+    credential_version: int
+    email: str
+    email_verified: bool

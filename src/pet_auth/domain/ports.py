@@ -5,13 +5,24 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from pet_auth.domain.models import Client, Credentials, MfaRecord, PendingSignIn, SessionInfo, SessionRef, User
+from pet_auth.domain.models import (
+    Client,
+    Credentials,
+    LockedAccount,
+    MfaRecord,
+    PendingSignIn,
+    SessionInfo,
+    SessionRef,
+    User,
+)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +46,10 @@ class Limits:
     forgot_per_ip: Limit
     forgot_per_email: Limit
     email_links_per_account: Limit
+    # Successful password changes from a session (each mails a notice).
+    password_changes_per_account: Limit
+    # New device cookies: each would bring a guessing budget of its own.
+    new_devices_per_account: Limit
 
 
 Check = tuple[Limit, str]  # a limit and the subject it is counted for
@@ -71,8 +86,10 @@ class SessionRegistry(Protocol):
     async def profile_changed(self, user: User) -> None:
         """Show the user's new fields (address, verification) in every session of theirs at once."""
 
-    async def credentials_changed(self, user_id: int, credential_version: int) -> None:
-        """End every session of the user, and refuse any session later offered for an earlier version."""
+    async def credentials_changed(self, user_id: int, credential_version: int, caller: str | None = None) -> None:
+        """End every session of the user, and refuse any session later offered for an earlier version. With
+        `caller` (a session handle), only if that session of the user still exists, in the same step; else
+        `SessionEnded`, and nothing changes."""
 
     async def list_sessions(self, user_id: int) -> list[SessionInfo]: ...
 
@@ -112,25 +129,31 @@ class UserRepository(Protocol):
 
     async def get_id_by_email(self, email: str) -> int | None: ...
 
-    async def change_password_hash(self, user_id: int, password_hash: str, *, proves_email: bool = False) -> int: ...
+    async def lock(self, user_id: int) -> LockedAccount | None: ...
+
+    async def change_password_hash(
+        self, user_id: int, password_hash: str, *, verified_version: int | None, proves_email: bool = False
+    ) -> int | None: ...
 
     async def upgrade_password_hash(self, user_id: int, verified_hash: str, new_hash: str) -> bool: ...
 
-    async def advance_credential_version(self, user_id: int) -> int: ...
+    async def advance_credential_version(self, user_id: int, verified_version: int | None) -> int | None: ...
+
+    async def credential_version(self, user_id: int) -> int | None: ...
 
     async def lock_credential_version(self, user_id: int) -> int | None: ...
 
     async def mark_email_verified(self, user_id: int, email: str) -> User | None: ...
 
-    async def change_email(self, user_id: int, email: str) -> User | None: ...
+    async def change_email(self, user_id: int, email: str) -> Credentials | None: ...
 
-    async def delete(self, user_id: int) -> bool: ...
+    async def delete(self, user_id: int, verified_version: int) -> bool: ...
 
 
 class ResetTokenRepository(Protocol):
     async def replace_for_user(self, user_id: int, token_hash: str, expires_at: datetime) -> None: ...
 
-    async def is_live(self, token_hash: str) -> bool: ...
+    async def live_user(self, token_hash: str) -> int | None: ...
 
     async def consume(self, token_hash: str) -> int | None: ...
 
@@ -141,10 +164,12 @@ class ResetTokenRepository(Protocol):
 
 class EmailTokenRepository(Protocol):
     async def replace_for_user(
-        self, user_id: int, purpose: str, email: str, token_hash: str, expires_at: datetime
+        self, user_id: int, purpose: str, email: str, token_hash: str, expires_at: datetime, credential_version: int
     ) -> None: ...
 
-    async def consume(self, token_hash: str, purpose: str) -> tuple[int, str] | None: ...
+    async def live_user(self, token_hash: str, purpose: str) -> int | None: ...
+
+    async def consume(self, token_hash: str, purpose: str, credential_version: int) -> str | None: ...
 
     async def delete_for_user(self, user_id: int, purpose: str | None = None) -> None: ...
 
@@ -193,6 +218,10 @@ class UnitOfWork(Protocol):
 
     def read(self) -> AbstractAsyncContextManager[Repositories]:
         """For one read-only statement, which needs no transaction around it."""
+
+    async def retrying(self, work: Callable[[Repositories], Awaitable[T]]) -> T:
+        """`work` in a transaction (as `transaction`); one that PostgreSQL aborts for a concurrent one (a deadlock, a
+        serialization failure) runs again, a few times, before `TransactionConflict`."""
 
 
 # --- mail -----------------------------------------------------------------------------------------------------------

@@ -1,4 +1,12 @@
-"""Password recovery: an emailed, single-use token, then a new password."""
+"""Password recovery: an emailed, single-use token, then a new password.
+
+A reset link is proof of the mailbox, and the mailbox outranks a session: only another reset, a change of address
+or the account's deletion ends a link already mailed, never a change made from a session (a new password, two-factor
+sign-in turned on or off). Once a reset answers, nothing that existed before it can sign in or change the account:
+every session, device cookie, pending sign-in and mailed link ends with the credential version it advances; a
+change racing it loses (each is conditional on the version it verified); and when it is the first proof of the
+address, the second factor set up before it goes too (verification.py).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +17,12 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from pet_auth.domain.audit import AuditLog
-from pet_auth.domain.email_links import CHANGE
 from pet_auth.domain.emails import normalize_email
 from pet_auth.domain.errors import InvalidToken
 from pet_auth.domain.limits import within_limits
+from pet_auth.domain.models import User
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
-from pet_auth.domain.ports import Limits, Mailer, RateLimiter, SessionRegistry, Spawn, UnitOfWork
+from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
 from pet_auth.mail.messages import password_changed_message, reset_link_message
 
 RESET_TOKEN_BYTES = 32
@@ -69,25 +77,35 @@ class RecoveryService:
     async def reset(self, token: str, new_password: str, ip: str) -> None:
         check_password_policy(new_password)
         token_hash = self._token_hash(token)
-        # Checked before hashing so that junk tokens cost no argon2 run; `consume` below is what decides.
+        # Looked up before hashing so that junk tokens cost no argon2 run; `consume` below is what decides.
         async with self._db.read() as repos:
-            live = await repos.reset_tokens.is_live(token_hash)
-        if not live:
+            user_id = await repos.reset_tokens.live_user(token_hash)
+        if user_id is None:
             raise InvalidToken
         new_hash = await self._hasher.hash(new_password)
-        async with self._db.transaction() as repos:
-            user_id = await repos.reset_tokens.consume(token_hash)
-            if user_id is None:
+
+        async def reset(repos: Repositories) -> User:
+            account = await repos.users.lock(user_id)  # first, as every credential change: one lock order
+            if account is None or await repos.reset_tokens.consume(token_hash) != user_id:
                 raise InvalidToken
-            version = await repos.users.change_password_hash(user_id, new_hash, proves_email=True)
+            if not account.email_verified:
+                # The first proof of the address: a second factor set up before it came from whoever knew the
+                # password, who may not own the mailbox (the links go below, the rest with the version).
+                await repos.mfa.delete(user_id)
+            version = await repos.users.change_password_hash(
+                user_id, new_hash, verified_version=None, proves_email=True
+            )
+            assert version is not None  # the row is locked by this transaction
             await repos.reset_tokens.delete_for_user(user_id, keep_token_hash=token_hash)
-            await repos.email_tokens.delete_for_user(user_id, CHANGE)
+            await repos.email_tokens.delete_for_user(user_id)
             user = await repos.users.get(user_id)
-            if user is None:  # the token's foreign key keeps its user
-                raise InvalidToken
+            assert user is not None  # likewise
             # Inside the transaction: if Redis fails, nothing commits and the link stays usable. The new version
             # also starts the account's sign-in limits afresh: the link proved the mailbox.
             await self._sessions.credentials_changed(user_id, version)
+            return user
+
+        user = await self._db.retrying(reset)
         self._audit.record("reset_completed", ip=ip, user_id=user_id)
         self._spawn(
             self._mailer.send(password_changed_message(user.email, this_device_kept=False)), "password changed email"

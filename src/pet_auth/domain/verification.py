@@ -1,17 +1,32 @@
 """Proving an address: verification of the account's address, and a change of address confirmed from the new one
-(the links: domain/email_links.py)."""
+(the links: domain/email_links.py).
+
+The first proof of an address that was never verified (a verification link, or a reset: recovery.py) cleans the
+account: whatever was set up before it (sessions, device cookies, a second factor, links) came from whoever knew the
+password, who may not own the mailbox. Completing an address change is a credential change too: every session and
+device cookie ends.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.email_links import CHANGE, VERIFY, EmailLinks
 from pet_auth.domain.emails import normalize_email
-from pet_auth.domain.errors import FieldError, InvalidInput, InvalidLink
+from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, InvalidLink
 from pet_auth.domain.limits import within_limits
-from pet_auth.domain.models import Client, User
-from pet_auth.domain.ports import Limits, Mailer, RateLimiter, SessionRegistry, Spawn, UnitOfWork
+from pet_auth.domain.models import Client, Credentials, Renewed, SessionRef, User
+from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
 from pet_auth.mail.messages import address_in_use_message, email_change_requested_message
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    user: User
+    # The caller's new session and device cookie, when it came signed in to the account and the proof ended them.
+    renewed: Renewed | None
 
 
 class EmailService:
@@ -31,61 +46,104 @@ class EmailService:
         self._db, self._auth, self._links, self._limiter, self._limits = db, auth, links, limiter, limits
         self._sessions, self._mailer, self._spawn, self._audit = sessions, mailer, spawn, audit
 
-    async def verify(self, token: str, ip: str) -> User:
-        """Mark the address a verification link was mailed to verified; every session shows it at once."""
-        async with self._db.transaction() as repos:
-            user = await repos.users.mark_email_verified(*await self._links.consume(repos, token, VERIFY))
+    async def verify(self, token: str, client: Client, caller: SessionRef | None) -> Verified:
+        """Mark the address a verification link was mailed to verified. As the first proof of the address it
+        ends every session, device cookie, link and second factor of the account; a caller signed in to the account
+        (it has just proved the mailbox) gets a new session."""
+
+        async def verify(repos: Repositories) -> tuple[User, int | None]:
+            user_id, email, account = await self._links.consume(repos, token, VERIFY)
+            user = await repos.users.mark_email_verified(user_id, email)
             if user is None:  # the account moved to another address since: this link proves nothing now
                 raise InvalidLink
-        await self._sessions.profile_changed(user)
-        self._audit.record("email_verified", ip=ip, user_id=user.id)
-        return user
+            if account.email_verified:
+                return user, None
+            # The first proof of the address: whoever set up a second factor or asked for links knew the
+            # password, and may not own the mailbox; the new version ends every session and device cookie.
+            await repos.mfa.delete(user_id)
+            await repos.reset_tokens.delete_for_user(user_id)
+            await repos.email_tokens.delete_for_user(user_id)
+            version = await repos.users.advance_credential_version(user_id, verified_version=None)
+            assert version is not None  # the row is locked by this transaction
+            # Inside the transaction: if Redis fails, nothing commits.
+            await self._sessions.credentials_changed(user_id, version)
+            return await repos.users.get(user_id) or user, version
+
+        user, version = await self._db.retrying(verify)
+        self._audit.record("email_verified", ip=client.ip, user_id=user.id)
+        if version is None:
+            await self._sessions.profile_changed(user)
+            return Verified(user, renewed=None)
+        if caller is None or caller.user_id != user.id:
+            return Verified(user, renewed=None)
+        return Verified(user, await self._auth.renew(Credentials(user, "", version), client))
 
     async def resend_verification(self, user: User, ip: str) -> None:
         """A fresh link, unless the address is verified already (then nothing)."""
         await self._count_link_request(user, ip)
-        async with self._db.read() as repos:
-            current = await repos.users.get(user.id)
-        if current is not None and not current.email_verified:
-            self._links.send_verification(current)
+
+        async def issue(repos: Repositories) -> tuple[str, str] | None:
+            account = await repos.users.lock(user.id)
+            if account is None or account.email_verified:
+                return None
+            credentials = Credentials(user, "", account.credential_version)
+            return account.email, await self._links.issue(repos, credentials, VERIFY, account.email)
+
+        issued = await self._db.retrying(issue)
+        if issued is not None:
+            self._links.mail(VERIFY, *issued)
 
     async def request_change(
         self, user: User, current_password: str, new_email: str, client: Client, device_token: str | None
     ) -> None:
-        """Mail a confirmation link to the new address and a notice to the current one. The answer is the same
-        whether or not the new address has an account: the lookup happens after the response."""
+        """Write a confirmation link for the new address, under the credentials just checked; after the response,
+        mail it (or, when the new address has an account, a notice instead: the answer must not tell) and a notice
+        to the current address."""
         new_email = normalize_email(new_email, field="newEmail")
         credentials, _ = await self._auth.confirm_password(user, current_password, client.ip, device_token)
         current = credentials.user
         if new_email == current.email:
             raise InvalidInput(FieldError("newEmail", "must differ from the current email"))
         await self._count_link_request(current, client.ip)
-        self._audit.record("email_change_requested", ip=client.ip, user_id=current.id)
-        self._spawn(self._mail_change(current, new_email), "email change emails")
 
-    async def _mail_change(self, user: User, new_email: str) -> None:
+        async def issue(repos: Repositories) -> str:
+            account = await repos.users.lock(current.id)
+            if account is None or account.credential_version != credentials.version:
+                raise InvalidCredentials  # a credential change (a reset) committed since the password was checked
+            return await self._links.issue(repos, credentials, CHANGE, new_email)
+
+        token = await self._db.retrying(issue)
+        self._audit.record("email_change_requested", ip=client.ip, user_id=current.id)
+        self._spawn(self._mail_change(current, new_email, token), "email change emails")
+
+    async def _mail_change(self, user: User, new_email: str, token: str) -> None:
         async with self._db.read() as repos:
             taken = await repos.users.get_id_by_email(new_email) is not None
         if taken:
             await self._mailer.send(address_in_use_message(new_email))
         else:
-            await self._links.mail_change_confirmation(user.id, new_email)
+            await self._links.send(CHANGE, new_email, token)
         await self._mailer.send(email_change_requested_message(user.email))
 
     async def confirm_change(self, token: str, ip: str) -> User:
-        """Move the account to the address the link was mailed to; `EmailTaken` (and nothing changes) if another
-        account took it meanwhile."""
-        async with self._db.transaction() as repos:
-            user_id, new_email = await self._links.consume(repos, token, CHANGE)
-            user = await repos.users.change_email(user_id, new_email)
-            if user is None:
+        """Move the account to the address the link was mailed to, a credential change: every session, device
+        cookie and earlier link ends. `EmailTaken` (and nothing changes) if another account took it meanwhile."""
+
+        async def confirm(repos: Repositories) -> Credentials:
+            user_id, new_email, _ = await self._links.consume(repos, token, CHANGE)
+            changed = await repos.users.change_email(user_id, new_email)
+            if changed is None:
                 raise InvalidLink
             # Links mailed to the old address prove nothing about the account any more.
             await repos.reset_tokens.delete_for_user(user_id)
-            await repos.email_tokens.delete_for_user(user_id, VERIFY)
-        await self._sessions.profile_changed(user)
-        self._audit.record("email_changed", ip=ip, user_id=user.id)
-        return user
+            await repos.email_tokens.delete_for_user(user_id)
+            # Inside the transaction: if Redis fails, nothing commits.
+            await self._sessions.credentials_changed(user_id, changed.version)
+            return changed
+
+        changed = await self._db.retrying(confirm)
+        self._audit.record("email_changed", ip=ip, user_id=changed.user.id)
+        return changed.user
 
     async def _count_link_request(self, user: User, ip: str) -> None:
         check = (self._limits.email_links_per_account, f"user:{user.id}")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from litestar import Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 
-from pet_auth.domain.models import SignIn
+from pet_auth.domain.models import Renewed, SignIn
 from pet_auth.http.schemas import UserOut, UserResponse
 from pet_auth.http.session_cookie import begin_session
+
+T = TypeVar("T")
 
 # Long-lived: the device is remembered for a year after its latest sign-in (browsers cap cookies at 400 days).
 DEVICE_COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -48,10 +50,20 @@ def signed_in_response(
     status_code: int,
     *also: Cookie,
 ) -> Response[UserResponse]:
-    """The user, with the new session's cookie and the device cookie (refreshed, or new), and `also`."""
+    """The user, with the new session's cookie and the device cookie (refreshed, or new: none when the account's
+    budget of new device cookies is spent), and `also`."""
     begin_session(connection, sign_in.session_token)
-    return Response(
-        UserResponse(user=UserOut.of(sign_in.user)),
-        status_code=status_code,
-        cookies=[device_cookie.carrying(sign_in.device_token), *also],
-    )
+    device = [] if sign_in.device_token is None else [device_cookie.carrying(sign_in.device_token)]
+    return Response(UserResponse(user=UserOut.of(sign_in.user)), status_code=status_code, cookies=[*device, *also])
+
+
+def renewed_response(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    renewed: Renewed,
+    device_cookie: HttpOnlyCookie,
+    content: T,
+    status_code: int,
+) -> Response[T]:
+    """`content`, with the new session and device cookies of a browser that has just made a credential change."""
+    begin_session(connection, renewed.session_token)
+    return Response(content, status_code=status_code, cookies=[device_cookie.carrying(renewed.device_token)])

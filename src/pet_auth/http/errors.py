@@ -33,6 +33,7 @@ DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
     domain.EmailTaken: 409,
     domain.MfaConflict: 409,
     domain.RateLimited: 429,
+    domain.TransactionConflict: 503,
 }
 
 _HTTP_CODES = {

@@ -35,7 +35,7 @@ from litestar.stores.redis import RedisStore
 from redis.commands.core import AsyncScript
 from redis.exceptions import AskError, ConnectionError, MovedError, ResponseError, TryAgainError
 
-from pet_auth.domain.errors import CredentialsChanged, ProfileChanged
+from pet_auth.domain.errors import CredentialsChanged, ProfileChanged, SessionEnded
 from pet_auth.domain.models import Client, SessionInfo, SessionRef, User
 from pet_auth.redis_topology import TIMEOUT_SECONDS, AnyRedis, connection_for
 from pet_auth.sessions.batch import ReadBatcher
@@ -193,14 +193,17 @@ return 1
 """.replace("GRACE_SECONDS", str(CREDENTIAL_VERSION_GRACE_SECONDS))
 )
 
-# Raises the user's credential version to ARGV[1] and ends every session of the user.
+# Raises the user's credential version to ARGV[1] and ends every session of the user; returns 1. With ARGV[2] not
+# '' (the handle of the session the change came from), only while that session exists: else returns 0.
 _CREDENTIALS_CHANGED = (
     _HELPERS
     + """
+if ARGV[2] ~= '' and redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then return 0 end
 if tonumber(ARGV[1]) > tonumber(redis.call('HGET', KEYS[1], 'v') or '0') then
   redis.call('HSET', KEYS[1], 'v', ARGV[1])
 end
 delete_sessions(KEYS[1], session_fields(KEYS[1]))
+return 1
 """
 )
 
@@ -334,8 +337,9 @@ class SessionStore(RedisStore):
         args: list[bytes | int] = [_encoder.encode(Profile.of(user)), user.profile_version]
         await self._profile_changed(keys=[self._user_key(user.id)], args=args)
 
-    async def credentials_changed(self, user_id: int, credential_version: int) -> None:
-        await self._revoke(user_id, self._credentials_changed, credential_version)
+    async def credentials_changed(self, user_id: int, credential_version: int, caller: str | None = None) -> None:
+        if not await self._revoke(user_id, self._credentials_changed, credential_version, caller or ""):
+            raise SessionEnded
 
     async def _revoke(self, user_id: int, script: AsyncScript, *args: str | int) -> Any:
         """Run a script that ends sessions; with replicas to wait for, confirm it only once they acknowledged

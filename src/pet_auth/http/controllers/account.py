@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, post
+from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
@@ -12,7 +12,7 @@ from pet_auth.domain.account import AccountService
 from pet_auth.domain.errors import EmailNotVerified, EmailTaken, InvalidCredentials, InvalidToken, RateLimited
 from pet_auth.domain.models import User
 from pet_auth.domain.verification import EmailService
-from pet_auth.http.cookies import HttpOnlyCookie
+from pet_auth.http.cookies import HttpOnlyCookie, renewed_response
 from pet_auth.http.guards import client_ip, client_of, requires_verified_email, signed_in
 from pet_auth.http.openapi import problems
 from pet_auth.http.schemas import (
@@ -23,7 +23,7 @@ from pet_auth.http.schemas import (
     UserOut,
     UserResponse,
 )
-from pet_auth.http.session_cookie import end_session
+from pet_auth.http.session_cookie import current_session, current_session_handle, end_session
 
 AnyRequest = Request[Any, Any, Any]
 VERIFICATION_SENT_REPLY = "If your address is not verified yet, a new link is on its way."
@@ -36,10 +36,20 @@ class AccountController(Controller):
 
     @post("/verify-email", status_code=200, operation_class=problems(InvalidToken))
     async def verify_email(
-        self, data: JSONBody[TokenRequest], request: AnyRequest, emails: NamedDependency[EmailService]
-    ) -> UserResponse:
-        """Verify the address a link was mailed to; needs no session and changes none."""
-        return UserResponse(user=UserOut.of(await emails.verify(data.token, client_ip(request))))
+        self,
+        data: JSONBody[TokenRequest],
+        request: AnyRequest,
+        emails: NamedDependency[EmailService],
+        device_cookie: NamedDependency[HttpOnlyCookie],
+    ) -> Response[UserResponse]:
+        """Verify the address a link was mailed to; needs no session. As the first proof of the address it ends
+        every session, device cookie, link and second factor set up before it; a browser signed in to the account
+        gets a new session and device cookie."""
+        verified = await emails.verify(data.token, client_of(request), current_session(request))
+        content = UserResponse(user=UserOut.of(verified.user))
+        if verified.renewed is None:
+            return Response(content, status_code=200)
+        return renewed_response(request, verified.renewed, device_cookie, content, 200)
 
     @post(
         "/verify-email/resend",
@@ -78,7 +88,8 @@ class AccountController(Controller):
     async def confirm_email(
         self, data: JSONBody[TokenRequest], request: AnyRequest, emails: NamedDependency[EmailService]
     ) -> UserResponse:
-        """Move the account to the address the link was mailed to, verified."""
+        """Move the account to the address the link was mailed to, verified; every session and device cookie of the
+        account ends."""
         return UserResponse(user=UserOut.of(await emails.confirm_change(data.token, client_ip(request))))
 
     @post(
@@ -96,5 +107,11 @@ class AccountController(Controller):
         device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> None:
         """Delete the account: every session ends and this one's cookie is expired."""
-        await account.delete_account(user, data.current_password, client_of(request), device_cookie.read(request))
+        await account.delete_account(
+            user,
+            current_session_handle(request),
+            data.current_password,
+            client_of(request),
+            device_cookie.read(request),
+        )
         end_session(request)

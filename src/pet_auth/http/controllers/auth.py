@@ -12,7 +12,7 @@ from pet_auth.domain.account import AccountService
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.errors import EmailTaken, InvalidCredentials, RateLimited
 from pet_auth.domain.models import MfaChallenge, User
-from pet_auth.http.cookies import HttpOnlyCookie, signed_in_response
+from pet_auth.http.cookies import HttpOnlyCookie, renewed_response, signed_in_response
 from pet_auth.http.guards import client_ip, client_of, guarded_get, signed_in
 from pet_auth.http.openapi import problems, response
 from pet_auth.http.schemas import (
@@ -23,7 +23,7 @@ from pet_auth.http.schemas import (
     UserOut,
     UserResponse,
 )
-from pet_auth.http.session_cookie import begin_session, current_session, end_session, live_session
+from pet_auth.http.session_cookie import current_session, current_session_handle, end_session, live_session
 
 AnyRequest = Request[Any, Any, Any]
 LOGIN_RESPONSES = {
@@ -103,9 +103,15 @@ class AuthController(Controller):
         user: NamedDependency[User],
         account: NamedDependency[AccountService],
         device_cookie: NamedDependency[HttpOnlyCookie],
-    ) -> None:
-        """Change the password; this session gets a new id and every other session ends."""
-        session_token = await account.change_password(
-            user, data.current_password, data.new_password, client_of(request), device_cookie.read(request)
+    ) -> Response[None]:
+        """Change the password; this session gets a new id and device cookie, every other session and device
+        cookie ends. Reset links already mailed stay usable."""
+        renewed = await account.change_password(
+            user,
+            current_session_handle(request),
+            data.current_password,
+            data.new_password,
+            client_of(request),
+            device_cookie.read(request),
         )
-        begin_session(request, session_token)
+        return renewed_response(request, renewed, device_cookie, None, 204)

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from pet_auth.domain.errors import (
+    EmailNotVerified,
     InvalidCode,
     InvalidCredentials,
     InvalidSignInCode,
@@ -21,7 +22,7 @@ from pet_auth.domain.errors import (
 )
 from pet_auth.domain.mfa import MfaService
 from pet_auth.domain.models import User
-from pet_auth.http.cookies import HttpOnlyCookie, signed_in_response
+from pet_auth.http.cookies import HttpOnlyCookie, renewed_response, signed_in_response
 from pet_auth.http.errors import problem
 from pet_auth.http.guards import client_of, guarded_get, signed_in
 from pet_auth.http.openapi import problems, response
@@ -35,7 +36,7 @@ from pet_auth.http.schemas import (
     TotpSetupResponse,
     UserResponse,
 )
-from pet_auth.http.session_cookie import begin_session, current_session
+from pet_auth.http.session_cookie import current_session, current_session_handle
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -53,7 +54,7 @@ class MfaController(Controller):
     @post(
         "/mfa/totp/setup",
         status_code=200,
-        operation_class=problems(InvalidCredentials, MfaAlreadyEnabled, RateLimited),
+        operation_class=problems(InvalidCredentials, EmailNotVerified, MfaAlreadyEnabled, RateLimited),
         **signed_in(),
     )
     async def setup_totp(
@@ -64,14 +65,15 @@ class MfaController(Controller):
         mfa: NamedDependency[MfaService],
         device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> TotpSetupResponse:
-        """A new authenticator secret (and its otpauth:// URI for a QR code); not active until confirmed."""
+        """A new authenticator secret (and its otpauth:// URI for a QR code); not active until confirmed, within ten
+        minutes. Needs a verified address."""
         setup = await mfa.begin_setup(user, data.current_password, client_of(request), device_cookie.read(request))
         return TotpSetupResponse(secret=setup.secret, otpauth_uri=setup.otpauth_uri)
 
     @post(
         "/mfa/totp/confirm",
         status_code=200,
-        operation_class=problems(InvalidCode, MfaSetupRequired, MfaAlreadyEnabled),
+        operation_class=problems(InvalidCode, MfaSetupRequired, MfaAlreadyEnabled, RateLimited),
         **signed_in(),
     )
     async def confirm_totp(
@@ -80,12 +82,13 @@ class MfaController(Controller):
         request: AnyRequest,
         user: NamedDependency[User],
         mfa: NamedDependency[MfaService],
-    ) -> RecoveryCodesResponse:
+        device_cookie: NamedDependency[HttpOnlyCookie],
+    ) -> Response[RecoveryCodesResponse]:
         """Turn two-factor sign-in on with a first code; returns the recovery codes, shown this once. This session
-        gets a new id and every other ends."""
-        issued = await mfa.confirm_setup(user, data.code, client_of(request))
-        begin_session(request, issued.session_token)
-        return RecoveryCodesResponse(recovery_codes=issued.codes)
+        gets a new id and device cookie, every other session and device cookie ends. Wrong codes count against
+        the account's budget for codes."""
+        issued = await mfa.confirm_setup(user, current_session_handle(request), data.code, client_of(request))
+        return renewed_response(request, issued.renewed, device_cookie, RecoveryCodesResponse(issued.codes), 200)
 
     @post(
         "/mfa/recovery-codes",
@@ -100,14 +103,18 @@ class MfaController(Controller):
         user: NamedDependency[User],
         mfa: NamedDependency[MfaService],
         device_cookie: NamedDependency[HttpOnlyCookie],
-    ) -> RecoveryCodesResponse:
-        """A new set of recovery codes; the earlier set stops working. This session gets a new id, every other
-        ends."""
+    ) -> Response[RecoveryCodesResponse]:
+        """A new set of recovery codes; the earlier set stops working. This session gets a new id and device
+        cookie, every other session and device cookie ends."""
         issued = await mfa.replace_recovery_codes(
-            user, data.current_password, data.code, client_of(request), device_cookie.read(request)
+            user,
+            current_session_handle(request),
+            data.current_password,
+            data.code,
+            client_of(request),
+            device_cookie.read(request),
         )
-        begin_session(request, issued.session_token)
-        return RecoveryCodesResponse(recovery_codes=issued.codes)
+        return renewed_response(request, issued.renewed, device_cookie, RecoveryCodesResponse(issued.codes), 200)
 
     @post(
         "/mfa/disable",
@@ -122,13 +129,18 @@ class MfaController(Controller):
         user: NamedDependency[User],
         mfa: NamedDependency[MfaService],
         device_cookie: NamedDependency[HttpOnlyCookie],
-    ) -> None:
+    ) -> Response[None]:
         """Turn two-factor sign-in off (`code`: of the authenticator, or a recovery code). This session gets a new
-        id, every other ends."""
-        session_token = await mfa.disable(
-            user, data.current_password, data.code, client_of(request), device_cookie.read(request)
+        id and device cookie, every other session and device cookie ends."""
+        renewed = await mfa.disable(
+            user,
+            current_session_handle(request),
+            data.current_password,
+            data.code,
+            client_of(request),
+            device_cookie.read(request),
         )
-        begin_session(request, session_token)
+        return renewed_response(request, renewed, device_cookie, None, 204)
 
     @post(
         "/login/mfa",
