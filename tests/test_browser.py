@@ -30,7 +30,7 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
-from tests.authenticator import code_at, current_step
+from tests.authenticator import code_at, current_step, mark_verified
 from tests.conftest import PASSWORD, ROOT, SPA_ORIGIN, unique_email
 from tests.live_server import LiveServer, live_server
 
@@ -298,11 +298,14 @@ async def test_other_origin_is_refused_by_cors_and_by_the_origin_check(
     assert returned(await client_call(spa, "me"))["user"]["email"] == victim
 
 
-async def test_spa_origin_signs_in_with_an_authenticator_code(context: BrowserContext, api: str) -> None:
+async def test_spa_origin_signs_in_with_an_authenticator_code(
+    context: BrowserContext, api: str, db: AsyncEngine
+) -> None:
     page = await open_page(context, SPA_ORIGIN, api)
     email = unique_email("browser-mfa")
     credentials = {"email": email, "password": PASSWORD}
     returned(await client_call(page, "register", credentials))
+    await mark_verified(db, email)  # an authenticator needs a verified address
 
     setup = returned(await client_call(page, "setupTotp", {"currentPassword": PASSWORD}))
     step = await current_step()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from http.cookies import SimpleCookie
 
 import httpx
@@ -49,8 +50,10 @@ async def test_a_sign_in_sets_a_long_lived_device_cookie(client: Client, setting
         assert morsel["path"] == "/"
         assert not morsel["secure"]  # development: plain http on localhost
         assert int(morsel["max-age"]) >= 180 * 24 * 3600
-        user_id, device_id, mac = morsel.value.split(".")
+        user_id, credential_version, issued_at, device_id, mac = morsel.value.split(".")
         assert int(user_id) == response.json()["user"]["id"]
+        assert int(credential_version) == 1
+        assert abs(int(issued_at) - time.time()) < 60
         assert len(device_id) == len(mac) == 22  # 128 bits each
 
 
@@ -125,9 +128,16 @@ async def test_a_forged_device_cookie_counts_as_an_unknown_device(make_client: M
     owner = await make_client(settings)
     email = unique_email()
     await register(owner, email)
-    user_id, device_id, mac = owner.cookies[settings.device_cookie_name].split(".")
+    user_id, version, issued_at, device_id, mac = owner.cookies[settings.device_cookie_name].split(".")
     forger = await locked_by_strangers(make_client, email, settings)
-    for forged in (f"{user_id}.{device_id}.{mac[::-1]}", f"{user_id}.{'A' * 22}.{mac}", "garbage", ""):
+    for forged in (
+        f"{user_id}.{version}.{issued_at}.{device_id}.{mac[::-1]}",
+        f"{user_id}.{version}.{issued_at}.{'A' * 22}.{mac}",
+        f"{user_id}.{int(version) + 1}.{issued_at}.{device_id}.{mac}",
+        f"{user_id}.{device_id}.{mac}",  # the earlier format
+        "garbage",
+        "",
+    ):
         forger.cookies.set(settings.device_cookie_name, forged)
         assert (await login(forger, email)).status_code == 429
 
@@ -150,7 +160,7 @@ async def test_device_ids_never_appear_in_redis_key_names(
     email = unique_email()
     await register(client, email)
     assert (await login(client, email, WRONG)).status_code == 401  # counted under the device
-    device_id = client.cookies[settings.device_cookie_name].split(".")[1]
+    device_id = client.cookies[settings.device_cookie_name].split(".")[3]
     keys = [key async for key in redis.scan_iter(match=f"{settings.redis_namespace}:*")]
     assert any(b":login-device:" in key for key in keys)
     assert not any(device_id.encode() in key for key in keys)

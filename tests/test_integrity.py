@@ -201,10 +201,11 @@ async def test_concurrent_guesses_check_no_more_passwords_than_the_limit(
                 assert await fresh_browser_post(running, right) == 429  # locked for unknown devices
 
 
-async def test_sign_ins_racing_a_verification_show_it_in_every_session(
+async def test_sign_ins_racing_a_first_verification_end_or_show_it(
     server: LiveServer, http: httpx.AsyncClient, smtp: MailSink
 ) -> None:
-    """A sign-in that read the user before the verification committed must not put the old profile back."""
+    """The first verification ends every session from before it; a sign-in that read the user before it committed
+    must neither survive it nor put the old profile back."""
     for _ in range(ROUNDS // 2):
         email, _ = await signed_up(http)
         [mail] = await smtp.wait_for(email, "Confirm your Pet Manager email address")
@@ -216,8 +217,9 @@ async def test_sign_ins_racing_a_verification_show_it_in_every_session(
         for session in sessions:
             async with httpx.AsyncClient(base_url=server.url, cookies={"pet_auth_session": session}) as browser:
                 response = await browser.get(ME)
-            assert response.status_code == 200
-            assert response.json()["user"]["emailVerified"] is True
+            assert response.status_code in (200, 401)
+            if response.status_code == 200:
+                assert response.json()["user"]["emailVerified"] is True
         http.cookies.clear()
 
 

@@ -72,9 +72,10 @@ async def test_sign_up_mails_a_verification_link_and_nothing_else(
     assert len(smtp.mails(email)) == 1  # no new-device notice for a sign-up
 
 
-async def test_verifying_needs_no_session_and_shows_in_every_session_at_once(
+async def test_a_first_verification_needs_no_session_and_ends_every_session_before_it(
     make_client: MakeClient, mail_settings: Settings, smtp: MailSink
 ) -> None:
+    """The first proof of the address: the sessions from before it came from whoever knew the password."""
     laptop, email, token = await signed_up(make_client, mail_settings, smtp)
     phone = await make_client(mail_settings)
     assert (await login(phone, email)).status_code == 200
@@ -85,10 +86,27 @@ async def test_verifying_needs_no_session_and_shows_in_every_session_at_once(
     assert response.json()["user"]["email"] == email
     assert response.json()["user"]["emailVerified"] is True
     assert "set-cookie" not in response.headers
-    assert (await anonymous.get(ME)).status_code == 401
-    for device in (laptop, phone):
-        assert (await me(device))["emailVerified"] is True
+    for device in (anonymous, laptop, phone):
+        assert (await device.get(ME)).status_code == 401
+    assert (await login(phone, email)).status_code == 200
+    assert (await me(phone))["emailVerified"] is True
     assert_invalid_token(await anonymous.post("/api/auth/verify-email", json={"token": token}))  # single use
+
+
+async def test_the_browser_signed_in_that_verifies_gets_a_new_session(
+    make_client: MakeClient, mail_settings: Settings, smtp: MailSink
+) -> None:
+    laptop, email, token = await signed_up(make_client, mail_settings, smtp)
+    phone = await make_client(mail_settings)
+    assert (await login(phone, email)).status_code == 200
+    before = laptop.cookies[mail_settings.session_cookie_name]
+
+    response = await laptop.post("/api/auth/verify-email", json={"token": token})
+    assert response.status_code == 200, response.text
+    assert laptop.cookies[mail_settings.session_cookie_name] != before
+    assert mail_settings.device_cookie_name in response.headers["set-cookie"]
+    assert (await me(laptop))["emailVerified"] is True
+    assert (await phone.get(ME)).status_code == 401
 
 
 @pytest.mark.parametrize("token", ["", "short", "x" * 43, "!" * 43, "y" * 256])
@@ -189,10 +207,12 @@ async def test_an_email_change_takes_effect_only_through_the_new_address(
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["user"]["email"] == new
     assert confirmed.json()["user"]["emailVerified"] is True
+    # A credential change: every session from before it ends.
     for device in (laptop, phone):
-        assert (await me(device))["email"] == new
-        assert (await me(device))["emailVerified"] is True
-    assert (await login(await make_client(mail_settings), new)).status_code == 200
+        assert (await device.get(ME)).status_code == 401
+    assert (await login(phone, new)).status_code == 200
+    assert (await me(phone))["email"] == new
+    assert (await me(phone))["emailVerified"] is True
     assert (await login(await make_client(mail_settings), old)).status_code == 401
     assert_invalid_token(await anonymous.post("/api/auth/confirm-email", json={"token": confirm.token}))
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings, SettingsError, load_settings
 from pet_auth.domain import totp
-from tests.authenticator import CONFIRM, SETUP, STEP, Mfa, code_at, current_step, enable_mfa
+from tests.authenticator import CONFIRM, SETUP, STEP, Mfa, code_at, current_step, enable_mfa, mark_verified
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
 from tests.live_server import LiveServer, live_server
 from tests.smtp import MailSink
@@ -35,10 +35,10 @@ RECOVERY_CODE = re.compile(r"[0-9a-z]{5}-[0-9a-z]{5}")
 WRONG_PASSWORD = "not the password at all"
 
 
-async def account_with_mfa(client: Client) -> Mfa:
+async def account_with_mfa(client: Client, db: AsyncEngine) -> Mfa:
     email = unique_email("mfa")
     await register(client, email)
-    return await enable_mfa(client, email)
+    return await enable_mfa(client, email, db)
 
 
 async def password_step(client: Client, email: str, password: str = PASSWORD) -> httpx.Response:
@@ -92,6 +92,11 @@ async def test_setup_hands_out_a_secret_that_turns_mfa_on_once_confirmed(browser
     assert user["mfaEnabled"] is False
     assert (await browser.get(MFA)).json() == {"mfaEnabled": False, "recoveryCodesLeft": 0}
 
+    # Only for a verified address: else anyone could squat an address with a second factor of their own.
+    unverified = await browser.post(SETUP, json={"currentPassword": PASSWORD})
+    assert unverified.status_code == 403
+    assert problem_code(unverified) == "email_not_verified"
+    await mark_verified(db, email)
     setup = await browser.post(SETUP, json={"currentPassword": PASSWORD})
     assert setup.status_code == 200, setup.text
     secret = setup.json()["secret"]
@@ -133,9 +138,10 @@ async def test_setup_hands_out_a_secret_that_turns_mfa_on_once_confirmed(browser
     assert all(re.fullmatch(r"[0-9a-f]{64}", digest) for digest in hashes)
 
 
-async def test_setup_and_confirm_refuse_what_does_not_fit(browser: Client) -> None:
+async def test_setup_and_confirm_refuse_what_does_not_fit(browser: Client, db: AsyncEngine) -> None:
     email = unique_email()
     await register(browser, email)
+    await mark_verified(db, email)
     assert problem_code(await browser.post(CONFIRM, json={"code": "123456"})) == "mfa_setup_required"
     wrong = await browser.post(SETUP, json={"currentPassword": WRONG_PASSWORD})
     assert wrong.status_code == 401
@@ -167,9 +173,9 @@ async def test_setup_and_confirm_refuse_what_does_not_fit(browser: Client) -> No
 
 
 async def test_the_password_alone_gives_no_session_and_no_device_cookie(
-    browser: Client, make_client: MakeClient, mfa_settings: Settings
+    browser: Client, make_client: MakeClient, mfa_settings: Settings, db: AsyncEngine
 ) -> None:
-    mfa = await account_with_mfa(browser)
+    mfa = await account_with_mfa(browser, db)
     stranger = await make_client(mfa_settings)
 
     response = await password_step(stranger, mfa.email)
@@ -195,9 +201,9 @@ async def test_the_password_alone_gives_no_session_and_no_device_cookie(
 
 
 async def test_in_production_the_pending_cookie_is_host_only_and_secure(
-    browser: Client, make_client: MakeClient
+    browser: Client, make_client: MakeClient, db: AsyncEngine
 ) -> None:
-    mfa = await account_with_mfa(browser)  # in development: httpx sends no Secure cookie over plain http
+    mfa = await account_with_mfa(browser, db)  # in development: httpx sends no Secure cookie over plain http
     production = await make_client(
         app_env="production", cors_origins="https://pets.example", frontend_url="https://pets.example"
     )
@@ -211,9 +217,9 @@ async def test_in_production_the_pending_cookie_is_host_only_and_secure(
 
 
 async def test_a_wrong_password_stays_a_plain_401_for_an_account_with_mfa(
-    browser: Client, make_client: MakeClient, mfa_settings: Settings
+    browser: Client, make_client: MakeClient, mfa_settings: Settings, db: AsyncEngine
 ) -> None:
-    mfa = await account_with_mfa(browser)
+    mfa = await account_with_mfa(browser, db)
     plain_email = unique_email()
     await register(await make_client(mfa_settings), plain_email)
     stranger = await make_client(mfa_settings)
@@ -228,9 +234,9 @@ async def test_a_wrong_password_stays_a_plain_401_for_an_account_with_mfa(
 
 
 async def test_a_code_is_accepted_once_and_never_one_older_than_the_last(
-    browser: Client, make_client: MakeClient, mfa_settings: Settings
+    browser: Client, make_client: MakeClient, mfa_settings: Settings, db: AsyncEngine
 ) -> None:
-    mfa = await account_with_mfa(browser)
+    mfa = await account_with_mfa(browser, db)
     phone = await make_client(mfa_settings)
     step = await current_step()
     assert (await sign_in(phone, mfa, step)).status_code == 200
@@ -246,10 +252,10 @@ async def test_a_code_is_accepted_once_and_never_one_older_than_the_last(
 
 
 async def test_the_neighbouring_steps_are_accepted_and_two_steps_off_is_not(
-    browser: Client, make_client: MakeClient, mfa_settings: Settings
+    browser: Client, make_client: MakeClient, mfa_settings: Settings, db: AsyncEngine
 ) -> None:
     # Turning it on took the previous step's code (see enable_mfa); signing in takes the next step's.
-    mfa = await account_with_mfa(browser)
+    mfa = await account_with_mfa(browser, db)
     step = await current_step()
     assert mfa.confirmed_step == step - 1
     stranger = await make_client(mfa_settings)
@@ -260,8 +266,8 @@ async def test_the_neighbouring_steps_are_accepted_and_two_steps_off_is_not(
     assert (await stranger.post(LOGIN_MFA, json={"code": code_at(mfa.secret, step + 1)})).status_code == 200
 
 
-async def test_a_recovery_code_signs_in_once(browser: Client, smtp: MailSink) -> None:
-    mfa = await account_with_mfa(browser)
+async def test_a_recovery_code_signs_in_once(browser: Client, smtp: MailSink, db: AsyncEngine) -> None:
+    mfa = await account_with_mfa(browser, db)
     first, second = mfa.recovery_codes[:2]
     await browser.post("/api/auth/logout")
 
@@ -284,9 +290,9 @@ async def test_a_recovery_code_signs_in_once(browser: Client, smtp: MailSink) ->
 
 
 async def test_new_recovery_codes_end_the_old_set(
-    browser: Client, make_client: MakeClient, mfa_settings: Settings, smtp: MailSink
+    browser: Client, make_client: MakeClient, mfa_settings: Settings, smtp: MailSink, db: AsyncEngine
 ) -> None:
-    mfa = await account_with_mfa(browser)
+    mfa = await account_with_mfa(browser, db)
     phone = await make_client(mfa_settings)
     await password_step(phone, mfa.email)
     assert (await phone.post(LOGIN_MFA, json={"recoveryCode": mfa.recovery_codes[9]})).status_code == 200
@@ -314,10 +320,12 @@ async def test_new_recovery_codes_end_the_old_set(
     assert (await browser.post(LOGIN_MFA, json={"recoveryCode": new_codes[0]})).status_code == 200
 
 
-async def test_the_pending_sign_in_expires(make_client: MakeClient, make_settings: Callable[..., Settings]) -> None:
+async def test_the_pending_sign_in_expires(
+    make_client: MakeClient, make_settings: Callable[..., Settings], db: AsyncEngine
+) -> None:
     settings = make_settings(mfa_pending_ttl=1)
     client = await make_client(settings)
-    mfa = await account_with_mfa(client)
+    mfa = await account_with_mfa(client, db)
     await client.post("/api/auth/logout")
 
     response = await password_step(client, mfa.email)
@@ -340,8 +348,8 @@ async def test_the_pending_sign_in_expires(make_client: MakeClient, make_setting
         assert problem_code(response) == "mfa_expired"
 
 
-async def test_five_wrong_codes_end_the_pending_sign_in(browser: Client) -> None:
-    mfa = await account_with_mfa(browser)
+async def test_five_wrong_codes_end_the_pending_sign_in(browser: Client, db: AsyncEngine) -> None:
+    mfa = await account_with_mfa(browser, db)
     await browser.post("/api/auth/logout")
     await password_step(browser, mfa.email)
     for wrong in ("000000", "111111", "222222", "333333", "bad-code"):
@@ -357,11 +365,11 @@ async def test_five_wrong_codes_end_the_pending_sign_in(browser: Client) -> None
 
 
 async def test_wrong_codes_count_under_the_account_limit_and_spare_the_owners_device(
-    make_client: MakeClient, make_settings: Callable[..., Settings]
+    make_client: MakeClient, make_settings: Callable[..., Settings], db: AsyncEngine
 ) -> None:
     settings = make_settings(rate_limit_login_per_account=3)
     owner = await make_client(settings)
-    mfa = await account_with_mfa(owner)
+    mfa = await account_with_mfa(owner, db)
     await owner.post("/api/auth/logout")  # the device cookie stays
 
     # Someone with the password, on a device the account never saw, guesses codes.
@@ -391,7 +399,7 @@ async def test_turning_mfa_on_and_off_ends_every_other_session(
     assert (await phone.post(LOGIN, json={"email": email, "password": PASSWORD})).status_code == 200
     before = browser.cookies["pet_auth_session"]
 
-    mfa = await enable_mfa(browser, email)
+    mfa = await enable_mfa(browser, email, db)
     await smtp.wait_for(email, "Two-factor sign-in is on")
     assert browser.cookies["pet_auth_session"] != before  # the caller's session was rotated
     assert (await browser.get(ME)).json()["user"]["mfaEnabled"] is True
@@ -424,25 +432,32 @@ async def test_turning_mfa_on_and_off_ends_every_other_session(
         assert (await connection.execute(text(query), {"id": user_id})).scalar_one() == 0
 
 
-async def test_a_recovery_code_turns_mfa_off(browser: Client) -> None:
-    mfa = await account_with_mfa(browser)
+async def test_a_recovery_code_turns_mfa_off(browser: Client, db: AsyncEngine) -> None:
+    mfa = await account_with_mfa(browser, db)
     code = mfa.recovery_codes[3].upper()
     assert (await browser.post(DISABLE, json={"currentPassword": PASSWORD, "code": code})).status_code == 204
     assert (await browser.get(MFA)).json() == {"mfaEnabled": False, "recoveryCodesLeft": 0}
 
 
-async def test_turning_mfa_on_ends_pending_reset_links(browser: Client, smtp: MailSink) -> None:
+async def test_turning_mfa_on_keeps_a_reset_link_already_mailed(
+    browser: Client, smtp: MailSink, db: AsyncEngine
+) -> None:
+    """The mailbox outranks a session: a change made from a session never ends a reset link already mailed."""
     email = unique_email()
     await register(browser, email)
     assert (await browser.post("/api/auth/forgot-password", json={"email": email})).status_code == 202
     [mail] = await smtp.wait_for(email, "Reset your Pet Manager password")
-    await enable_mfa(browser, email)
+    await enable_mfa(browser, email, db)
     reset = await browser.post("/api/auth/reset-password", json={"token": mail.token, "password": "a new passphrase!"})
-    assert problem_code(reset) == "invalid_token"
+    assert reset.status_code == 204, reset.text
+    assert (await browser.get(ME)).status_code == 401  # the reset ended the session that turned it on
+    assert (await password_step(browser, email, "a new passphrase!")).json() == {"mfaRequired": True}
 
 
-async def test_a_password_reset_keeps_mfa_on_and_ends_pending_sign_ins(browser: Client, smtp: MailSink) -> None:
-    mfa = await account_with_mfa(browser)
+async def test_a_password_reset_keeps_mfa_on_and_ends_pending_sign_ins(
+    browser: Client, smtp: MailSink, db: AsyncEngine
+) -> None:
+    mfa = await account_with_mfa(browser, db)
     await browser.post("/api/auth/logout")
     await password_step(browser, mfa.email)  # pending, for the credentials before the reset
     assert (await browser.post("/api/auth/forgot-password", json={"email": mfa.email})).status_code == 202
@@ -459,8 +474,8 @@ async def test_a_password_reset_keeps_mfa_on_and_ends_pending_sign_ins(browser: 
     assert (await browser.get(MFA)).json() == {"mfaEnabled": True, "recoveryCodesLeft": 10}
 
 
-async def test_the_second_step_takes_exactly_one_kind_of_code(browser: Client) -> None:
-    mfa = await account_with_mfa(browser)
+async def test_the_second_step_takes_exactly_one_kind_of_code(browser: Client, db: AsyncEngine) -> None:
+    mfa = await account_with_mfa(browser, db)
     await browser.post("/api/auth/logout")
     await password_step(browser, mfa.email)
     for body in ({}, {"code": "123456", "recoveryCode": mfa.recovery_codes[0]}):
@@ -497,11 +512,11 @@ def test_mfa_encryption_key_must_be_32_bytes_in_hex_or_base64() -> None:
 
 
 async def test_with_mfa_encryption_key_the_secrets_outlive_a_new_session_secret(
-    make_client: MakeClient, make_settings: Callable[..., Settings]
+    make_client: MakeClient, make_settings: Callable[..., Settings], db: AsyncEngine
 ) -> None:
     key = base64.b64encode(bytes(range(32))).decode()
     before = await make_client(make_settings(mfa_encryption_key=key))
-    mfa = await account_with_mfa(before)
+    mfa = await account_with_mfa(before, db)
     after = await make_client(make_settings(mfa_encryption_key=key, session_secret="a-rotated-secret-" + "y" * 40))
     step = await current_step()
     assert (await sign_in(after, mfa, step)).status_code == 200
@@ -520,13 +535,13 @@ def server(make_settings: Callable[..., Settings]) -> Iterator[LiveServer]:
         yield running
 
 
-async def test_concurrent_second_steps_sign_in_once(server: LiveServer) -> None:
+async def test_concurrent_second_steps_sign_in_once(server: LiveServer, db: AsyncEngine) -> None:
     """Many requests carry one pending sign-in at once: with one code, or with a code and a recovery code each."""
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as owner:
         for round_ in range(ROUNDS):
             email = unique_email("race")
             assert (await owner.post("/api/auth/register", json={"email": email, "password": PASSWORD})).is_success
-            mfa = await enable_mfa(owner, email)
+            mfa = await enable_mfa(owner, email, db)
             owner.cookies.clear()
             response = await owner.post(LOGIN, json={"email": email, "password": PASSWORD})
             assert response.status_code == 202

@@ -74,8 +74,8 @@ def test_rate_limited_answers_state_retry_after(printed_document: dict[str, Any]
         if "429" in operation["responses"]
     ]
     # register, login, forgot-password, change-password, resend verification, change-email, delete-account, and
-    # MFA setup, new recovery codes, disable and the sign-in's second step
-    assert len(limited) == 11
+    # MFA setup and confirmation, new recovery codes, disable and the sign-in's second step
+    assert len(limited) == 12
     for answer in limited:
         assert answer["headers"]["Retry-After"]["required"] is True
 

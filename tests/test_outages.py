@@ -27,7 +27,7 @@ import httpx
 import pytest
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from pet_auth.config import Settings
 from pet_auth.devinfra import PrivatePostgres, PrivateRedis, find_postgres_programs, find_redis_server, free_port
@@ -470,7 +470,11 @@ async def test_second_steps_during_a_postgresql_outage_count_nothing(
     client = await make_client(database_url=private_postgres.url, rate_limit_login_per_account=3)
     email = unique_email()
     await register(client, email)
-    mfa = await enable_mfa(client, email)
+    private_db = create_async_engine(private_postgres.url.replace("postgresql://", "postgresql+asyncpg://"))
+    try:
+        mfa = await enable_mfa(client, email, private_db)
+    finally:
+        await private_db.dispose()
     client.cookies.clear()
     assert (await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})).status_code == 202
 

@@ -15,7 +15,8 @@ export interface paths {
         put?: never;
         /**
          * ChangePassword
-         * @description Change the password; this session gets a new id and every other session ends.
+         * @description Change the password; this session gets a new id and device cookie, every other session and device
+         *     cookie ends. Reset links already mailed stay usable.
          */
         post: operations["changePassword"];
         delete?: never;
@@ -117,7 +118,8 @@ export interface paths {
         /**
          * ConfirmTotp
          * @description Turn two-factor sign-in on with a first code; returns the recovery codes, shown this once. This session
-         *     gets a new id and every other ends.
+         *     gets a new id and device cookie, every other session and device cookie ends. Wrong codes count against
+         *     the account's budget for codes.
          */
         post: operations["confirmTotp"];
         delete?: never;
@@ -138,7 +140,7 @@ export interface paths {
         /**
          * DisableMfa
          * @description Turn two-factor sign-in off (`code`: of the authenticator, or a recovery code). This session gets a new
-         *     id, every other ends.
+         *     id and device cookie, every other session and device cookie ends.
          */
         post: operations["disableMfa"];
         delete?: never;
@@ -199,8 +201,8 @@ export interface paths {
         put?: never;
         /**
          * ReplaceRecoveryCodes
-         * @description A new set of recovery codes; the earlier set stops working. This session gets a new id, every other
-         *     ends.
+         * @description A new set of recovery codes; the earlier set stops working. This session gets a new id and device
+         *     cookie, every other session and device cookie ends.
          */
         post: operations["replaceRecoveryCodes"];
         delete?: never;
@@ -220,7 +222,8 @@ export interface paths {
         put?: never;
         /**
          * SetupTotp
-         * @description A new authenticator secret (and its otpauth:// URI for a QR code); not active until confirmed.
+         * @description A new authenticator secret (and its otpauth:// URI for a QR code); not active until confirmed, within ten
+         *     minutes. Needs a verified address.
          */
         post: operations["setupTotp"];
         delete?: never;
@@ -300,7 +303,8 @@ export interface paths {
         put?: never;
         /**
          * ConfirmEmail
-         * @description Move the account to the address the link was mailed to, verified.
+         * @description Move the account to the address the link was mailed to, verified; every session and device cookie of the
+         *     account ends.
          */
         post: operations["confirmEmail"];
         delete?: never;
@@ -360,7 +364,9 @@ export interface paths {
         put?: never;
         /**
          * VerifyEmail
-         * @description Verify the address a link was mailed to; needs no session and changes none.
+         * @description Verify the address a link was mailed to; needs no session. As the first proof of the address it ends
+         *     every session, device cookie, link and second factor set up before it; a browser signed in to the account
+         *     gets a new session and device cookie.
          */
         post: operations["verifyEmail"];
         delete?: never;
@@ -652,7 +658,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": null;
+                };
             };
             /** @description Bad Request: `malformed_json`, `validation_error` */
             400: {
@@ -1343,6 +1351,25 @@ export interface operations {
                     };
                 };
             };
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
+                headers: {
+                    /** @description Seconds until the rate limit's window ends. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 429;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "rate_limited";
+                    };
+                };
+            };
             /** @description Service Unavailable: `service_unavailable` */
             503: {
                 headers: {
@@ -1380,7 +1407,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": null;
+                };
             };
             /** @description Bad Request: `invalid_code`, `malformed_json`, `validation_error` */
             400: {
@@ -1959,7 +1988,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: `forbidden_origin` */
+            /** @description Forbidden: `email_not_verified`, `forbidden_origin` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1972,7 +2001,7 @@ export interface operations {
                         status: 403;
                         detail: string;
                         /** @enum {string} */
-                        code: "forbidden_origin";
+                        code: "email_not_verified" | "forbidden_origin";
                     };
                 };
             };
