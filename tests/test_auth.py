@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from datetime import datetime
 
 import bcrypt
@@ -142,13 +143,29 @@ async def test_legacy_bcrypt_hash_logs_in_and_is_upgraded(client: Client, db: As
     assert again.status_code == 200
 
 
-async def test_over_72_bytes_against_bcrypt_is_a_non_match(client: Client, db: AsyncEngine) -> None:
+async def test_a_legacy_password_over_72_bytes_signs_in_and_is_upgraded(client: Client, db: AsyncEngine) -> None:
+    # The Node version's bcrypt read only the first 72 bytes of this password: that is all its hash holds.
     email = unique_email("legacy")
-    password = "p" * 72
-    await _insert_legacy_user(db, email, bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode())
-    longer = await client.post("/api/auth/login", json={"email": email, "password": password + "-extra"})
-    assert longer.status_code == 401
-    assert (await _stored_hash(db, email)).startswith("$2b$")
+    password = "long-unique-passphrase-" * 4  # 92 bytes
+    await _insert_legacy_user(db, email, bcrypt.hashpw(password.encode()[:72], bcrypt.gensalt(4)).decode())
+    response = await client.post("/api/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    assert (await _stored_hash(db, email)).startswith("$argon2id$")
+    client.cookies.clear()
+    assert (await client.post("/api/auth/login", json={"email": email, "password": password})).status_code == 200
+    # The new hash is of the whole password: its first 72 bytes alone no longer sign in.
+    truncated = await client.post("/api/auth/login", json={"email": email, "password": password[:72]})
+    assert truncated.status_code == 401
+
+
+async def test_a_password_signs_in_in_either_unicode_form(client: Client) -> None:
+    email = unique_email()
+    composed = "crème brûlée à la café"
+    await register(client, email, composed)
+    client.cookies.clear()
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert decomposed != composed
+    assert (await client.post("/api/auth/login", json={"email": email, "password": decomposed})).status_code == 200
 
 
 async def test_concurrent_registrations_of_one_email_give_one_201(settings: Settings) -> None:

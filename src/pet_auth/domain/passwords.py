@@ -1,8 +1,13 @@
 """Password policy and hashing: argon2id for new hashes, bcrypt hashes from the Node era still verify.
 
+A password is the same password in whichever Unicode form a keyboard typed it: it is hashed, verified and counted
+in NFC (composed "é", not "e" + U+0301). Hashes made before that may be of another form, so a password not in NFC
+that fails in NFC is also tried as given; a match that way asks for a rehash (of the NFC form).
+
 A failed check takes one time class whatever the stored hash: a bcrypt check runs bcrypt whatever the password's
-length, and every failure answers no sooner than a bcrypt check at the Node version's cost would. Otherwise the
-time of a failed sign-in would tell an argon2 account, a legacy (bcrypt) one and an unknown address apart.
+length, and every failure answers no sooner than a bcrypt check at the Node version's cost would, once per form
+of the password tried (twice for a password not in NFC, whatever the account). Otherwise the time of a failed
+sign-in would tell an argon2 account, a legacy (bcrypt) one and an unknown address apart.
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ def common_passwords() -> frozenset[str]:
 
 
 def check_password_policy(password: str, field: str = "password") -> None:
-    """Length in characters (not bytes), no composition rules, no common passwords."""
+    """Length in characters (not bytes) of the NFC form, no composition rules, no common passwords."""
+    password = unicodedata.normalize("NFC", password)
     if len(password) < MIN_PASSWORD_LENGTH:
         message = f"must be at least {MIN_PASSWORD_LENGTH} characters"
     elif len(password) > MAX_PASSWORD_LENGTH:
@@ -84,14 +90,18 @@ class PasswordHasher:
         self._failure_floor_seconds = estimate_bcrypt_check_seconds(LEGACY_BCRYPT_COST)
 
     async def hash(self, password: str) -> str:
-        return await self._run(self._argon.hash, password)
+        """An argon2id hash of the password's NFC form."""
+        return await self._run(self._argon.hash, unicodedata.normalize("NFC", password))
 
     async def verify(self, password_hash: str, password: str) -> Verification:
-        """Check a password; a mismatch answers no sooner than a legacy bcrypt check would (a sleep: no CPU)."""
+        """Check a password; a mismatch answers no sooner than a legacy bcrypt check per form of the password tried
+        would (a sleep: no CPU)."""
         started = time.perf_counter()
         verification = await self._run(self._verify, password_hash, password)
         if not verification.ok:
-            await asyncio.sleep(self._failure_floor_seconds - (time.perf_counter() - started))
+            # A form tried costs up to one bcrypt check; how many forms depends on the password alone.
+            floor = self._failure_floor_seconds * len(_forms(password))
+            await asyncio.sleep(floor - (time.perf_counter() - started))
         return verification
 
     async def verify_dummy(self, password: str) -> None:
@@ -105,13 +115,27 @@ class PasswordHasher:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def _verify(self, password_hash: str, password: str) -> Verification:
+        nfc, *as_given = _forms(password)
         if password_hash.startswith(_BCRYPT_PREFIXES):
-            return Verification(ok=_bcrypt_matches(password_hash, password), needs_rehash=True)
+            return Verification(ok=_bcrypt_matches(password_hash, nfc, *as_given), needs_rehash=True)
+        if self._argon_matches(password_hash, nfc):
+            return Verification(ok=True, needs_rehash=self._argon.check_needs_rehash(password_hash))
+        if any(self._argon_matches(password_hash, form) for form in as_given):
+            # A hash made before passwords were normalized, of the form as typed: replaced by one of the NFC form.
+            return Verification(ok=True, needs_rehash=True)
+        return Verification(ok=False)
+
+    def _argon_matches(self, password_hash: str, password: str) -> bool:
         try:
-            self._argon.verify(password_hash, password)
+            return self._argon.verify(password_hash, password)
         except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
-            return Verification(ok=False)
-        return Verification(ok=True, needs_rehash=self._argon.check_needs_rehash(password_hash))
+            return False
+
+
+def _forms(password: str) -> tuple[str, ...]:
+    """The forms of a password to check: its NFC form, then the password as given if that differs."""
+    nfc = unicodedata.normalize("NFC", password)
+    return (nfc,) if nfc == password else (nfc, password)
 
 
 def _prepare_hash_thread() -> None:
@@ -126,15 +150,15 @@ def _prepare_hash_thread() -> None:
             comm.write(HASH_THREAD_NAME)
 
 
-def _bcrypt_matches(password_hash: str, password: str) -> bool:
-    secret = password.encode()
+def _bcrypt_matches(password_hash: str, *forms: str) -> bool:
+    """As the Node version checked: bcrypt reads only the first 72 bytes (UTF-8) of a password, so a longer one
+    matches by them, as it always did there; its sign-in then replaces the hash with argon2id of the whole password.
+    Forms whose first 72 bytes are the same are checked once."""
+    prefixes = dict.fromkeys(form.encode()[:BCRYPT_MAX_BYTES] for form in forms)
     try:
-        # bcrypt reads only 72 bytes: a longer password must not match by its prefix, but it pays the same
-        # bcrypt run as any other, so that its answer comes no sooner.
-        matches = bcrypt.checkpw(secret[:BCRYPT_MAX_BYTES], password_hash.encode())
+        return any(bcrypt.checkpw(prefix, password_hash.encode()) for prefix in prefixes)
     except ValueError:  # not a well-formed bcrypt hash
         return False
-    return matches and len(secret) <= BCRYPT_MAX_BYTES
 
 
 def estimate_bcrypt_check_seconds(cost: int, samples: int = 5) -> float:
