@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -125,9 +128,16 @@ def test_openapi_pages_are_off_in_production_unless_enabled(
 
 
 def _refusal(command: list[str], cwd: Path, environ: dict[str, str] | None = None) -> list[str]:
-    """Runs a command that must refuse to start (with no APP_ENV unless given); the lines of its stderr."""
+    """Runs a command that must refuse to start (with no APP_ENV unless given); the lines of its stderr. A
+    PYTHONPATH is kept: it names the code under test (a checkout's src ahead of the installed one)."""
+    path = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
     result = subprocess.run(
-        command, env={"PATH": "/usr/bin:/bin", **(environ or {})}, cwd=cwd, capture_output=True, text=True, timeout=60
+        command,
+        env={"PATH": "/usr/bin:/bin", **path, **(environ or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     return result.stderr.strip().splitlines()
@@ -188,3 +198,64 @@ def test_migrations_default_to_the_database_url() -> None:
     settings = load_settings({**TEST, "DATABASE_URL": pooled, "MIGRATION_DATABASE_URL": direct}, env_file=None)
     assert settings.async_migration_database_url == "postgresql+asyncpg://app@db:5432/pet_auth"
     assert settings.async_database_url == "postgresql+asyncpg://app@pgbouncer:6432/pet_auth"
+
+
+OPEN_METRICS = "METRICS_TOKEN must be set in production when METRICS_ENABLED=true"
+
+
+def test_production_refuses_metrics_open_to_anyone() -> None:
+    with pytest.raises(SettingsError, match=f"^{OPEN_METRICS}") as caught:
+        load_settings({"SESSION_SECRET": STRONG_SECRET, "METRICS_ENABLED": "true"}, env_file=None)
+    assert "\n" not in str(caught.value)
+    assert "METRICS_BIND" in str(caught.value)  # the other way out
+    # Allowed: behind a token, on an internal address, off, or outside production.
+    for extra in ({"METRICS_TOKEN": "t" * 32}, {"METRICS_BIND": "127.0.0.1:9464"}, {"METRICS_ENABLED": "false"}):
+        settings = load_settings({"SESSION_SECRET": STRONG_SECRET, "METRICS_ENABLED": "true", **extra}, env_file=None)
+        assert settings.is_production
+    assert load_settings({**TEST, "METRICS_ENABLED": "true"}, env_file=None).metrics_enabled
+
+
+def test_serve_refuses_metrics_open_to_anyone_with_one_line(tmp_path: Path) -> None:
+    environ = {"SESSION_SECRET": STRONG_SECRET, "METRICS_ENABLED": "true"}
+    lines = _refusal([sys.executable, "-m", "pet_auth", "serve"], tmp_path, environ)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"pet_auth: {OPEN_METRICS}")
+
+
+@pytest.mark.parametrize(
+    ("value", "address"),
+    [
+        ("9464", ("127.0.0.1", 9464)),
+        ("127.0.0.1:9464", ("127.0.0.1", 9464)),
+        ("0.0.0.0:9464", ("0.0.0.0", 9464)),  # noqa: S104 - a value parsed, nothing bound
+        ("metrics.internal:9464", ("metrics.internal", 9464)),
+        ("[::1]:9464", ("::1", 9464)),
+    ],
+)
+def test_metrics_bind_is_a_host_and_port(value: str, address: tuple[str, int]) -> None:
+    assert load_settings({**TEST, "METRICS_BIND": value}, env_file=None).metrics_address == address
+    assert load_settings(TEST, env_file=None).metrics_address is None
+
+
+@pytest.mark.parametrize(
+    "value", ["metrics", ":9464", "localhost:", "localhost:0", "localhost:65536", "::1:9464", "http://localhost:9464"]
+)
+def test_a_bad_metrics_bind_is_refused(value: str) -> None:
+    refusal = f"METRICS_BIND must be host:port or a port, not {value!r}"
+    with pytest.raises(SettingsError, match=f"^{re.escape(refusal)}$"):
+        load_settings({**TEST, "METRICS_BIND": value}, env_file=None)
+
+
+def test_metrics_bind_is_not_the_app_port() -> None:
+    with pytest.raises(SettingsError, match=r"^METRICS_BIND must name another port"):
+        load_settings({**TEST, "PORT": "9464", "METRICS_BIND": "127.0.0.1:9464"}, env_file=None)
+
+
+def test_serve_reports_a_metrics_bind_it_cannot_listen_on_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        bind = f"127.0.0.1:{taken.getsockname()[1]}"
+        environ = {"SESSION_SECRET": STRONG_SECRET, "METRICS_ENABLED": "true", "METRICS_BIND": bind}
+        lines = _refusal([sys.executable, "-m", "pet_auth", "serve"], tmp_path, environ)
+    assert lines == [f"pet_auth: METRICS_BIND {bind} cannot be listened on: Address already in use"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pet_auth.config import Settings
@@ -137,3 +138,47 @@ async def test_each_kind_of_revocation_and_a_reset_are_counted(make_client: Make
     assert value(scraped, revocations, reason="password_reset") == 1
     assert value(scraped, revocations, reason="logout") == 0
     assert value(scraped, "pet_auth_password_resets_total") == 1
+
+
+@pytest.mark.parametrize(
+    ("server", "workers", "token"),
+    [("uvicorn", 1, ""), ("uvicorn", 2, ""), ("granian", 1, TOKEN)],
+    ids=["uvicorn-in-process", "uvicorn-2-workers", "granian-worker-with-token"],
+)
+def test_metrics_bind_serves_every_workers_counts_on_an_internal_address_only(
+    make_settings: Callable[..., Settings], server: str, workers: int, token: str
+) -> None:
+    # Production, which would refuse METRICS_ENABLED without a token, but for METRICS_BIND.
+    internal = free_port()
+    settings = make_settings(
+        app_env="production",
+        session_secret="p" * 48,
+        http_server=server,
+        metrics_enabled=True,
+        metrics_token=token,
+        metrics_bind=f"127.0.0.1:{internal}",
+    )
+    registrations = 6
+    bearer = {"authorization": f"Bearer {token}"} if token else {}
+    with live_server(settings, workers=workers) as live:
+        for _ in range(registrations):
+            # A connection each: with two workers, the kernel spreads them.
+            with httpx.Client(base_url=live.url, timeout=10) as client:
+                body = {"email": unique_email("internal"), "password": PASSWORD}
+                assert client.post("/api/auth/register", json=body).status_code == 201
+        with httpx.Client(base_url=live.url, timeout=10) as public:
+            for headers in ({}, bearer):
+                assert public.get("/metrics", headers=headers).status_code == 404
+        with httpx.Client(base_url=f"http://127.0.0.1:{internal}", timeout=10) as scraper:
+            if token:
+                for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": token}):
+                    refused = scraper.get("/metrics", headers=headers)
+                    assert refused.status_code == 401
+                    assert refused.headers["www-authenticate"] == "Bearer"
+                    assert refused.json()["code"] == "not_authenticated"
+                    assert "pet_auth_" not in refused.text
+            scraped = [samples(scraper.get("/metrics", headers=bearer).raise_for_status().text) for _ in range(3)]
+    for scrape in scraped:
+        assert value(scrape, "pet_auth_registrations_total") == registrations
+        register_route = {"method": "POST", "route": "/api/auth/register"}
+        assert value(scrape, "pet_auth_request_duration_seconds_count", **register_route) == registrations

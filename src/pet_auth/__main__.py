@@ -110,8 +110,13 @@ APP = "pet_auth.app:app_from_env"
 
 
 def _serve(settings: Settings, reload: bool) -> None:
-    if settings.metrics_enabled and settings.web_concurrency > 1 and not reload:
-        _share_metrics(settings)
+    internal = settings.metrics_address if settings.metrics_enabled else None
+    # METRICS_BIND: multiprocess mode whatever the number of workers, so that the one internal server reads the same
+    # files whether the app runs in worker processes (several, Granian, --reload) or in this one (uvicorn's single).
+    if settings.metrics_enabled and (internal is not None or (settings.web_concurrency > 1 and not reload)):
+        directory = _share_metrics(settings)
+        if internal is not None:
+            _serve_metrics(settings, *internal, directory)
     # Auto-reload (`make dev`) stays with uvicorn, whose reloader restarts on changes under src only.
     if settings.http_server == "granian" and not reload:
         _serve_granian(settings)
@@ -158,9 +163,10 @@ def _serve_uvicorn(settings: Settings, reload: bool) -> None:
     )
 
 
-def _share_metrics(settings: Settings) -> None:
+def _share_metrics(settings: Settings) -> str:
     """Worker processes write their metrics to files in one directory (prometheus-client's multiprocess mode),
-    named by PROMETHEUS_MULTIPROC_DIR before they start; the counts of an earlier run are removed."""
+    named by PROMETHEUS_MULTIPROC_DIR before they start; the counts of an earlier run are removed. Before
+    prometheus-client is first imported in this process too: it picks its mode then, for good."""
     import os
     import tempfile
     from pathlib import Path
@@ -170,6 +176,18 @@ def _share_metrics(settings: Settings) -> None:
     for stale in directory.glob("*.db"):
         stale.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return str(directory)
+
+
+def _serve_metrics(settings: Settings, host: str, port: int, directory: str) -> None:
+    """METRICS_BIND: the workers' metrics on their internal address, from this process, before any worker starts
+    (once: a worker of its own each would fight over the port)."""
+    from pet_auth.http.metrics import serve_internal
+
+    try:
+        serve_internal(host, port, settings.metrics_token, directory)
+    except OSError as exc:
+        _fail(f"METRICS_BIND {settings.metrics_bind} cannot be listened on: {exc.strerror or exc}")
 
 
 def main() -> None:

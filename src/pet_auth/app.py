@@ -224,7 +224,10 @@ def create_app(settings: Settings) -> Litestar:
     before_send: list[Any] = [security_headers(hsts=settings.is_production)]
     if settings.metrics_enabled:
         registry = CollectorRegistry()
-        route_handlers.append(metrics.exposition(registry, settings.metrics_token, settings.prometheus_multiproc_dir))
+        if not settings.metrics_bind:  # else `python -m pet_auth serve` serves them on that internal address
+            route_handlers.append(
+                metrics.exposition(registry, settings.metrics_token, settings.prometheus_multiproc_dir)
+            )
         middleware.insert(0, metrics.StartClock(excluded=metrics.PATH))
         before_send.append(metrics.before_send(metrics.Metrics(registry)))
 

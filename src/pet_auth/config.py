@@ -98,8 +98,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     # empty: none, every client is the address that connected.
     forwarded_allow_ips: str = ""
     metrics_enabled: bool = False
-    # When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`.
+    # When set, the metrics need `Authorization: Bearer <METRICS_TOKEN>`; production refuses open metrics on the
+    # app's own port.
     metrics_token: str = ""
+    # `host:port` (or a port, on 127.0.0.1): the metrics on an internal address of their own, which
+    # `python -m pet_auth serve` serves once for all its workers, instead of GET /metrics on the app's port.
+    metrics_bind: str = ""
     # Where the worker processes keep their metrics (several workers); default: a fresh temporary directory.
     prometheus_multiproc_dir: str = ""
 
@@ -124,6 +128,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
         if self.redis_wait_replicas is not None:
             return self.redis_wait_replicas
         return 1 if self.redis_sentinels else 0
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """METRICS_BIND as (host, port); None when unset."""
+        return bind_address(self.metrics_bind) if self.metrics_bind else None
 
     @property
     def session_cookie_name(self) -> str:
@@ -161,6 +170,16 @@ def _asyncpg_url(url: str) -> str:
 
 _TUPLE_FIELDS = {"CORS_ORIGINS", "REDIS_SENTINELS"}
 _HOST_PORT = re.compile(r"[^\s:]+:[0-9]{1,5}|\[[0-9a-fA-F:.]+\]:[0-9]{1,5}")
+_BIND = re.compile(r"(?:(?P<host>[^\s:\[\]/]+|\[[0-9a-fA-F:.]+\]):)?(?P<port>[0-9]{1,5})")
+MAX_PORT = 65535
+
+
+def bind_address(value: str) -> tuple[str, int] | None:
+    """`host:port`, `[ipv6]:port` or a port alone (on 127.0.0.1) as (host, port); None if it is none of these."""
+    match = _BIND.fullmatch(value)
+    if match is None or not 0 < int(match["port"]) <= MAX_PORT:
+        return None
+    return (match["host"] or "127.0.0.1").strip("[]"), int(match["port"])
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
@@ -200,6 +219,12 @@ def _check(settings: Settings) -> None:
         raise SettingsError("REDIS_WAIT_REPLICAS must be 0 or more")
     if "*" in settings.cors_origins:
         raise SettingsError("CORS_ORIGINS must list explicit origins; '*' cannot carry credentials")
+    if settings.metrics_bind:
+        bound = bind_address(settings.metrics_bind)
+        if bound is None:
+            raise SettingsError(f"METRICS_BIND must be host:port or a port, not {settings.metrics_bind!r}")
+        if bound[1] == settings.port:
+            raise SettingsError(f"METRICS_BIND must name another port than the app's (PORT={settings.port})")
     if settings.is_production:
         _check_production(settings)
 
@@ -230,3 +255,8 @@ def _check_production(settings: Settings) -> None:
             raise SettingsError(f"CORS_ORIGINS must list https origins in production, not {origin!r}")
     if not _is_https_or_local(settings.frontend_url):
         raise SettingsError(f"FRONTEND_URL must be an https URL in production, not {settings.frontend_url!r}")
+    if settings.metrics_enabled and not settings.metrics_token and not settings.metrics_bind:
+        raise SettingsError(
+            "METRICS_TOKEN must be set in production when METRICS_ENABLED=true, or METRICS_BIND to an internal "
+            "host:port: the metrics would be open to anyone on the app's port"
+        )

@@ -10,24 +10,36 @@ status, so that the domain knows nothing of them.
 
 With several worker processes, each writes its counts to files under PROMETHEUS_MULTIPROC_DIR (prometheus-client's
 multiprocess mode, set up by `python -m pet_auth serve`) and a scrape of any worker sums them all.
+
+With METRICS_BIND, the app serves no `/metrics`: `python -m pet_auth serve` serves the sum over that directory on the
+internal address itself, once, from its own process (`serve_internal`).
 """
 
 from __future__ import annotations
 
 import hmac
+import socket
+import threading
 import time
-from typing import Any, cast
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import msgspec
 from litestar import Response, get
 from litestar.connection import Request
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from pet_auth.http.errors import problem
+from pet_auth.http.errors import PROBLEM_JSON, problem, problem_body
 from pet_auth.http.session_cookie import came_signed_in
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 PATH = "/metrics"
 _STARTED = "pet_auth.started"
@@ -129,3 +141,47 @@ def exposition(registry: CollectorRegistry, token: str, multiprocess_dir: str) -
         return Response(generate_latest(source), media_type=_MEDIA_TYPE)
 
     return metrics
+
+
+class _Quiet(WSGIRequestHandler):
+    """No access log, as on the app's port."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def serve_internal(host: str, port: int, token: str, multiprocess_dir: str) -> WSGIServer:
+    """The metrics of every process that writes under `multiprocess_dir`, on `host:port` (METRICS_BIND), from a
+    thread of the calling process: prometheus-client's WSGI app on its threading server (what its
+    `start_http_server` runs), behind the bearer token when there is one. Raises OSError if it cannot listen."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+    app: WSGIApplication = make_wsgi_app(registry)
+    if token:
+        app = _bearer_only(app, token)
+
+    class Server(ThreadingWSGIServer):
+        pass
+
+    # As `start_http_server`: the family of the address (an IPv6 host needs AF_INET6).
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    Server.address_family = family
+    server = make_server(str(address[0]), port, app, Server, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, name="pet_auth-metrics", daemon=True).start()
+    return server
+
+
+def _bearer_only(app: WSGIApplication, token: str) -> WSGIApplication:
+    expected = f"Bearer {token}".encode()
+    refusal = msgspec.json.encode(problem_body(401, "not_authenticated", "Metrics need the bearer token."))
+
+    def guarded(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if hmac.compare_digest(str(environ.get("HTTP_AUTHORIZATION", "")).encode(), expected):
+            return app(environ, start_response)
+        start_response(
+            "401 Unauthorized",
+            [("Content-Type", PROBLEM_JSON), ("Content-Length", str(len(refusal))), ("WWW-Authenticate", "Bearer")],
+        )
+        return [refusal]
+
+    return guarded
