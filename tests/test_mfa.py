@@ -448,16 +448,29 @@ async def test_turning_mfa_on_keeps_a_reset_link_already_mailed(
     assert (await browser.post("/api/auth/forgot-password", json={"email": email})).status_code == 202
     [mail] = await smtp.wait_for(email, "Reset your Pet Manager password")
     await enable_mfa(browser, email, db)
+    await turned_on_days_ago(db, email, 2)
     reset = await browser.post("/api/auth/reset-password", json={"token": mail.token, "password": "a new passphrase!"})
     assert reset.status_code == 204, reset.text
     assert (await browser.get(ME)).status_code == 401  # the reset ended the session that turned it on
     assert (await password_step(browser, email, "a new passphrase!")).json() == {"mfaRequired": True}
 
 
+async def turned_on_days_ago(db: AsyncEngine, email: str, days: int) -> None:
+    async with db.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE user_mfa SET enabled_at = now() - make_interval(days => :days) "
+                "WHERE user_id = (SELECT id FROM users WHERE email = :email)"
+            ),
+            {"days": days, "email": email},
+        )
+
+
 async def test_a_password_reset_keeps_mfa_on_and_ends_pending_sign_ins(
     browser: Client, smtp: MailSink, db: AsyncEngine
 ) -> None:
     mfa = await account_with_mfa(browser, db)
+    await turned_on_days_ago(db, mfa.email, 2)  # older than RESET_REMOVES_MFA_ENABLED_WITHIN
     await browser.post("/api/auth/logout")
     await password_step(browser, mfa.email)  # pending, for the credentials before the reset
     assert (await browser.post("/api/auth/forgot-password", json={"email": mfa.email})).status_code == 202
@@ -472,6 +485,26 @@ async def test_a_password_reset_keeps_mfa_on_and_ends_pending_sign_ins(
     await password_step(browser, mfa.email, new_password)  # still 202: the reset did not turn MFA off
     assert (await browser.post(LOGIN_MFA, json={"code": code_at(mfa.secret, step)})).status_code == 200
     assert (await browser.get(MFA)).json() == {"mfaEnabled": True, "recoveryCodesLeft": 10}
+
+
+async def test_a_reset_turns_off_mfa_turned_on_shortly_before(
+    browser: Client, make_client: MakeClient, mfa_settings: Settings, smtp: MailSink, db: AsyncEngine
+) -> None:
+    """A phisher with a session and the password turns on an authenticator of their own: the owner's reset, within
+    RESET_REMOVES_MFA_ENABLED_WITHIN, gives the account back without it (and says so)."""
+    mfa = await account_with_mfa(browser, db)  # the phisher's browser, the phisher's authenticator
+    owner = await make_client(mfa_settings)
+    assert (await owner.post("/api/auth/forgot-password", json={"email": mfa.email})).status_code == 202
+    [mail] = await smtp.wait_for(mfa.email, "Reset your Pet Manager password")
+    new_password = "the owner's own passphrase"
+    reset = await owner.post("/api/auth/reset-password", json={"token": mail.token, "password": new_password})
+    assert reset.status_code == 204, reset.text
+    signed_in = await owner.post(LOGIN, json={"email": mfa.email, "password": new_password})
+    assert signed_in.status_code == 200, signed_in.text  # no second step: the phisher's factor is gone
+    assert (await owner.get(MFA)).json() == {"mfaEnabled": False, "recoveryCodesLeft": 0}
+    assert (await browser.get(ME)).status_code == 401
+    [notice] = await smtp.wait_for(mfa.email, "Your Pet Manager password was changed")
+    assert "Two-factor sign-in, turned on shortly before, was turned off" in notice.text
 
 
 async def test_the_second_step_takes_exactly_one_kind_of_code(browser: Client, db: AsyncEngine) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, cast
 
 from litestar import Litestar
@@ -161,6 +162,7 @@ def create_app(settings: Settings) -> Litestar:
         secret=keys.reset_token,
         frontend_url=settings.frontend_url,
         token_ttl=settings.reset_token_ttl,
+        removes_mfa_enabled_within=timedelta(seconds=settings.reset_removes_mfa_enabled_within),
     )
     account = AccountService(
         db=db,

@@ -29,6 +29,7 @@ class SettingsError(Exception):
 
 # A count, a size or a duration: zero or less is refused when the settings are read.
 Positive = Annotated[int, msgspec.Meta(gt=0)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
@@ -62,6 +63,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     session_absolute_lifetime: Positive = 30 * 24 * 3600
     sessions_per_user: Positive = 32
     reset_token_ttl: Positive = 3600
+    # A reset also turns off two-factor sign-in turned on less than this many seconds before it (0: never): a
+    # phisher holding a session and the password may have turned it on with an authenticator of their own.
+    reset_removes_mfa_enabled_within: NonNegative = 86400
     verify_token_ttl: Positive = 24 * 3600
     email_change_token_ttl: Positive = 3600
     # When true, an unverified account gets 403 email_not_verified from change-email, delete-account and any route

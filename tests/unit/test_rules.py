@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import bcrypt
@@ -261,6 +261,7 @@ async def test_a_reset_with_a_token_that_is_not_live_hashes_no_password() -> Non
         secret=b"r" * 32,
         frontend_url="https://pets.example",
         token_ttl=60,
+        removes_mfa_enabled_within=timedelta(days=1),
     )
     with pytest.raises(InvalidToken):
         await recovery.reset("x" * 43, "a brand new passphrase", "192.0.2.1")

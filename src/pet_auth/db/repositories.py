@@ -363,6 +363,15 @@ class MfaRepository:
             insert(MfaRecoveryCodeRow), [{"user_id": user_id, "code_hash": code_hash} for code_hash in code_hashes]
         )
 
+    async def delete_enabled_after(self, user_id: int, since: datetime | None) -> bool:
+        """Two-factor sign-in off if it was turned on after `since` (None: whenever), and a setup not confirmed;
+        whether it was on."""
+        statement = delete(UserMfaRow).where(UserMfaRow.user_id == user_id).returning(UserMfaRow.enabled_at)
+        if since is not None:
+            statement = statement.where((UserMfaRow.enabled_at > since) | UserMfaRow.enabled_at.is_(None))
+        enabled_at = (await self._connection.execute(statement)).scalar_one_or_none()
+        return enabled_at is not None
+
     async def delete(self, user_id: int) -> None:
         """Two-factor sign-in off: the secret goes, and the recovery codes with it (ON DELETE CASCADE)."""
         await self._connection.execute(delete(UserMfaRow).where(UserMfaRow.user_id == user_id))

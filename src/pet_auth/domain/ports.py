@@ -195,6 +195,8 @@ class MfaRepository(Protocol):
 
     async def delete(self, user_id: int) -> None: ...
 
+    async def delete_enabled_after(self, user_id: int, since: datetime | None) -> bool: ...
+
 
 class Repositories(Protocol):
     """The repositories of one unit of work, bound to its transaction (or to its one read)."""

@@ -45,11 +45,13 @@ class RecoveryService:
         secret: bytes,
         frontend_url: str,
         token_ttl: int,
+        removes_mfa_enabled_within: timedelta,
     ) -> None:
         self._db, self._hasher = db, hasher
         self._limiter, self._limits, self._sessions = limiter, limits, sessions
         self._mailer, self._spawn, self._audit = mailer, spawn, audit
         self._secret, self._frontend_url, self._token_ttl = secret, frontend_url.rstrip("/"), token_ttl
+        self._removes_mfa_enabled_within = removes_mfa_enabled_within
 
     def _token_hash(self, token: str) -> str:
         return hmac.new(self._secret, token.encode(), hashlib.sha256).hexdigest()
@@ -84,14 +86,15 @@ class RecoveryService:
             raise InvalidToken
         new_hash = await self._hasher.hash(new_password)
 
-        async def reset(repos: Repositories) -> User:
+        async def reset(repos: Repositories) -> tuple[User, bool]:
             account = await repos.users.lock(user_id)  # first, as every credential change: one lock order
             if account is None or await repos.reset_tokens.consume(token_hash) != user_id:
                 raise InvalidToken
-            if not account.email_verified:
-                # The first proof of the address: a second factor set up before it came from whoever knew the
-                # password, who may not own the mailbox (the links go below, the rest with the version).
-                await repos.mfa.delete(user_id)
+            # The first proof of the address: a second factor set up before it came from whoever knew the password,
+            # who may not own the mailbox (the links go below, the rest with the version). Else one turned on
+            # shortly before may be a phisher's, who held a session and the password.
+            since = datetime.now(UTC) - self._removes_mfa_enabled_within if account.email_verified else None
+            mfa_removed = await repos.mfa.delete_enabled_after(user_id, since)
             version = await repos.users.change_password_hash(
                 user_id, new_hash, verified_version=None, proves_email=True
             )
@@ -103,10 +106,9 @@ class RecoveryService:
             # Inside the transaction: if Redis fails, nothing commits and the link stays usable. The new version
             # also starts the account's sign-in limits afresh: the link proved the mailbox.
             await self._sessions.credentials_changed(user_id, version)
-            return user
+            return user, mfa_removed
 
-        user = await self._db.retrying(reset)
+        user, mfa_removed = await self._db.retrying(reset)
         self._audit.record("reset_completed", ip=ip, user_id=user_id)
-        self._spawn(
-            self._mailer.send(password_changed_message(user.email, this_device_kept=False)), "password changed email"
-        )
+        message = password_changed_message(user.email, this_device_kept=False, mfa_removed=mfa_removed)
+        self._spawn(self._mailer.send(message), "password changed email")

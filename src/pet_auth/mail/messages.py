@@ -21,9 +21,14 @@ def reset_link_message(to: str, link: str, ttl_minutes: int) -> Message:
     return Message(to=to, subject="Reset your Pet Manager password", text=text, html=html)
 
 
-def password_changed_message(to: str, *, this_device_kept: bool) -> Message:
+def password_changed_message(to: str, *, this_device_kept: bool, mfa_removed: bool = False) -> Message:
     devices = "every other signed-in device" if this_device_kept else "every signed-in device"
     first = f"The password of your Pet Manager account was just changed, and {devices} was signed out."
+    if mfa_removed:
+        first += (
+            " Two-factor sign-in, turned on shortly before, was turned off: if you want it, turn it on again with "
+            "your own authenticator app."
+        )
     advice = "If it was not you, reset your password now and contact support."
     return Message(
         to=to,
