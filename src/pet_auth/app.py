@@ -26,7 +26,7 @@ from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import EmailLinks
-from pet_auth.domain.mfa import MfaService
+from pet_auth.domain.mfa import FAILED_CODES_NOTICED, MfaService
 from pet_auth.domain.passwords import PasswordHasher
 from pet_auth.domain.ports import Limit, Limits
 from pet_auth.domain.recovery import RecoveryService
@@ -38,6 +38,7 @@ from pet_auth.http.controllers.auth import AuthController
 from pet_auth.http.controllers.health import HealthController
 from pet_auth.http.controllers.mfa import MfaController
 from pet_auth.http.controllers.recovery import RecoveryController
+from pet_auth.http.controllers.security_events import SecurityEventsController
 from pet_auth.http.controllers.sessions import SessionsController
 from pet_auth.http.cookies import DEVICE_COOKIE_MAX_AGE, HttpOnlyCookie
 from pet_auth.http.cors import enable_cors
@@ -71,6 +72,8 @@ def create_mailer(settings: Settings, address_hash: Callable[[str], str]) -> Mai
 
 
 HOUR = 3600
+# Notices to an address an account left, per hour: a loop of address changes must not flood it.
+EMAIL_CHANGED_NOTICES_PER_HOUR = 3
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -89,6 +92,9 @@ def limits_from(settings: Settings) -> Limits:
             "password-changes-account", settings.rate_limit_password_changes_per_account, HOUR
         ),
         new_devices_per_account=Limit("new-devices-account", settings.rate_limit_new_devices_per_account, HOUR),
+        mfa_failures_per_account=Limit("mfa-failures-account", FAILED_CODES_NOTICED - 1, window),
+        mfa_failure_notices_per_account=Limit("mfa-failure-notices-account", 1, window),
+        email_changed_notices_per_address=Limit("email-changed-notices", EMAIL_CHANGED_NOTICES_PER_HOUR, HOUR),
     )
 
 
@@ -185,6 +191,7 @@ def create_app(settings: Settings) -> Litestar:
         mailer=mailer,
         spawn=background.spawn,
         audit=audit,
+        frontend_url=settings.frontend_url,
     )
     mfa_root = decode_key(settings.mfa_encryption_key)
     encryption_key, recovery_code_key = derive_mfa_keys(mfa_root, settings.session_secret)
@@ -200,6 +207,7 @@ def create_app(settings: Settings) -> Litestar:
         mailer=mailer,
         spawn=background.spawn,
         audit=audit,
+        frontend_url=settings.frontend_url,
     )
     pings: dict[str, Callable[[], Awaitable[object]]] = {"postgresql": db.ping, "redis": redis.ping}
 
@@ -217,6 +225,7 @@ def create_app(settings: Settings) -> Litestar:
         RecoveryController,
         AccountController,
         SessionsController,
+        SecurityEventsController,
         HealthController,
     ]
     middleware: list[Any] = [

@@ -95,6 +95,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     # 32 bytes (64 hex digits or base64): the root of the keys that seal TOTP secrets and hash recovery codes.
     # Empty: derived from SESSION_SECRET (then changing SESSION_SECRET makes every user set up MFA again).
     mfa_encryption_key: str = ""
+    # Days the activity log keeps an event; older ones go with `python -m pet_auth purge` (`make purge`).
+    security_events_retention_days: Positive = 90
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The OpenAPI pages (/schema); unset: on in development and test, off in production.
     openapi_enabled: bool | None = None

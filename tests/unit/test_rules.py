@@ -20,7 +20,7 @@ from pet_auth.domain.auth import AuthService
 from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import EmailLinks
 from pet_auth.domain.errors import InvalidCredentials, InvalidLink, InvalidToken
-from pet_auth.domain.models import Credentials, User
+from pet_auth.domain.models import Client, Credentials, User
 from pet_auth.domain.passwords import PasswordHasher
 from pet_auth.domain.ports import Check, Limit, Limits, Outcome
 from pet_auth.domain.recovery import RecoveryService
@@ -36,6 +36,9 @@ LIMITS = Limits(
     email_links_per_account=Limit("email-links", 3, 900),
     password_changes_per_account=Limit("password-changes", 5, 3600),
     new_devices_per_account=Limit("new-devices", 5, 3600),
+    mfa_failures_per_account=Limit("mfa-failures", 2, 900),
+    mfa_failure_notices_per_account=Limit("mfa-failure-notices", 1, 900),
+    email_changed_notices_per_address=Limit("email-changed-notices", 3, 3600),
 )
 T = TypeVar("T")
 
@@ -74,6 +77,7 @@ class FakeRepositories:
     reset_tokens: Any = field(default_factory=FakeResetTokens)
     email_tokens: Any = None
     mfa: Any = None
+    security_events: Any = None
 
 
 @dataclass
@@ -104,8 +108,9 @@ class FakeLimiter:
         self.begun.append(checks)
         return "attempt"
 
-    async def end_attempt(self, attempt: str, outcome: Outcome, *checks: Check) -> None:
+    async def end_attempt(self, attempt: str, outcome: Outcome, *checks: Check) -> tuple[Check, ...]:
         self.ended.append(outcome)
+        return ()
 
 
 class Unused:
@@ -125,12 +130,13 @@ def hasher() -> PasswordHasher:
 
 
 DEVICES = DeviceTokens(b"d" * 32)
+CLIENT = Client(ip="192.0.2.1", device="Firefox 133 on Linux", known_device="Firefox 133 on Linux")
 ADA = User(7, "ada@example.com", datetime(2026, 1, 1, tzinfo=UTC), email_verified=True, profile_version=1)
 
 
-def auth_service(users: FakeUsers, limiter: FakeLimiter, hasher: PasswordHasher) -> AuthService:
+def auth_service(users: FakeUsers, limiter: FakeLimiter, hasher: PasswordHasher, events: Any = None) -> AuthService:
     return AuthService(
-        db=FakeUnitOfWork(FakeRepositories(users)),
+        db=FakeUnitOfWork(FakeRepositories(users, security_events=events)),
         hasher=hasher,
         limiter=limiter,
         limits=LIMITS,
@@ -148,7 +154,7 @@ def auth_service(users: FakeUsers, limiter: FakeLimiter, hasher: PasswordHasher)
 async def test_a_legacy_hash_is_replaced_over_the_hash_verified(hasher: PasswordHasher) -> None:
     legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
     users = FakeUsers(ADA, legacy)
-    await auth_service(users, FakeLimiter(), hasher).authenticate(ADA.email, PASSWORD, "192.0.2.1", None)
+    await auth_service(users, FakeLimiter(), hasher).authenticate(ADA.email, PASSWORD, CLIENT, None)
     [(verified, new)] = users.upgrades
     assert verified == legacy
     assert users.password_hash == new
@@ -164,7 +170,7 @@ async def test_a_rehash_never_overwrites_a_change_made_meanwhile(hasher: Passwor
             return await super().upgrade_password_hash(user_id, verified_hash, new_hash)
 
     users = ResetDuringTheSignIn(ADA, legacy)
-    await auth_service(users, FakeLimiter(), hasher).authenticate(ADA.email, PASSWORD, "192.0.2.1", None)
+    await auth_service(users, FakeLimiter(), hasher).authenticate(ADA.email, PASSWORD, CLIENT, None)
     assert users.password_hash == "$argon2id$ the reset's own hash"
 
 
@@ -172,11 +178,11 @@ async def test_sign_ins_count_under_the_account_and_its_credential_version(hashe
     limiter = FakeLimiter()
     users = FakeUsers(ADA, await hasher.hash(PASSWORD), version=3)
     auth = auth_service(users, limiter, hasher)
-    await auth.authenticate(ADA.email, PASSWORD, "192.0.2.1", None)
+    await auth.authenticate(ADA.email, PASSWORD, CLIENT, None)
     with pytest.raises(InvalidCredentials):
-        await auth.authenticate(ADA.email, "not the password", "192.0.2.1", None)
+        await auth.authenticate(ADA.email, "not the password", CLIENT, None)
     with pytest.raises(InvalidCredentials):
-        await auth.authenticate("nobody@example.com", PASSWORD, "192.0.2.1", None)
+        await auth.authenticate("nobody@example.com", PASSWORD, CLIENT, None)
     subjects = [checks[0] for checks in limiter.begun]
     assert subjects == [
         (LIMITS.login_per_account, "user:7:3"),
@@ -190,8 +196,8 @@ async def test_a_known_device_is_counted_on_its_own_and_only_for_its_account(has
     limiter = FakeLimiter()
     auth = auth_service(FakeUsers(ADA, await hasher.hash(PASSWORD)), limiter, hasher)
     own, someone_elses = DEVICES.issue(ADA.id, 1), DEVICES.issue(ADA.id + 1, 1)
-    _, device_id = await auth.authenticate(ADA.email, PASSWORD, "192.0.2.1", own)
-    await auth.authenticate(ADA.email, PASSWORD, "192.0.2.1", someone_elses)
+    _, device_id = await auth.authenticate(ADA.email, PASSWORD, CLIENT, own)
+    await auth.authenticate(ADA.email, PASSWORD, CLIENT, someone_elses)
     assert device_id == own.split(".")[3]
     assert [checks[0] for checks in limiter.begun] == [
         (LIMITS.login_per_device, f"user:7:1:device:{device_id}"),
@@ -203,7 +209,7 @@ async def test_a_device_token_ends_with_the_credentials_it_was_issued_under(hash
     limiter = FakeLimiter()
     issued_before_a_reset = DEVICES.issue(ADA.id, 1)
     auth = auth_service(FakeUsers(ADA, await hasher.hash(PASSWORD), version=2), limiter, hasher)
-    _, device_id = await auth.authenticate(ADA.email, PASSWORD, "192.0.2.1", issued_before_a_reset)
+    _, device_id = await auth.authenticate(ADA.email, PASSWORD, CLIENT, issued_before_a_reset)
     assert device_id is None
     assert [checks[0] for checks in limiter.begun] == [(LIMITS.login_per_account, "user:7:2")]
 
@@ -226,7 +232,7 @@ async def test_an_attempt_cut_short_counts_as_nothing(hasher: PasswordHasher) ->
     broken = Broken(threads=1, time_cost=1, memory_cost_kib=1024)
     auth = auth_service(FakeUsers(ADA, await hasher.hash(PASSWORD)), limiter, broken)
     with pytest.raises(ConnectionResetError):
-        await auth.authenticate(ADA.email, PASSWORD, "192.0.2.1", None)
+        await auth.authenticate(ADA.email, PASSWORD, CLIENT, None)
     assert limiter.ended == [Outcome.ABANDONED]
 
 
@@ -264,4 +270,4 @@ async def test_a_reset_with_a_token_that_is_not_live_hashes_no_password() -> Non
         removes_mfa_enabled_within=timedelta(days=1),
     )
     with pytest.raises(InvalidToken):
-        await recovery.reset("x" * 43, "a brand new passphrase", "192.0.2.1")
+        await recovery.reset("x" * 43, "a brand new passphrase", CLIENT)

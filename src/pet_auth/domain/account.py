@@ -1,4 +1,4 @@
-"""A signed-in user's own security: change password, see and end sessions."""
+"""A signed-in user's own security: change password, see and end sessions, review the activity log."""
 
 from __future__ import annotations
 
@@ -9,6 +9,15 @@ from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import Client, Credentials, Renewed, SessionInfo, User
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
 from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
+from pet_auth.domain.security_events import (
+    DEFAULT_PAGE_SIZE,
+    MAX_EVENT_ID,
+    MAX_PAGE_SIZE,
+    EventKind,
+    EventPage,
+    record_alone,
+    security_event,
+)
 from pet_auth.mail.messages import account_deleted_message, password_changed_message
 
 # Past any version an account can reach: a sign-in still in flight for a deleted account stores no session.
@@ -48,7 +57,7 @@ class AccountService:
         check_password_policy(new_password, field="newPassword")
         if new_password == current_password:
             raise InvalidInput(FieldError("newPassword", "must differ from the current password"))
-        credentials, _ = await self._auth.confirm_password(user, current_password, client.ip, device_token)
+        credentials, _ = await self._auth.confirm_password(user, current_password, client, device_token)
         # Counted once the password is right: each change mails a notice, which a loop must not flood.
         check = (self._limits.password_changes_per_account, f"user:{user.id}")
         await within_limits(self._limiter, self._audit, "password_change", check, ip=client.ip, user_id=user.id)
@@ -58,6 +67,7 @@ class AccountService:
             version = await repos.users.change_password_hash(user.id, new_hash, verified_version=credentials.version)
             if version is None:  # a credential change (a reset) committed since the password was checked
                 raise InvalidCredentials
+            await repos.security_events.add(user.id, security_event(EventKind.PASSWORD_CHANGED, client))
             # Inside the transaction: if Redis fails, or the caller's session has ended, nothing commits.
             await self._sessions.credentials_changed(user.id, version, caller)
             return version
@@ -72,7 +82,7 @@ class AccountService:
     ) -> None:
         """Delete the account with its tokens, if the credentials verified are still current and the caller's
         session still exists; every session ends, and none can be stored for it again."""
-        credentials, _ = await self._auth.confirm_password(user, current_password, client.ip, device_token)
+        credentials, _ = await self._auth.confirm_password(user, current_password, client, device_token)
 
         async def delete(repos: Repositories) -> None:
             if not await repos.users.delete(user.id, credentials.version):
@@ -88,11 +98,26 @@ class AccountService:
     async def sessions(self, user_id: int) -> list[SessionInfo]:
         return sorted(await self._sessions.list_sessions(user_id), key=lambda s: s.last_seen_at, reverse=True)
 
-    async def end_session(self, user_id: int, handle: str, ip: str) -> None:
+    async def end_session(self, user_id: int, handle: str, client: Client) -> None:
         if not await self._sessions.end_session(user_id, handle):
             raise SessionNotFound
-        self._audit.record("session_ended", ip=ip, user_id=user_id)
+        self._audit.record("session_ended", ip=client.ip, user_id=user_id)
+        # Sessions live in Redis: no transaction to join. The event gets a small one, once the session has ended.
+        await record_alone(self._db, user_id, security_event(EventKind.SESSION_ENDED, client))
 
-    async def end_other_sessions(self, user_id: int, current_session: str | None, ip: str) -> None:
-        await self._sessions.end_all_sessions(user_id, keep=current_session)
-        self._audit.record("other_sessions_ended", ip=ip, user_id=user_id)
+    async def end_other_sessions(self, user_id: int, current_session: str | None, client: Client) -> None:
+        ended = await self._sessions.end_all_sessions(user_id, keep=current_session)
+        self._audit.record("other_sessions_ended", ip=client.ip, user_id=user_id)
+        # As `end_session`: a small transaction of its own, once they have ended.
+        event = security_event(EventKind.OTHER_SESSIONS_REVOKED, client, sessionsEnded=ended)
+        await record_alone(self._db, user_id, event)
+
+    async def security_events(self, user_id: int, before: int | None, limit: int = DEFAULT_PAGE_SIZE) -> EventPage:
+        """The user's own activity log, newest first: up to `limit` events older than the event `before` (None:
+        from the newest)."""
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidInput(FieldError("limit", f"must be from 1 to {MAX_PAGE_SIZE}"))
+        if before is not None and not 1 <= before <= MAX_EVENT_ID:
+            raise InvalidInput(FieldError("before", "must be the id of an event"))
+        async with self._db.read() as repos:
+            return await repos.security_events.page_for_user(user_id, before, limit)

@@ -28,10 +28,14 @@ class Credentials:
 
 @dataclass(frozen=True, slots=True)
 class Client:
-    """Who is calling: the client address and a short description of the device (`Firefox 133 on Windows`)."""
+    """Who is calling: the client address and a short description of the device (`Firefox 133 on Windows`; for
+    other clients their first product token, `curl/8.5.0`)."""
 
     ip: str
     device: str
+    # The description when it names a known browser and system only, which is all a mail may show: `device` of
+    # another client is text the client chose. None for any other client.
+    known_device: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from pet_auth.domain.models import (
     SessionRef,
     User,
 )
+from pet_auth.domain.security_events import EventPage, SecurityEvent
 
 T = TypeVar("T")
 
@@ -50,6 +51,13 @@ class Limits:
     password_changes_per_account: Limit
     # New device cookies: each would bring a guessing budget of its own.
     new_devices_per_account: Limit
+    # Second factors refused after the right password, per account: the one past this limit (the third) mails the
+    # owner, within `mfa_failure_notices_per_account`.
+    mfa_failures_per_account: Limit
+    # Notices, so that no loop floods a mailbox: of failed second factors per account, of completed address changes
+    # per old address.
+    mfa_failure_notices_per_account: Limit
+    email_changed_notices_per_address: Limit
 
 
 Check = tuple[Limit, str]  # a limit and the subject it is counted for
@@ -71,8 +79,9 @@ class RateLimiter(Protocol):
         attempts in flight never exceed a limit: while attempts in flight hold the rest of the budget, this
         waits for them; when the failures alone reach it, it raises `RateLimited`."""
 
-    async def end_attempt(self, attempt: str, outcome: Outcome, *checks: Check) -> None:
-        """Release the attempt's place; count it as a failure, or forget earlier failures on success."""
+    async def end_attempt(self, attempt: str, outcome: Outcome, *checks: Check) -> tuple[Check, ...]:
+        """Release the attempt's place; count it as a failure, or forget earlier failures on success. Returns the
+        checks whose limit this failure reached (once per window each): from now on they refuse."""
 
 
 class SessionRegistry(Protocol):
@@ -198,6 +207,14 @@ class MfaRepository(Protocol):
     async def delete_enabled_after(self, user_id: int, since: datetime | None) -> bool: ...
 
 
+class SecurityEventRepository(Protocol):
+    async def add(self, user_id: int, event: SecurityEvent) -> None: ...
+
+    async def page_for_user(self, user_id: int, before: int | None, limit: int) -> EventPage: ...
+
+    async def purge_older_than(self, days: int) -> int: ...
+
+
 class Repositories(Protocol):
     """The repositories of one unit of work, bound to its transaction (or to its one read)."""
 
@@ -212,6 +229,9 @@ class Repositories(Protocol):
 
     @property
     def mfa(self) -> MfaRepository: ...
+
+    @property
+    def security_events(self) -> SecurityEventRepository: ...
 
 
 class UnitOfWork(Protocol):

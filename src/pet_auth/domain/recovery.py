@@ -20,9 +20,10 @@ from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.emails import normalize_email
 from pet_auth.domain.errors import InvalidToken
 from pet_auth.domain.limits import within_limits
-from pet_auth.domain.models import User
+from pet_auth.domain.models import Client, User
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
 from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
+from pet_auth.domain.security_events import EventKind, security_event
 from pet_auth.mail.messages import password_changed_message, reset_link_message
 
 RESET_TOKEN_BYTES = 32
@@ -76,7 +77,7 @@ class RecoveryService:
         link = f"{self._frontend_url}/reset-password?{urlencode({'token': token})}"
         await self._mailer.send(reset_link_message(email, link, max(1, self._token_ttl // 60)))
 
-    async def reset(self, token: str, new_password: str, ip: str) -> None:
+    async def reset(self, token: str, new_password: str, client: Client) -> None:
         check_password_policy(new_password)
         token_hash = self._token_hash(token)
         # Looked up before hashing so that junk tokens cost no argon2 run; `consume` below is what decides.
@@ -103,12 +104,14 @@ class RecoveryService:
             await repos.email_tokens.delete_for_user(user_id)
             user = await repos.users.get(user_id)
             assert user is not None  # likewise
+            event = security_event(EventKind.PASSWORD_RESET, client, mfaRemoved=mfa_removed)
+            await repos.security_events.add(user_id, event)
             # Inside the transaction: if Redis fails, nothing commits and the link stays usable. The new version
             # also starts the account's sign-in limits afresh: the link proved the mailbox.
             await self._sessions.credentials_changed(user_id, version)
             return user, mfa_removed
 
         user, mfa_removed = await self._db.retrying(reset)
-        self._audit.record("reset_completed", ip=ip, user_id=user_id)
+        self._audit.record("reset_completed", ip=client.ip, user_id=user_id)
         message = password_changed_message(user.email, this_device_kept=False, mfa_removed=mfa_removed)
         self._spawn(self._mailer.send(message), "password changed email")

@@ -13,13 +13,20 @@ from dataclasses import dataclass
 
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
+from pet_auth.domain.clients import display_network
 from pet_auth.domain.email_links import CHANGE, VERIFY, EmailLinks
 from pet_auth.domain.emails import normalize_email
 from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, InvalidLink
-from pet_auth.domain.limits import within_limits
+from pet_auth.domain.limits import counted_within, within_limits
 from pet_auth.domain.models import Client, Credentials, Renewed, SessionRef, User
 from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
-from pet_auth.mail.messages import address_in_use_message, email_change_requested_message
+from pet_auth.domain.security_events import EventKind, activity_link, now_in_words, security_event
+from pet_auth.mail.messages import (
+    UNKNOWN_DEVICE,
+    address_in_use_message,
+    email_change_requested_message,
+    email_changed_message,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +49,11 @@ class EmailService:
         mailer: Mailer,
         spawn: Spawn,
         audit: AuditLog,
+        frontend_url: str,
     ) -> None:
         self._db, self._auth, self._links, self._limiter, self._limits = db, auth, links, limiter, limits
         self._sessions, self._mailer, self._spawn, self._audit = sessions, mailer, spawn, audit
+        self._activity_link = activity_link(frontend_url)
 
     async def verify(self, token: str, client: Client, caller: SessionRef | None) -> Verified:
         """Mark the address a verification link was mailed to verified. As the first proof of the address it
@@ -56,6 +65,7 @@ class EmailService:
             user = await repos.users.mark_email_verified(user_id, email)
             if user is None:  # the account moved to another address since: this link proves nothing now
                 raise InvalidLink
+            await repos.security_events.add(user_id, security_event(EventKind.EMAIL_VERIFIED, client))
             if account.email_verified:
                 return user, None
             # The first proof of the address: whoever set up a second factor or asked for links knew the
@@ -100,7 +110,7 @@ class EmailService:
         mail it (or, when the new address has an account, a notice instead: the answer must not tell) and a notice
         to the current address."""
         new_email = normalize_email(new_email, field="newEmail")
-        credentials, _ = await self._auth.confirm_password(user, current_password, client.ip, device_token)
+        credentials, _ = await self._auth.confirm_password(user, current_password, client, device_token)
         current = credentials.user
         if new_email == current.email:
             raise InvalidInput(FieldError("newEmail", "must differ from the current email"))
@@ -110,6 +120,7 @@ class EmailService:
             account = await repos.users.lock(current.id)
             if account is None or account.credential_version != credentials.version:
                 raise InvalidCredentials  # a credential change (a reset) committed since the password was checked
+            await repos.security_events.add(current.id, security_event(EventKind.EMAIL_CHANGE_REQUESTED, client))
             return await self._links.issue(repos, credentials, CHANGE, new_email)
 
         token = await self._db.retrying(issue)
@@ -125,25 +136,40 @@ class EmailService:
             await self._links.send(CHANGE, new_email, token)
         await self._mailer.send(email_change_requested_message(user.email))
 
-    async def confirm_change(self, token: str, ip: str) -> User:
+    async def confirm_change(self, token: str, client: Client) -> User:
         """Move the account to the address the link was mailed to, a credential change: every session, device
-        cookie and earlier link ends. `EmailTaken` (and nothing changes) if another account took it meanwhile."""
+        cookie and earlier link ends, and the old address gets a notice. `EmailTaken` (and nothing changes) if
+        another account took it meanwhile."""
 
-        async def confirm(repos: Repositories) -> Credentials:
-            user_id, new_email, _ = await self._links.consume(repos, token, CHANGE)
+        async def confirm(repos: Repositories) -> tuple[Credentials, str]:
+            user_id, new_email, account = await self._links.consume(repos, token, CHANGE)
             changed = await repos.users.change_email(user_id, new_email)
             if changed is None:
                 raise InvalidLink
             # Links mailed to the old address prove nothing about the account any more.
             await repos.reset_tokens.delete_for_user(user_id)
             await repos.email_tokens.delete_for_user(user_id)
+            await repos.security_events.add(user_id, security_event(EventKind.EMAIL_CHANGED, client))
             # Inside the transaction: if Redis fails, nothing commits.
             await self._sessions.credentials_changed(user_id, changed.version)
-            return changed
+            return changed, account.email
 
-        changed = await self._db.retrying(confirm)
-        self._audit.record("email_changed", ip=ip, user_id=changed.user.id)
+        changed, old_email = await self._db.retrying(confirm)
+        self._audit.record("email_changed", ip=client.ip, user_id=changed.user.id)
+        self._spawn(self._notify_old_address(old_email, client), "email changed email")
         return changed.user
+
+    async def _notify_old_address(self, old_email: str, client: Client) -> None:
+        """Tell the address the account left, a few times an hour at most: a loop of changes back and forth must not
+        flood it."""
+        if not await counted_within(
+            self._limiter, (self._limits.email_changed_notices_per_address, f"email:{old_email}")
+        ):
+            return
+        device = client.known_device or UNKNOWN_DEVICE  # never text taken from the User-Agent
+        network = display_network(client.ip)
+        message = email_changed_message(old_email, device, network, now_in_words(), self._activity_link)
+        await self._mailer.send(message)
 
     async def _count_link_request(self, user: User, ip: str) -> None:
         check = (self._limits.email_links_per_account, f"user:{user.id}")

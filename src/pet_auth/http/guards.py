@@ -15,7 +15,7 @@ from pet_auth.domain.errors import EmailNotVerified
 from pet_auth.domain.models import Client, User
 from pet_auth.http.openapi import SIGNED_IN
 from pet_auth.http.session_cookie import live_session
-from pet_auth.http.user_agents import describe_user_agent
+from pet_auth.http.user_agents import describe_user_agent, known_user_agent
 from pet_auth.sessions.store import LiveSession
 
 
@@ -87,7 +87,9 @@ def signed_in(*more_guards: Guard) -> dict[str, Any]:
 def client_of(request: ASGIConnection[Any, Any, Any, Any]) -> Client:
     """The caller as a session records it: the address and a short device description, never the raw
     User-Agent."""
-    return Client(ip=client_ip(request), device=describe_user_agent(request.headers.get("user-agent", "")))
+    header = request.headers.get("user-agent", "")
+    known = known_user_agent(header)
+    return Client(ip=client_ip(request), device=known or describe_user_agent(header), known_device=known)
 
 
 def client_ip(request: ASGIConnection[Any, Any, Any, Any]) -> str:

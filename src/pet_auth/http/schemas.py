@@ -11,6 +11,7 @@ from pet_auth.domain.emails import MAX_EMAIL_LENGTH
 from pet_auth.domain.models import SessionInfo, User
 from pet_auth.domain.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from pet_auth.domain.recovery import RESET_TOKEN_PATTERN
+from pet_auth.domain.security_events import DetailValue, EventKind, EventPage, RecordedEvent
 
 # Mirrors the policy's refusal of control characters (Unicode category Cc), as an ECMA-262 pattern.
 PASSWORD_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"  # noqa: S105 - a rule, not a password
@@ -189,6 +190,42 @@ class SessionOut(Schema):
 
 class SessionsResponse(Schema):
     sessions: list[SessionOut]
+
+
+class SecurityEventOut(Schema):
+    """One entry of the account's activity log."""
+
+    id: int
+    kind: EventKind
+    occurred_at: datetime
+    # The approximate place: the client's network, its /24 (IPv4) or /64 (IPv6); null when it had no address.
+    network: Annotated[str | None, msgspec.Meta(examples=["203.0.113.0/24"])]
+    # The short device description, as in the sessions list.
+    device: Annotated[str, msgspec.Meta(examples=["Firefox 133 on Windows"])]
+    # A few plain facts, by kind: `secondFactor` ("totp" or "recovery_code"), `codesLeft`, `sessionsEnded`,
+    # `mfaRemoved`, `factor` ("password" or "code", of a lock).
+    detail: dict[str, DetailValue]
+
+    @classmethod
+    def of(cls, event: RecordedEvent) -> SecurityEventOut:
+        return cls(
+            id=event.id,
+            kind=event.kind,
+            occurred_at=event.occurred_at,
+            network=event.network,
+            device=event.device,
+            detail=dict(event.detail),
+        )
+
+
+class SecurityEventsResponse(Schema):
+    events: list[SecurityEventOut]
+    # The `before` of the next (older) page; null on the last page.
+    next_before: int | None
+
+    @classmethod
+    def of(cls, page: EventPage) -> SecurityEventsResponse:
+        return cls(events=[SecurityEventOut.of(event) for event in page.events], next_before=page.next_before)
 
 
 class FieldProblem(Schema):

@@ -175,3 +175,43 @@ def recovery_code_used_message(to: str, codes_left: int) -> Message:
         f"Someone just signed in to your Pet Manager account with a recovery code. You have {left}. {advice}",
         _NOT_YOU,
     )
+
+
+# How a mail names a client that is not a browser we know: never by text taken from its User-Agent.
+UNKNOWN_DEVICE = "an unrecognized browser or app"
+
+
+def _where(device: str, network: str | None, when: str) -> str:
+    place = "" if network is None else f", from the network {network}"
+    return f"{device}{place}, at {when}"
+
+
+def mfa_failures_message(
+    to: str, failures: int, window_minutes: int, device: str, network: str | None, when: str, activity_link: str
+) -> Message:
+    return _message(
+        to,
+        "Someone has your Pet Manager password",
+        [
+            "Someone gave the right password for your Pet Manager account, then a wrong two-factor code "
+            f"{failures} times within {window_minutes} minutes; the third came from "
+            f"{_where(device, network, when)}. Two-factor sign-in kept them out.",
+            "If it was not you, your password is known to someone else: change it now. Your account's activity "
+            "shows every sign-in and change.",
+        ],
+        ("Review your account's activity", activity_link),
+    )
+
+
+def email_changed_message(to: str, device: str, network: str | None, when: str, activity_link: str) -> Message:
+    return _message(
+        to,
+        "The email address of your Pet Manager account was changed",
+        [
+            "The email address of your Pet Manager account was just changed: the account now signs in with the new "
+            "address, and its mail (password resets too) goes there, no longer here. The change was confirmed from "
+            f"{_where(device, network, when)}.",
+            "If it was not you, contact support at once, and review your account's activity.",
+        ],
+        ("Review your account's activity", activity_link),
+    )

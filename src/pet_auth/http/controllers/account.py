@@ -89,8 +89,8 @@ class AccountController(Controller):
         self, data: JSONBody[TokenRequest], request: AnyRequest, emails: NamedDependency[EmailService]
     ) -> UserResponse:
         """Move the account to the address the link was mailed to, verified; every session and device cookie of the
-        account ends."""
-        return UserResponse(user=UserOut.of(await emails.confirm_change(data.token, client_ip(request))))
+        account ends, and the old address gets a notice."""
+        return UserResponse(user=UserOut.of(await emails.confirm_change(data.token, client_of(request))))
 
     @post(
         "/delete-account",

@@ -10,7 +10,7 @@ from litestar.params import JSONBody
 
 from pet_auth.domain.errors import InvalidToken, RateLimited
 from pet_auth.domain.recovery import RecoveryService
-from pet_auth.http.guards import client_ip
+from pet_auth.http.guards import client_ip, client_of
 from pet_auth.http.openapi import problems
 from pet_auth.http.schemas import ForgotPasswordRequest, MessageResponse, ResetPasswordRequest
 
@@ -40,4 +40,4 @@ class RecoveryController(Controller):
         recovery: NamedDependency[RecoveryService],
     ) -> None:
         """Set a new password with an emailed token; every session of the user ends."""
-        await recovery.reset(data.token, data.password, client_ip(request))
+        await recovery.reset(data.token, data.password, client_of(request))

@@ -11,7 +11,7 @@ from litestar.params import FromPath
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.errors import SessionNotFound
 from pet_auth.domain.models import User
-from pet_auth.http.guards import CURRENT_USER, client_ip, guarded_get, requires_login
+from pet_auth.http.guards import CURRENT_USER, client_of, guarded_get, requires_login
 from pet_auth.http.openapi import SIGNED_IN, problems
 from pet_auth.http.schemas import SessionOut, SessionsResponse
 from pet_auth.http.session_cookie import current_session_handle
@@ -44,7 +44,7 @@ class SessionsController(Controller):
         account: NamedDependency[AccountService],
     ) -> None:
         """End one session; ending the current one signs out."""
-        await account.end_session(user.id, session_id, client_ip(request))
+        await account.end_session(user.id, session_id, client_of(request))
         if session_id == current_session_handle(request):
             sign_out(request)
 
@@ -53,4 +53,4 @@ class SessionsController(Controller):
         self, request: AnyRequest, user: NamedDependency[User], account: NamedDependency[AccountService]
     ) -> None:
         """End every session of the user but this one."""
-        await account.end_other_sessions(user.id, current_session_handle(request), client_ip(request))
+        await account.end_other_sessions(user.id, current_session_handle(request), client_of(request))
