@@ -10,9 +10,6 @@ address, the second factor set up before it goes too (verification.py).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -23,11 +20,8 @@ from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import User
 from pet_auth.domain.passwords import PasswordHasher, check_password_policy
 from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
+from pet_auth.domain.tokens import keyed_digest, new_token
 from pet_auth.mail.messages import password_changed_message, reset_link_message
-
-RESET_TOKEN_BYTES = 32
-# The shape of `secrets.token_urlsafe(RESET_TOKEN_BYTES)`: 32 bytes in URL-safe base64, unpadded.
-RESET_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{43}$"  # noqa: S105 - a shape, not a secret
 
 
 class RecoveryService:
@@ -54,7 +48,7 @@ class RecoveryService:
         self._removes_mfa_enabled_within = removes_mfa_enabled_within
 
     def _token_hash(self, token: str) -> str:
-        return hmac.new(self._secret, token.encode(), hashlib.sha256).hexdigest()
+        return keyed_digest(self._secret, token)
 
     async def request_reset(self, email: str, ip: str) -> None:
         """Same work on the request path whether or not the account exists: lookup and mail happen later."""
@@ -66,7 +60,7 @@ class RecoveryService:
         self._spawn(self._issue_and_mail(email), "password reset email")
 
     async def _issue_and_mail(self, email: str) -> None:
-        token = secrets.token_urlsafe(RESET_TOKEN_BYTES)
+        token = new_token()
         expires_at = datetime.now(UTC) + timedelta(seconds=self._token_ttl)
         async with self._db.transaction() as repos:
             user_id = await repos.users.get_id_by_email(email)

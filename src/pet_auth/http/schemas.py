@@ -10,7 +10,7 @@ import msgspec
 from pet_auth.domain.emails import MAX_EMAIL_LENGTH
 from pet_auth.domain.models import SessionInfo, User
 from pet_auth.domain.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from pet_auth.domain.recovery import RESET_TOKEN_PATTERN
+from pet_auth.domain.tokens import TOKEN_PATTERN
 
 # Mirrors the policy's refusal of control characters (Unicode category Cc), as an ECMA-262 pattern.
 PASSWORD_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"  # noqa: S105 - a rule, not a password
@@ -48,7 +48,7 @@ Token = Annotated[
     msgspec.Meta(
         max_length=256,
         description="The token of an emailed link: 43 URL-safe base64 characters.",
-        extra_json_schema={"extra": {"pattern": RESET_TOKEN_PATTERN}},
+        extra_json_schema={"extra": {"pattern": f"^{TOKEN_PATTERN.pattern}$"}},
     ),
 ]
 Code = Annotated[

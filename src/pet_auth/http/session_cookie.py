@@ -34,11 +34,12 @@ from litestar.middleware.session.server_side import ServerSideSessionBackend, Se
 from litestar.types import Empty, HTTPResponseStartEvent, Message, ScopeSession
 
 from pet_auth.domain.models import SessionRef
+from pet_auth.domain.tokens import TOKEN_PATTERN
 from pet_auth.http.errors import PROBLEM_JSON, is_unavailable, logger, unavailable_problem
 from pet_auth.sessions.store import LiveSession, SessionStore, session_handle
 
 _STATE_KEY = "pet_auth.session_state"
-_SESSION_TOKEN = re.compile(r"([1-9][0-9]{0,17})\.[A-Za-z0-9_-]{43}")  # user id . token_urlsafe(32)
+_SESSION_TOKEN = re.compile(rf"([1-9][0-9]{{0,17}})\.{TOKEN_PATTERN.pattern}")  # <user id>.<new_token()>
 
 
 # The key of Litestar's scope session under which a signed-in request finds its session.
