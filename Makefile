@@ -44,7 +44,7 @@ dev: infra-up  ## start what is missing, create the database if needed, migrate,
 	$(BIN)/python -m pet_auth serve --reload
 
 start: $(STAMP)  ## production server (unless APP_ENV says otherwise); workers from WEB_CONCURRENCY. Starts no database: says which one is down
-	@$(BIN)/python -m pet_auth infra check; status=$$?; \
+	@$(BIN)/python -m pet_auth check; status=$$?; \
 	  if [ $$status -eq 3 ]; then echo "pet_auth: serving anyway; /ready answers 503 until they answer"; \
 	  elif [ $$status -ne 0 ]; then exit $$status; fi
 	$(BIN)/python -m pet_auth serve

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from pet_auth.devinfra import InfraError, answers, redact, temporary_postgres, temporary_redis
+from pet_auth.devinfra import InfraError, temporary_postgres, temporary_redis
+from pet_auth.reachability import answers, redact
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"

@@ -32,11 +32,11 @@ from pet_auth.devinfra import (
     POSTGRES_BIN_GLOBS,
     REDIS,
     PrivatePostgres,
-    answers,
     find_postgres_programs,
     find_redis_server,
     free_port,
 )
+from pet_auth.reachability import answers
 from tests.conftest import PASSWORD, ROOT, unique_email
 
 MAKE = shutil.which("make")
@@ -254,7 +254,7 @@ def test_without_server_programs_make_dev_says_what_to_install(checkout: Path, t
         (["create-db"], "PostgreSQL at postgresql://postgres:***@127.0.0.1:{pg}/pet_auth cannot be used", 1),
         (["purge-tokens"], "PostgreSQL at postgresql://postgres:***@127.0.0.1:{pg}/pet_auth cannot be used", 1),
         # 3, not 1: `make start` serves anyway when a server is down, and stops on unusable settings (1).
-        (["infra", "check"], "PostgreSQL does not answer at postgresql://postgres:***@127.0.0.1:{pg}/pet_auth", 3),
+        (["check"], "PostgreSQL does not answer at postgresql://postgres:***@127.0.0.1:{pg}/pet_auth", 3),
     ],
 )
 def test_an_unreachable_database_is_one_line_not_a_traceback(

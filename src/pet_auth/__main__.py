@@ -1,4 +1,4 @@
-"""Operator commands: `python -m pet_auth serve|create-db|purge-tokens|openapi|infra up|down|reset|check`."""
+"""Operator commands: `python -m pet_auth serve|create-db|purge-tokens|openapi|check|infra up|down|reset`."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def _purge_tokens(settings: Settings) -> None:
 
 
 def _database_unusable(settings: Settings, exc: BaseException) -> str:
-    from pet_auth.devinfra import redact
+    from pet_auth.reachability import redact
 
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     return (
@@ -79,14 +79,20 @@ def _infra(settings: Settings, action: str) -> None:
     try:
         if action == "up":
             devinfra.up(settings, os.environ)
-        elif action == "check":
-            devinfra.check(settings)
         else:
             devinfra.down(delete_data=action == "reset")
     except devinfra.InfraError as exc:
-        # `check` tells a server that does not answer (3) from settings that cannot be used (1): `make start`
-        # serves anyway in the first case only.
-        _fail(str(exc), status=3 if action == "check" else 1)
+        _fail(str(exc))
+
+
+def _check(settings: Settings) -> None:
+    """Names each server that does not answer, and starts none. Status 3 for that, so that `make start` tells it
+    from settings that cannot be used (1): it serves anyway in the first case only."""
+    from pet_auth.reachability import unanswered
+
+    problems = unanswered(settings)
+    if problems:
+        _fail("\n".join(problems), status=3)
 
 
 def _fail(message: str, status: int = 1) -> NoReturn:
@@ -198,8 +204,9 @@ def main() -> None:
     commands.add_parser("create-db", help="create the database named in DATABASE_URL if it does not exist")
     commands.add_parser("purge-tokens", help="delete used and expired password reset tokens")
     commands.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")
-    infra = commands.add_parser("infra", help="development servers: find or start, stop, delete, report")
-    infra.add_argument("action", choices=["up", "down", "reset", "check"])
+    commands.add_parser("check", help="name PostgreSQL or Redis when it does not answer (exit status 3)")
+    infra = commands.add_parser("infra", help="development servers: find or start, stop, delete")
+    infra.add_argument("action", choices=["up", "down", "reset"])
     args = parser.parse_args()
     if args.command == "openapi":
         sys.stdout.buffer.write(openapi_document())
@@ -212,6 +219,8 @@ def main() -> None:
         _serve(settings, args.reload)
     elif args.command == "create-db":
         _create_database(settings)
+    elif args.command == "check":
+        _check(settings)
     elif args.command == "infra":
         _infra(settings, args.action)
     else:
