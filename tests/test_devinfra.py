@@ -27,7 +27,9 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from pet_auth.devinfra import (
+from pet_auth.reachability import answers
+from tests.conftest import PASSWORD, ROOT, unique_email
+from tools.devinfra import (
     POSTGRES,
     POSTGRES_BIN_GLOBS,
     REDIS,
@@ -36,8 +38,6 @@ from pet_auth.devinfra import (
     find_redis_server,
     free_port,
 )
-from pet_auth.reachability import answers
-from tests.conftest import PASSWORD, ROOT, unique_email
 
 MAKE = shutil.which("make")
 STARTUP_TIMEOUT = 120.0

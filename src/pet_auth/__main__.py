@@ -1,10 +1,9 @@
-"""Operator commands: `python -m pet_auth serve|create-db|purge-tokens|openapi|check|infra up|down|reset`."""
+"""Operator commands: `python -m pet_auth serve|create-db|purge-tokens|openapi|check`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from typing import NoReturn
 
@@ -71,18 +70,6 @@ def _database_unusable(settings: Settings, exc: BaseException) -> str:
         f"PostgreSQL at {redact(settings.database_url)} cannot be used ({reason}): check that it runs and that "
         "DATABASE_URL is right (in development `make dev` starts one)"
     )
-
-
-def _infra(settings: Settings, action: str) -> None:
-    from pet_auth import devinfra
-
-    try:
-        if action == "up":
-            devinfra.up(settings, os.environ)
-        else:
-            devinfra.down(delete_data=action == "reset")
-    except devinfra.InfraError as exc:
-        _fail(str(exc))
 
 
 def _check(settings: Settings) -> None:
@@ -205,8 +192,6 @@ def main() -> None:
     commands.add_parser("purge-tokens", help="delete used and expired password reset tokens")
     commands.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")
     commands.add_parser("check", help="name PostgreSQL or Redis when it does not answer (exit status 3)")
-    infra = commands.add_parser("infra", help="development servers: find or start, stop, delete")
-    infra.add_argument("action", choices=["up", "down", "reset"])
     args = parser.parse_args()
     if args.command == "openapi":
         sys.stdout.buffer.write(openapi_document())
@@ -221,8 +206,6 @@ def main() -> None:
         _create_database(settings)
     elif args.command == "check":
         _check(settings)
-    elif args.command == "infra":
-        _infra(settings, args.action)
     else:
         _purge_tokens(settings)
 

@@ -1,14 +1,14 @@
-"""Development servers: use PostgreSQL and Redis where they answer, else start them (`python -m pet_auth infra ...`).
+"""Development servers: use PostgreSQL and Redis where they answer, else start them (`python -m tools.devinfra ...`).
 
-`infra up` (run by `make dev` and `make migrate`) takes, for each server that does not answer at its URL, the first
+`up` (run by `make dev` and `make migrate`) takes, for each server that does not answer at its URL, the first
 way that works:
 1. a Docker engine answers: `docker compose up -d --wait` with the committed compose.yaml (plus Mailpit for mail);
 2. the server programs are installed: a private instance under .dev/ of the invoking user (of `postgres` under
    root, which PostgreSQL refuses to run as), on the default port or a free one when that is taken;
 and writes the URLs it got into .env. Otherwise it prints one line per missing server saying what to install.
-`infra down` stops what `infra up` started (data kept), and `infra reset` also deletes the data. The test suite
-starts throwaway private instances with the same code (`temporary_postgres`, `temporary_redis`), never touching the
-development database.
+`down` stops what `up` started (data kept), and `reset` also deletes the data. The test suite starts throwaway
+private instances with the same code (`temporary_postgres`, `temporary_redis`), never touching the development
+database. A developer tool, outside the product package.
 """
 
 from __future__ import annotations
