@@ -8,7 +8,7 @@ way that works:
 and writes the URLs it got into .env. Otherwise it prints one line per missing server saying what to install.
 `down` stops what `up` started (data kept), and `reset` also deletes the data. The test suite starts throwaway
 private instances with the same code (`temporary_postgres`, `temporary_redis`), never touching the development
-database. A developer tool, outside the product package.
+database. A developer tool, outside the product package: see docs/development.md.
 """
 
 from __future__ import annotations
