@@ -51,7 +51,7 @@ import bcrypt
 import httpx
 from redis import Redis
 
-from pet_auth.devinfra import answers as server_answers
+from pet_auth.reachability import answers as server_answers
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
