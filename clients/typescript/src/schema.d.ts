@@ -493,7 +493,7 @@ export interface components {
         ChangePasswordRequest: {
             currentPassword: string;
             /**
-             * @description 8 to 128 characters, no control characters, not a commonly used password.
+             * @description 8 to 128 characters, no control characters, not a commonly used password nor one known from a data breach. The service may require more than 8 characters (PASSWORD_MIN_LENGTH_SINGLE_FACTOR, PASSWORD_MIN_LENGTH_WITH_MFA).
              * @example correct horse battery staple
              */
             newPassword: string;
@@ -578,7 +578,7 @@ export interface components {
              */
             email: string;
             /**
-             * @description 8 to 128 characters, no control characters, not a commonly used password.
+             * @description 8 to 128 characters, no control characters, not a commonly used password nor one known from a data breach. The service may require more than 8 characters (PASSWORD_MIN_LENGTH_SINGLE_FACTOR, PASSWORD_MIN_LENGTH_WITH_MFA).
              * @example correct horse battery staple
              */
             password: string;
@@ -588,7 +588,7 @@ export interface components {
             /** @description The token of an emailed link: 43 URL-safe base64 characters. */
             token: string;
             /**
-             * @description 8 to 128 characters, no control characters, not a commonly used password.
+             * @description 8 to 128 characters, no control characters, not a commonly used password nor one known from a data breach. The service may require more than 8 characters (PASSWORD_MIN_LENGTH_SINGLE_FACTOR, PASSWORD_MIN_LENGTH_WITH_MFA).
              * @example correct horse battery staple
              */
             password: string;
@@ -771,7 +771,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Service Unavailable: `service_unavailable` */
+            /** @description Service Unavailable: `password_check_unavailable`, `service_unavailable` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -784,7 +784,7 @@ export interface operations {
                         status: 503;
                         detail: string;
                         /** @enum {string} */
-                        code: "service_unavailable";
+                        code: "password_check_unavailable" | "service_unavailable";
                     };
                 };
             };
@@ -1203,7 +1203,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Service Unavailable: `service_unavailable` */
+            /** @description Service Unavailable: `password_check_unavailable`, `service_unavailable` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1216,7 +1216,7 @@ export interface operations {
                         status: 503;
                         detail: string;
                         /** @enum {string} */
-                        code: "service_unavailable";
+                        code: "password_check_unavailable" | "service_unavailable";
                     };
                 };
             };
@@ -2320,7 +2320,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Service Unavailable: `service_unavailable` */
+            /** @description Service Unavailable: `password_check_unavailable`, `service_unavailable` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2333,7 +2333,7 @@ export interface operations {
                         status: 503;
                         detail: string;
                         /** @enum {string} */
-                        code: "service_unavailable";
+                        code: "password_check_unavailable" | "service_unavailable";
                     };
                 };
             };

@@ -34,6 +34,7 @@ DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
     domain.MfaConflict: 409,
     domain.RateLimited: 429,
     domain.TransactionConflict: 503,
+    domain.PasswordCheckUnavailable: 503,
 }
 
 _HTTP_CODES = {

@@ -29,7 +29,8 @@ NewPassword = Annotated[
     str,
     msgspec.Meta(
         description=f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters, no control characters, "
-        "not a commonly used password.",
+        "not a commonly used password nor one known from a data breach. The service may require more than "
+        f"{MIN_PASSWORD_LENGTH} characters (PASSWORD_MIN_LENGTH_SINGLE_FACTOR, PASSWORD_MIN_LENGTH_WITH_MFA).",
         examples=["correct horse battery staple"],
         extra_json_schema={
             "extra": {
