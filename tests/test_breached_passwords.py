@@ -20,7 +20,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings, SettingsError, load_settings
-from pet_auth.devinfra import free_port
 from pet_auth.domain.passwords import BREACHED, TOO_COMMON
 from tests.authenticator import enable_mfa
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
@@ -29,6 +28,7 @@ from tests.test_metrics import samples, value
 from tests.test_mfa import turned_on_days_ago
 from tests.test_production import every_log_line
 from tests.test_recovery import request_token, reset
+from tools.devinfra import free_port
 
 REGISTER = "/api/auth/register"
 LOGIN = "/api/auth/login"
