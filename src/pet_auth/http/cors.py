@@ -17,12 +17,18 @@ from litestar.config.cors import CORSConfig
 from litestar.middleware._internal.cors import CORSMiddleware
 from litestar.types import ASGIApp, Message, Send
 
+_ALLOW_ORIGIN = b"access-control-allow-origin"
+
 
 def _pair(name: str, value: str) -> tuple[bytes, bytes]:
     return name.lower().encode("latin-1"), value.encode("latin-1")
 
 
 class PreencodedCORSMiddleware(CORSMiddleware):
+    """Like Litestar's, it sets the configuration's headers on every answer, replacing any the handler set; for an
+    origin it grants, also `Access-Control-Allow-Origin: <origin>` (in place of a `*`) and `Vary: Origin` (in place
+    of the handler's `Vary`)."""
+
     def __init__(self, app: ASGIApp, config: CORSConfig) -> None:
         super().__init__(app, config)
         every_response = {
@@ -31,20 +37,19 @@ class PreencodedCORSMiddleware(CORSMiddleware):
             "Access-Control-Allow-Methods": ", ".join(sorted(set(config.allow_methods))),
         }
         self._every_response = [_pair(name, value) for name, value in every_response.items()]
-        self._replaced = frozenset(name for name, _ in self._every_response) | {
-            b"access-control-allow-origin",
-            b"vary",
-        }
+        self._replaced = frozenset(name for name, _ in self._every_response)
+        self._granted_base = [pair for pair in self._every_response if pair[0] != _ALLOW_ORIGIN]
+        self._replaced_when_granted = self._replaced | {_ALLOW_ORIGIN, b"vary"}
 
     def send_wrapper(self, send: Send, origin: str, has_cookie: bool) -> Send:
         config = self.config
         granted = (config.is_allow_all_origins and has_cookie) or (
             not config.is_allow_all_origins and config.is_origin_allowed(origin)
         )
-        added = self._every_response
+        added, replaced = self._every_response, self._replaced
         if granted:
-            added = [*added, _pair("Access-Control-Allow-Origin", origin), (b"vary", b"Origin")]
-        replaced = self._replaced
+            added = [*self._granted_base, (_ALLOW_ORIGIN, origin.encode("latin-1")), (b"vary", b"Origin")]
+            replaced = self._replaced_when_granted
 
         async def wrapped_send(message: Message) -> None:
             if message["type"] == "http.response.start":
