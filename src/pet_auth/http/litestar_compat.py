@@ -11,6 +11,10 @@ Litestar).
 3. Validation errors (`field_errors`, `is_malformed_body`): the field names and messages of a bad body exist only
    as the text of Litestar's `ValidationException.extra` (msgspec's messages, the handler's parameter `data`);
    malformed JSON only as the `SerializationException` a 400 is raised from.
+
+The session cookie (http/session_cookie.py) needs nothing here: its backend and configuration are built on Litestar's
+public session interface (`BaseSessionBackend`, `BaseBackendConfig`, `SessionMiddleware`), and its store is ours, not
+a Litestar `Store`; a tripwire still checks the order in which the middleware calls the backend.
 """
 
 from __future__ import annotations
