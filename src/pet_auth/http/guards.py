@@ -70,7 +70,13 @@ CURRENT_USER = {"user": Provide(provide_current_user, sync_to_thread=False)}
 
 def signed_in(*more_guards: Guard) -> dict[str, Any]:
     """The options of a route for signed-in users: the login guard (then `more_guards`), the current user by
-    dependency injection, and the OpenAPI security requirement that says so. `@post(path, **signed_in(), ...)`."""
+    dependency injection, and the OpenAPI security requirement that says so. `@post(path, **signed_in(), ...)`.
+
+    Per route rather than a guarded `Router` of the signed-in routes: the OpenAPI document lists paths in the order
+    they are registered, and within a controller (alphabetically by handler) signed-in and public routes alternate
+    (`/api/auth`: change-password, login, logout, me, register), so a router of their own would reorder the
+    document and the TypeScript client's types generated from it. A controller whose routes are all signed-in sets
+    these at its level instead (`SessionsController`)."""
     return {"guards": [requires_login, *more_guards], "dependencies": CURRENT_USER, "security": SIGNED_IN}
 
 
