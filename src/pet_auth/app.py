@@ -229,6 +229,7 @@ def create_app(settings: Settings) -> Litestar:
 
     session_config = RedisSessionConfig(
         key=settings.session_cookie_name,
+        sessions=sessions,
         secret=keys.session_digest,
         secure=settings.is_production,
         samesite="lax",
@@ -282,7 +283,6 @@ def create_app(settings: Settings) -> Litestar:
             ),
         },
         middleware=middleware,
-        stores={"sessions": sessions},
         exception_handlers=exception_handlers(),
         request_class=ApiRequest,
         before_send=before_send,

@@ -1,4 +1,4 @@
-"""Redis storage of sessions: Litestar's RedisStore, holding each user's sessions together in one hash.
+"""Redis storage of sessions: each user's sessions together in one hash.
 
 One key per user, `<ns>:{<user id>}` (the braces make the user id the key's Redis Cluster hash tag), a hash of
   u          the user's own fields that a session serves (`Profile`), kept once for all their sessions
@@ -28,7 +28,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import msgspec
-from litestar.stores.redis import RedisStore
 from redis.commands.core import AsyncScript
 from redis.exceptions import AskError, ConnectionError, MovedError, ResponseError, TryAgainError
 
@@ -233,7 +232,10 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class SessionStore(RedisStore):
+class SessionStore:
+    """The sessions of every user, under `<namespace>:`. Not a Litestar `Store` (a key/value API it would not
+    honour): the session middleware gets it from its configuration (http/session_cookie.py)."""
+
     def __init__(
         self,
         redis: AnyRedis,
@@ -246,8 +248,8 @@ class SessionStore(RedisStore):
         wait_replicas: int = 0,
         wait_timeout_ms: int = 500,
     ) -> None:
-        # Litestar's store only keeps the client and registers scripts, which a cluster client does too.
-        super().__init__(cast("Any", redis), namespace=namespace)
+        self._redis = redis
+        self._key_prefix = f"{namespace}:"
         self._secret = secret
         self._wait_replicas = wait_replicas
         self._wait_timeout_ms = wait_timeout_ms
@@ -263,7 +265,7 @@ class SessionStore(RedisStore):
         self._profile_changed = redis.register_script(_PROFILE_CHANGED)
 
     def _user_key(self, user_id: int) -> str:
-        return self._make_key(f"{{{user_id}}}")
+        return f"{self._key_prefix}{{{user_id}}}"
 
     def _cutoffs(self, now_ms: int) -> tuple[int, int]:
         """The deadline rule, written once: a session last used at or before the first (ms), or issued at or
