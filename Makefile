@@ -30,13 +30,13 @@ dev migrate revision infra-up infra-down infra-reset: export APP_ENV = developme
 # PostgreSQL and Redis at DATABASE_URL / REDIS_URL, else started with Docker Compose, else as private servers
 # under .dev/; their URLs go into .env. When none of that works, one line per server says what to install.
 infra-up: env
-	$(BIN)/python -m pet_auth infra up
+	$(BIN)/python -m tools.devinfra up
 
 infra-down: $(STAMP)  ## stop the servers make started; their data is kept
-	$(BIN)/python -m pet_auth infra down
+	$(BIN)/python -m tools.devinfra down
 
 infra-reset: $(STAMP)  ## stop them and delete their data
-	$(BIN)/python -m pet_auth infra reset
+	$(BIN)/python -m tools.devinfra reset
 
 dev: infra-up  ## start what is missing, create the database if needed, migrate, serve with auto-reload on PORT
 	$(BIN)/python -m pet_auth create-db
@@ -44,7 +44,7 @@ dev: infra-up  ## start what is missing, create the database if needed, migrate,
 	$(BIN)/python -m pet_auth serve --reload
 
 start: $(STAMP)  ## production server (unless APP_ENV says otherwise); workers from WEB_CONCURRENCY. Starts no database: says which one is down
-	@$(BIN)/python -m pet_auth infra check; status=$$?; \
+	@$(BIN)/python -m pet_auth check; status=$$?; \
 	  if [ $$status -eq 3 ]; then echo "pet_auth: serving anyway; /ready answers 503 until they answer"; \
 	  elif [ $$status -ne 0 ]; then exit $$status; fi
 	$(BIN)/python -m pet_auth serve
@@ -91,8 +91,8 @@ client-check: $(STAMP) $(CLIENT_DEPS)  ## the committed schema types are current
 	$(BIN)/pytest tests/test_typescript_client.py -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests alembic bench
-	$(BIN)/ruff format --check src tests alembic bench
+	$(BIN)/ruff check src tests tools alembic bench
+	$(BIN)/ruff format --check src tests tools alembic bench
 	$(BIN)/mypy
 
 bench: $(STAMP)  ## /me and login throughput against the Express peer, then the cost at 1k/100k/1M sessions

@@ -149,6 +149,7 @@ def main() -> int:
         "REDIS_URL": f"{REDIS}/0",
         "REDIS_NAMESPACE": namespace,
         "CORS_ORIGINS": SPA_ORIGIN,
+        "BREACHED_PASSWORD_CHECK": "off",  # the CPU of the app alone: no call to Have I Been Pwned
     })  # fmt: skip
     asyncio.run(admin(f'CREATE DATABASE "{database}"'))
     try:

@@ -122,6 +122,9 @@ def make_settings(servers: Servers, database_url: str, run_namespace: str) -> Ca
             "SESSION_SECRET": "test-secret-" + "x" * 40,
             "CORS_ORIGINS": SPA_ORIGIN,
             "FRONTEND_URL": SPA_ORIGIN,
+            # Also under APP_ENV=production: the suite never asks the public range API of breached passwords
+            # (tests/test_breached_passwords.py runs one of its own).
+            "BREACHED_PASSWORD_CHECK": "off",
         }
         environ.update({key.upper(): str(value) for key, value in overrides.items()})
         return load_settings(environ, env_file=None)

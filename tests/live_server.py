@@ -19,7 +19,7 @@ from typing import IO
 import httpx
 
 from pet_auth.config import Settings
-from pet_auth.devinfra import free_port
+from tools.devinfra import free_port
 
 
 def settings_environ(settings: Settings) -> dict[str, str]:

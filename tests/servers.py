@@ -2,7 +2,7 @@
 
 In order: TEST_DATABASE_URL / TEST_REDIS_URL when set; else testcontainers when a Docker engine answers;
 else the servers at the default local addresses; else throwaway private servers in a temporary directory
-(pet_auth.devinfra), stopped at the end of the run. Each run then makes its own throwaway database and
+(tools.devinfra), stopped at the end of the run. Each run then makes its own throwaway database and
 Redis key prefix (see conftest.py), so a developer's data is never touched.
 """
 
@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from pet_auth.devinfra import InfraError, answers, redact, temporary_postgres, temporary_redis
+from pet_auth.reachability import answers, redact
+from tools.devinfra import InfraError, temporary_postgres, temporary_redis
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from pet_auth.devinfra import free_port
+from tools.devinfra import free_port
 
 MAIL_WAIT_SECONDS = 10
 _LINK = re.compile(r"https?://\S+")

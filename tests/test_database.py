@@ -134,7 +134,9 @@ async def test_a_transaction_aborted_by_a_deadlock_runs_again(two_connections: D
         ),
         timeout=30,
     )
-    assert sorted(runs) in ([first, first, second], [first, second, second])  # one of them ran twice
+    # Both committed, and PostgreSQL aborted at least one run on the way.
+    assert set(runs) == {first, second}
+    assert len(runs) > 2
 
 
 async def test_a_transaction_that_keeps_conflicting_is_a_conflict_not_a_500(database: Database) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,17 +29,17 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from pet_auth.devinfra import (
+from pet_auth.reachability import answers
+from tests.conftest import PASSWORD, ROOT, unique_email
+from tools.devinfra import (
     POSTGRES,
     POSTGRES_BIN_GLOBS,
     REDIS,
     PrivatePostgres,
-    answers,
     find_postgres_programs,
     find_redis_server,
     free_port,
 )
-from tests.conftest import PASSWORD, ROOT, unique_email
 
 MAKE = shutil.which("make")
 STARTUP_TIMEOUT = 120.0
@@ -254,7 +256,7 @@ def test_without_server_programs_make_dev_says_what_to_install(checkout: Path, t
         (["create-db"], "PostgreSQL at postgresql://postgres:***@127.0.0.1:{pg}/pet_auth cannot be used", 1),
         (["purge-tokens"], "PostgreSQL at postgresql://postgres:***@127.0.0.1:{pg}/pet_auth cannot be used", 1),
         # 3, not 1: `make start` serves anyway when a server is down, and stops on unusable settings (1).
-        (["infra", "check"], "PostgreSQL does not answer at postgresql://postgres:***@127.0.0.1:{pg}/pet_auth", 3),
+        (["check"], "PostgreSQL does not answer at postgresql://postgres:***@127.0.0.1:{pg}/pet_auth", 3),
     ],
 )
 def test_an_unreachable_database_is_one_line_not_a_traceback(
@@ -279,6 +281,46 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(
     assert "Traceback" not in result.stderr
     assert "secret" not in result.stderr
     assert result.stderr.splitlines()[0].startswith(f"pet_auth: {says.format(pg=pg)}"), result.stderr
+
+
+def test_check_says_nothing_when_both_servers_answer(tmp_path: Path) -> None:
+    with socket.socket() as postgres, socket.socket() as redis:
+        for listener in (postgres, redis):
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+        environ = {
+            **os.environ,
+            "APP_ENV": "development",
+            "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{postgres.getsockname()[1]}/pet_auth",
+            "REDIS_URL": f"redis://127.0.0.1:{redis.getsockname()[1]}/0",
+        }
+        result = subprocess.run(
+            [str(ROOT / ".venv/bin/python"), "-m", "pet_auth", "check"],
+            cwd=tmp_path,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+# What starts servers (Docker Compose, initdb, pg_ctl, runuser, redis-server) is for a checkout, never installed.
+DEVELOPMENT_ONLY = ("subprocess", "docker", "initdb", "pg_ctl", "runuser", "redis-server", "tools.devinfra")
+
+
+def test_the_installed_package_holds_no_development_servers() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    where = pyproject["tool"]["setuptools"]["packages"]["find"]["where"]
+    assert where == ["src"]
+    # What setuptools can find there (any directory, as namespace packages count): pet_auth and nothing else.
+    top_level = {path.name for path in (ROOT / "src").iterdir() if path.name != "__pycache__"}
+    assert {name for name in top_level if not name.endswith(".egg-info")} == {"pet_auth"}
+    assert importlib.util.find_spec("pet_auth.devinfra") is None
+    for module in sorted((ROOT / "src").rglob("*.py")):
+        text = module.read_text().lower()
+        found = [word for word in DEVELOPMENT_ONLY if word in text]
+        assert not found, f"{module.relative_to(ROOT)} mentions {found}"
 
 
 def test_compose_file_has_the_servers_make_dev_starts() -> None:

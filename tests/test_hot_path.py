@@ -17,12 +17,12 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError, ResponseError
 
 from pet_auth.config import Settings
-from pet_auth.devinfra import free_port
 from pet_auth.domain.passwords import PasswordHasher
 from pet_auth.sessions.batch import ReadBatcher
 from pet_auth.sessions.store import Profile, SessionRecord
 from tests.conftest import PASSWORD, Client, register, unique_email
 from tests.live_server import live_server
+from tools.devinfra import free_port
 
 PROFILE = Profile(email="ada@example.com", created_at_us=1_741_064_767_891_011, email_verified=True)
 RECORD = SessionRecord(

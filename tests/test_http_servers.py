@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from pet_auth.config import Settings
-from pet_auth.devinfra import free_port
 from tests.conftest import PASSWORD, unique_email
 from tests.live_server import live_server, worker_processes
+from tools.devinfra import free_port
 
 SERVERS = ["uvicorn", "granian"]
 LOGIN = "/api/auth/login"

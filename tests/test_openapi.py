@@ -50,7 +50,7 @@ def test_each_operation_states_its_own_problem_codes(printed_document: dict[str,
         "413": ["request_too_large"],
         "415": ["unsupported_media_type"],
         "429": ["rate_limited"],
-        "503": ["service_unavailable"],
+        "503": ["password_check_unavailable", "service_unavailable"],  # BREACHED_PASSWORD_CHECK=fail-closed
     }
     # A guarded read: no body, no origin check, but the login guard.
     assert problem_codes(paths["/api/auth/me"]["get"]) == {"401": ["not_authenticated"], "503": ["service_unavailable"]}

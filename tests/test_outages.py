@@ -30,11 +30,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from pet_auth.config import Settings
-from pet_auth.devinfra import PrivatePostgres, PrivateRedis, find_postgres_programs, find_redis_server, free_port
 from pet_auth.keys import derive_keys
 from tests.authenticator import code_at, current_step, enable_mfa
 from tests.conftest import PASSWORD, Client, MakeClient, alembic_config, register, unique_email
 from tests.live_server import live_server
+from tools.devinfra import PrivatePostgres, PrivateRedis, find_postgres_programs, find_redis_server, free_port
 
 STARTUP_TIMEOUT = 20.0
 

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from pet_auth.db.database import Database, create_engine
-from pet_auth.devinfra import free_port
 from tests.conftest import PASSWORD, ROOT, unique_email
 from tests.live_server import live_server
 from tests.servers import Servers
 from tests.topologies import PgBouncer, pgbouncer
+from tools.devinfra import free_port
 
 NEW_PASSWORD = "another horse, another battery"
 JOURNEYS = 24

@@ -28,11 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.app import create_app
 from pet_auth.config import Settings
-from pet_auth.devinfra import free_port
 from pet_auth.keys import derive_keys
 from tests.conftest import API_ORIGIN, PASSWORD, Client, MakeClient, forget_device, register, unique_email
 from tests.live_server import live_server, settings_environ
 from tests.smtp import MailSink, running_sink
+from tools.devinfra import free_port
 
 FORGOT = "/api/auth/forgot-password"
 RESET = "/api/auth/reset-password"

@@ -58,6 +58,7 @@ def test_schemathesis_with_every_check_finds_nothing(
             response = httpx.post(f"{server.url}/api/auth/register", json={"email": email, "password": password})
             assert response.status_code == 201, response.text
             config = ["--config-file", str(session_config(tmp_path / "schemathesis.toml", settings, email, password))]
+        python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         run = subprocess.run(
             [
                 SCHEMATHESIS,
@@ -73,7 +74,8 @@ def test_schemathesis_with_every_check_finds_nothing(
                 "--workers=2",
                 "--no-color",
             ],
-            env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks", "PYTHONPATH": str(ROOT)},
+            # The hooks import `tests` (ROOT) and the code under test (a PYTHONPATH given names a checkout's src).
+            env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks", "PYTHONPATH": python_path},
             cwd=tmp_path,  # its cache and reports stay out of the repository
             capture_output=True,
             text=True,

@@ -1,11 +1,10 @@
-"""Operator commands: `python -m pet_auth serve|create-db|purge|openapi|infra up|down|reset|check` (`purge-tokens`: the
-former name of `purge`)."""
+"""Operator commands: `python -m pet_auth serve|create-db|purge|openapi|check` (`purge-tokens`: the former name of
+`purge`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from typing import NoReturn
 
@@ -69,7 +68,7 @@ def _purge(settings: Settings) -> None:
 
 
 def _database_unusable(settings: Settings, exc: BaseException) -> str:
-    from pet_auth.devinfra import redact
+    from pet_auth.reachability import redact
 
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     return (
@@ -78,20 +77,14 @@ def _database_unusable(settings: Settings, exc: BaseException) -> str:
     )
 
 
-def _infra(settings: Settings, action: str) -> None:
-    from pet_auth import devinfra
+def _check(settings: Settings) -> None:
+    """Names each server that does not answer, and starts none. Status 3 for that, so that `make start` tells it
+    from settings that cannot be used (1): it serves anyway in the first case only."""
+    from pet_auth.reachability import unanswered
 
-    try:
-        if action == "up":
-            devinfra.up(settings, os.environ)
-        elif action == "check":
-            devinfra.check(settings)
-        else:
-            devinfra.down(delete_data=action == "reset")
-    except devinfra.InfraError as exc:
-        # `check` tells a server that does not answer (3) from settings that cannot be used (1): `make start`
-        # serves anyway in the first case only.
-        _fail(str(exc), status=3 if action == "check" else 1)
+    problems = unanswered(settings)
+    if problems:
+        _fail("\n".join(problems), status=3)
 
 
 def _fail(message: str, status: int = 1) -> NoReturn:
@@ -205,8 +198,7 @@ def main() -> None:
     commands.add_parser("purge", help=purge_help)
     commands.add_parser("purge-tokens", help=f"{purge_help} (the former name of purge)")
     commands.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")
-    infra = commands.add_parser("infra", help="development servers: find or start, stop, delete, report")
-    infra.add_argument("action", choices=["up", "down", "reset", "check"])
+    commands.add_parser("check", help="name PostgreSQL or Redis when it does not answer (exit status 3)")
     args = parser.parse_args()
     if args.command == "openapi":
         sys.stdout.buffer.write(openapi_document())
@@ -219,8 +211,8 @@ def main() -> None:
         _serve(settings, args.reload)
     elif args.command == "create-db":
         _create_database(settings)
-    elif args.command == "infra":
-        _infra(settings, args.action)
+    elif args.command == "check":
+        _check(settings)
     else:  # purge, purge-tokens
         _purge(settings)
 

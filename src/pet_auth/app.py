@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, cast
 
+import httpx
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -27,7 +28,7 @@ from pet_auth.domain.auth import AuthService
 from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import EmailLinks
 from pet_auth.domain.mfa import FAILED_CODES_NOTICED, MfaService
-from pet_auth.domain.passwords import PasswordHasher
+from pet_auth.domain.passwords import BreachCheck, PasswordHasher, PasswordPolicy
 from pet_auth.domain.ports import Limit, Limits
 from pet_auth.domain.recovery import RecoveryService
 from pet_auth.domain.secret_box import SecretBox
@@ -49,6 +50,7 @@ from pet_auth.http.security import OriginCheckMiddleware, security_headers
 from pet_auth.http.session_cookie import RedisSessionConfig
 from pet_auth.keys import derive_keys, derive_mfa_keys
 from pet_auth.mail import ConsoleMailer, Mailer, SmtpMailer
+from pet_auth.pwned import PwnedPasswords, create_client, miss_counter
 from pet_auth.ratelimit import RedisRateLimiter
 from pet_auth.redis_topology import TIMEOUT_SECONDS, create_redis
 from pet_auth.sessions.pending import PendingSignInStore
@@ -98,6 +100,21 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
+def password_policy(
+    settings: Settings, http: httpx.AsyncClient | None, registry: CollectorRegistry | None
+) -> PasswordPolicy:
+    breached = None
+    if http is not None:
+        misses = None if registry is None else miss_counter(registry)
+        breached = PwnedPasswords(http, settings.hibp_range_url, misses)
+    return PasswordPolicy(
+        min_length_single_factor=settings.password_min_length_single_factor,
+        min_length_with_mfa=settings.password_min_length_with_mfa,
+        breach_check=BreachCheck(settings.breach_check),
+        breached=breached,
+    )
+
+
 def _provide(value: object) -> Provide:
     def provider() -> Any:
         return value
@@ -127,6 +144,10 @@ def create_app(settings: Settings) -> Litestar:
     audit = AuditLog(keys.audit)
     mailer = create_mailer(settings, audit.email_hash)
     background = BackgroundTasks()
+    registry = CollectorRegistry() if settings.metrics_enabled else None
+    # One HTTP client for every breach check of the process; none when the check is off (nothing is ever asked).
+    http = None if settings.breach_check == "off" else create_client()
+    policy = password_policy(settings, http, registry)
 
     links = EmailLinks(
         mailer=mailer,
@@ -155,6 +176,7 @@ def create_app(settings: Settings) -> Litestar:
         spawn=background.spawn,
         audit=audit,
         frontend_url=settings.frontend_url,
+        policy=policy,
     )
     recovery = RecoveryService(
         db=db,
@@ -169,6 +191,7 @@ def create_app(settings: Settings) -> Litestar:
         frontend_url=settings.frontend_url,
         token_ttl=settings.reset_token_ttl,
         removes_mfa_enabled_within=timedelta(seconds=settings.reset_removes_mfa_enabled_within),
+        policy=policy,
     )
     account = AccountService(
         db=db,
@@ -180,6 +203,7 @@ def create_app(settings: Settings) -> Litestar:
         mailer=mailer,
         spawn=background.spawn,
         audit=audit,
+        policy=policy,
     )
     emails = EmailService(
         db=db,
@@ -213,6 +237,7 @@ def create_app(settings: Settings) -> Litestar:
 
     session_config = RedisSessionConfig(
         key=settings.session_cookie_name,
+        sessions=sessions,
         secret=keys.session_digest,
         secure=settings.is_production,
         samesite="lax",
@@ -233,8 +258,7 @@ def create_app(settings: Settings) -> Litestar:
         session_config.middleware,
     ]
     before_send: list[Any] = [security_headers(hsts=settings.is_production)]
-    if settings.metrics_enabled:
-        registry = CollectorRegistry()
+    if registry is not None:
         if not settings.metrics_bind:  # else `python -m pet_auth serve` serves them on that internal address
             route_handlers.append(
                 metrics.exposition(registry, settings.metrics_token, settings.prometheus_multiproc_dir)
@@ -245,6 +269,8 @@ def create_app(settings: Settings) -> Litestar:
     async def shutdown() -> None:
         await background.drain()
         hasher.close()
+        if http is not None:
+            await http.aclose()
         await redis.aclose()
         await db.engine.dispose()
 
@@ -266,7 +292,6 @@ def create_app(settings: Settings) -> Litestar:
             ),
         },
         middleware=middleware,
-        stores={"sessions": sessions},
         exception_handlers=exception_handlers(),
         request_class=ApiRequest,
         before_send=before_send,
@@ -275,6 +300,8 @@ def create_app(settings: Settings) -> Litestar:
         openapi_config=openapi_config(settings.session_cookie_name) if settings.serves_openapi else None,
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
+            # httpx logs every request at INFO, and the breach check's URL holds the prefix of a password's hash.
+            loggers={"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
             configure_root_logger=True,
             log_exceptions="never",
         ),

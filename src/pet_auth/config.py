@@ -30,6 +30,10 @@ class SettingsError(Exception):
 # A count, a size or a duration: zero or less is refused when the settings are read.
 Positive = Annotated[int, msgspec.Meta(gt=0)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+# A minimum password length: NIST SP 800-63B-4 allows no less than 8; more than 64 would refuse passphrases that
+# the standard asks verifiers to accept.
+PasswordLength = Annotated[int, msgspec.Meta(ge=8, le=64)]
+DEFAULT_HIBP_RANGE_URL = "https://api.pwnedpasswords.com/range/"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
@@ -97,6 +101,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     mfa_encryption_key: str = ""
     # Days the activity log keeps an event; older ones go with `python -m pet_auth purge` (`make purge`).
     security_events_retention_days: Positive = 90
+    # The shortest new password (register, change, reset; existing ones keep working): for an account whose
+    # password is its only factor, and for one with two-factor sign-in on. 15 for the first meets NIST SP 800-63B-4.
+    password_min_length_single_factor: PasswordLength = 8
+    password_min_length_with_mfa: PasswordLength = 8
+    # New passwords checked against Have I Been Pwned's corpus (k-anonymity range API) and what a check that
+    # cannot be made does: off (never asked), fail-open (the bundled list alone), fail-closed (503). Unset: off in
+    # development and test, fail-open in production.
+    breached_password_check: Literal["off", "fail-open", "fail-closed"] | None = None
+    # The range API; the 5-hex-digit prefix is appended. An operator's own mirror may serve it.
+    hibp_range_url: str = DEFAULT_HIBP_RANGE_URL
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The OpenAPI pages (/schema); unset: on in development and test, off in production.
     openapi_enabled: bool | None = None
@@ -116,6 +130,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def breach_check(self) -> Literal["off", "fail-open", "fail-closed"]:
+        if self.breached_password_check is not None:
+            return self.breached_password_check
+        return "fail-open" if self.is_production else "off"
 
     @property
     def serves_openapi(self) -> bool:
@@ -216,6 +236,13 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
 def _check(settings: Settings) -> None:
     if settings.mfa_encryption_key and decode_key(settings.mfa_encryption_key) is None:
         raise SettingsError("MFA_ENCRYPTION_KEY must be 32 bytes, written as 64 hex digits or in base64")
+    if settings.password_min_length_with_mfa > settings.password_min_length_single_factor:
+        raise SettingsError(
+            "PASSWORD_MIN_LENGTH_WITH_MFA must not exceed PASSWORD_MIN_LENGTH_SINGLE_FACTOR: a second factor never "
+            "calls for a longer password"
+        )
+    if not _is_http_url(settings.hibp_range_url):
+        raise SettingsError(f"HIBP_RANGE_URL must be an http(s) URL, not {settings.hibp_range_url!r}")
     if settings.redis_cluster and settings.redis_sentinels:
         raise SettingsError("REDIS_CLUSTER and REDIS_SENTINELS name two topologies; set one")
     for address in settings.redis_sentinels:
@@ -247,6 +274,15 @@ def _is_https_or_local(url: str) -> bool:
     if parts.scheme == "https":
         return bool(parts.hostname)
     return parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a malformed port or [IPv6] host raises here
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.fragment
 
 
 def _check_production(settings: Settings) -> None:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import random
 import secrets
 import time
@@ -29,6 +27,7 @@ from redis.asyncio import RedisCluster
 from pet_auth.domain.clients import client_network
 from pet_auth.domain.errors import RateLimited
 from pet_auth.domain.ports import Check, Limit, Outcome
+from pet_auth.domain.tokens import keyed_digest
 from pet_auth.redis_topology import AnyRedis
 
 # For each key: count one hit, start its window on the first; return the counts and remaining milliseconds.
@@ -109,7 +108,7 @@ class RedisRateLimiter:
         if limit.per_client_network:
             subject = client_network(subject)
         # Subjects (emails, addresses, devices) are stored keyed-hashed: a key listing shows no personal data.
-        digest = hmac.new(self._secret, subject.encode(), hashlib.sha256).hexdigest()[:32]
+        digest = keyed_digest(self._secret, subject, hex_chars=32)
         return f"{self._prefix}{limit.name}:{{{digest}}}"
 
     def _attempt_keys(self, checks: tuple[Check, ...]) -> list[str]:

@@ -21,7 +21,7 @@ from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import EmailLinks
 from pet_auth.domain.errors import InvalidCredentials, InvalidLink, InvalidToken
 from pet_auth.domain.models import Client, Credentials, User
-from pet_auth.domain.passwords import PasswordHasher
+from pet_auth.domain.passwords import BreachCheck, PasswordHasher, PasswordPolicy
 from pet_auth.domain.ports import Check, Limit, Limits, Outcome
 from pet_auth.domain.recovery import RecoveryService
 
@@ -148,6 +148,7 @@ def auth_service(users: FakeUsers, limiter: FakeLimiter, hasher: PasswordHasher,
         spawn=discard,
         audit=AuditLog(b"a" * 32),
         frontend_url="https://pets.example",
+        policy=PasswordPolicy(),
     )
 
 
@@ -251,9 +252,13 @@ async def test_a_link_token_of_the_wrong_shape_is_refused_without_a_lookup(token
         await links.consume(no_lookups, token, "verify")
 
 
-async def test_a_reset_with_a_token_that_is_not_live_hashes_no_password() -> None:
+async def test_a_reset_with_a_token_that_is_not_live_hashes_no_password_and_asks_no_breach_corpus() -> None:
     class NoHashing(Unused):
         pass
+
+    class NoBreachCorpus:
+        async def appearances(self, password: str) -> int | None:
+            raise AssertionError("asked about a password for a token that is not live")
 
     recovery = RecoveryService(
         db=FakeUnitOfWork(FakeRepositories(users=Unused())),
@@ -268,6 +273,7 @@ async def test_a_reset_with_a_token_that_is_not_live_hashes_no_password() -> Non
         frontend_url="https://pets.example",
         token_ttl=60,
         removes_mfa_enabled_within=timedelta(days=1),
+        policy=PasswordPolicy(breach_check=BreachCheck.FAIL_CLOSED, breached=NoBreachCorpus()),
     )
     with pytest.raises(InvalidToken):
         await recovery.reset("x" * 43, "a brand new passphrase", CLIENT)

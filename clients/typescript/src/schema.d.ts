@@ -515,7 +515,7 @@ export interface components {
         ChangePasswordRequest: {
             currentPassword: string;
             /**
-             * @description 8 to 128 characters, no control characters, not a commonly used password.
+             * @description 8 to 128 characters, no control characters, not a commonly used password nor one known from a data breach. The service may require more than 8 characters (PASSWORD_MIN_LENGTH_SINGLE_FACTOR, PASSWORD_MIN_LENGTH_WITH_MFA).
              * @example correct horse battery staple
              */
             newPassword: string;
@@ -605,7 +605,7 @@ export interface components {
              */
             email: string;
             /**
-             * @description 8 to 128 characters, no control characters, not a commonly used password.
+             * @description 8 to 128 characters, no control characters, not a commonly used password nor one known from a data breach. The service may require more than 8 characters (PASSWORD_MIN_LENGTH_SINGLE_FACTOR, PASSWORD_MIN_LENGTH_WITH_MFA).
              * @example correct horse battery staple
              */
             password: string;
@@ -615,7 +615,7 @@ export interface components {
             /** @description The token of an emailed link: 43 URL-safe base64 characters. */
             token: string;
             /**
-             * @description 8 to 128 characters, no control characters, not a commonly used password.
+             * @description 8 to 128 characters, no control characters, not a commonly used password nor one known from a data breach. The service may require more than 8 characters (PASSWORD_MIN_LENGTH_SINGLE_FACTOR, PASSWORD_MIN_LENGTH_WITH_MFA).
              * @example correct horse battery staple
              */
             password: string;
@@ -817,7 +817,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Service Unavailable: `service_unavailable` */
+            /** @description Service Unavailable: `password_check_unavailable`, `service_unavailable` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -830,7 +830,7 @@ export interface operations {
                         status: 503;
                         detail: string;
                         /** @enum {string} */
-                        code: "service_unavailable";
+                        code: "password_check_unavailable" | "service_unavailable";
                     };
                 };
             };
@@ -1249,7 +1249,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Service Unavailable: `service_unavailable` */
+            /** @description Service Unavailable: `password_check_unavailable`, `service_unavailable` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1262,7 +1262,7 @@ export interface operations {
                         status: 503;
                         detail: string;
                         /** @enum {string} */
-                        code: "service_unavailable";
+                        code: "password_check_unavailable" | "service_unavailable";
                     };
                 };
             };
@@ -2366,7 +2366,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Service Unavailable: `service_unavailable` */
+            /** @description Service Unavailable: `password_check_unavailable`, `service_unavailable` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2379,7 +2379,7 @@ export interface operations {
                         status: 503;
                         detail: string;
                         /** @enum {string} */
-                        code: "service_unavailable";
+                        code: "password_check_unavailable" | "service_unavailable";
                     };
                 };
             };

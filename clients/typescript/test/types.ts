@@ -36,6 +36,7 @@ assertType<
     | "unsupported_media_type"
     | "rate_limited"
     | "service_unavailable"
+    | "password_check_unavailable"
   >
 >();
 assertType<Equal<ErrorCode<"me">, "not_authenticated" | "service_unavailable">>();

@@ -7,7 +7,7 @@ from pet_auth.domain.auth import AuthService
 from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, SessionNotFound
 from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import Client, Credentials, Renewed, SessionInfo, User
-from pet_auth.domain.passwords import PasswordHasher, check_password_policy
+from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy
 from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
 from pet_auth.domain.security_events import (
     DEFAULT_PAGE_SIZE,
@@ -20,6 +20,7 @@ from pet_auth.domain.security_events import (
 )
 from pet_auth.mail.messages import account_deleted_message, password_changed_message
 
+NEW_PASSWORD = "newPassword"  # noqa: S105 - a field's name
 # Past any version an account can reach: a sign-in still in flight for a deleted account stores no session.
 DELETED_CREDENTIAL_VERSION = 2**62
 
@@ -37,8 +38,9 @@ class AccountService:
         mailer: Mailer,
         spawn: Spawn,
         audit: AuditLog,
+        policy: PasswordPolicy,
     ) -> None:
-        self._db, self._hasher, self._auth, self._sessions = db, hasher, auth, sessions
+        self._db, self._hasher, self._auth, self._sessions, self._policy = db, hasher, auth, sessions, policy
         self._limiter, self._limits = limiter, limits
         self._mailer, self._spawn, self._audit = mailer, spawn, audit
 
@@ -53,11 +55,18 @@ class AccountService:
     ) -> Renewed:
         """Set a new password, if the credentials verified are still current and the caller's session (`caller`,
         its handle) still exists when it is written: every session and device cookie of the user ends, and the
-        caller gets new ones. Reset links already mailed stay usable: the mailbox outranks a session."""
-        check_password_policy(new_password, field="newPassword")
+        caller gets new ones. Reset links already mailed stay usable: the mailbox outranks a session. The new
+        password's minimum length is that of a password used with a second factor when two-factor sign-in is on."""
+        self._policy.check(new_password, NEW_PASSWORD, mfa=user.mfa_enabled)  # as the session knows the account
         if new_password == current_password:
-            raise InvalidInput(FieldError("newPassword", "must differ from the current password"))
+            raise InvalidInput(FieldError(NEW_PASSWORD, "must differ from the current password"))
         credentials, _ = await self._auth.confirm_password(user, current_password, client, device_token)
+        # As the database knows it (the change below is conditional on these credentials, and turning two-factor
+        # sign-in on or off advances them).
+        self._policy.check(new_password, NEW_PASSWORD, mfa=credentials.user.mfa_enabled)
+        # Only a caller who knows the password gets the corpus of breached passwords asked; before the budget of
+        # changes, which a refused password does not spend.
+        await self._policy.check_not_breached(new_password, NEW_PASSWORD)
         # Counted once the password is right: each change mails a notice, which a loop must not flood.
         check = (self._limits.password_changes_per_account, f"user:{user.id}")
         await within_limits(self._limiter, self._audit, "password_change", check, ip=client.ip, user_id=user.id)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
+
+from pet_auth.domain.tokens import keyed_digest
 
 logger = logging.getLogger("pet_auth.audit")
 
@@ -15,7 +15,7 @@ class AuditLog:
         self._secret = secret
 
     def email_hash(self, email: str) -> str:
-        return hmac.new(self._secret, email.encode(), hashlib.sha256).hexdigest()[:16]
+        return keyed_digest(self._secret, email, hex_chars=16)
 
     def record(self, event: str, *, ip: str, user_id: int | None = None, email: str | None = None) -> None:
         entry: dict[str, object] = {"event": event, "ip": ip}

@@ -18,7 +18,7 @@ from pet_auth.domain.models import (
     SignIn,
     User,
 )
-from pet_auth.domain.passwords import PasswordHasher, Verification, check_password_policy
+from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy, Verification
 from pet_auth.domain.ports import (
     Check,
     Limits,
@@ -50,17 +50,20 @@ class AuthService:
         spawn: Spawn,
         audit: AuditLog,
         frontend_url: str,
+        policy: PasswordPolicy,
     ) -> None:
-        self._db, self._hasher, self._limiter, self._limits = db, hasher, limiter, limits
+        self._db, self._hasher, self._limiter, self._limits, self._policy = db, hasher, limiter, limits, policy
         self._sessions, self._devices, self._links, self._pending = sessions, devices, links, pending
         self._mailer, self._spawn, self._audit = mailer, spawn, audit
         self._frontend_url = frontend_url.rstrip("/")
 
     async def register(self, email: str, password: str, client: Client, replaces: SessionRef | None) -> SignIn:
         email = normalize_email(email)
-        check_password_policy(password)
+        self._policy.check(password, mfa=False)  # a new account has no second factor: the password is the only one
         register_per_ip = (self._limits.register_per_ip, client.ip)
         await within_limits(self._limiter, self._audit, "register", register_per_ip, ip=client.ip, email=email)
+        # After the budget: sign-ups past it ask the corpus of breached passwords nothing.
+        await self._policy.check_not_breached(password)
         password_hash = await self._hasher.hash(password)
         async with self._db.transaction() as repos:
             credentials = await repos.users.add(email, password_hash)

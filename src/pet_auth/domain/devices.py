@@ -10,11 +10,12 @@ collected before the change are worth nothing after it. How many are issued is l
 
 from __future__ import annotations
 
-import base64
 import hmac
 import re
 import secrets
 import time
+
+from pet_auth.domain.tokens import short_keyed_digest
 
 _TOKEN = re.compile(r"([1-9][0-9]{0,17})\.([1-9][0-9]{0,17})\.([0-9]{1,12})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{22})")
 
@@ -24,8 +25,7 @@ class DeviceTokens:
         self._key = key
 
     def _mac(self, claims: str) -> str:
-        mac = hmac.digest(self._key, claims.encode(), "sha256")[:16]
-        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+        return short_keyed_digest(self._key, claims)
 
     def issue(self, user_id: int, credential_version: int) -> str:
         """`<user id>.<credential version>.<issued at, s>.<device id, 128 random bits>.<HMAC of the rest, 128

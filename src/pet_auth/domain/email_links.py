@@ -8,20 +8,16 @@ that asks for it (never after the response): a credential change (a reset, say) 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
-import secrets
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from pet_auth.domain.errors import InvalidLink
 from pet_auth.domain.models import Credentials, LockedAccount
 from pet_auth.domain.ports import Mailer, Repositories, Spawn
+from pet_auth.domain.tokens import TOKEN_PATTERN, keyed_digest, new_token
 from pet_auth.mail.messages import confirm_new_email_message, verify_email_message
 
 VERIFY, CHANGE = "verify", "change"
-_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
 
 class EmailLinks:
@@ -43,11 +39,11 @@ class EmailLinks:
     async def issue(self, repos: Repositories, credentials: Credentials, purpose: str, email: str) -> str:
         """A new link of this purpose for `email`, under the credentials just checked (the caller holds the lock on
         the user's row); earlier links of the purpose end. Returns the token, for `mail` after the response."""
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         ttl = self._verify_ttl if purpose == VERIFY else self._change_ttl
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
         await repos.email_tokens.replace_for_user(
-            credentials.user.id, purpose, email, self._token_hash(token), expires_at, credentials.version
+            credentials.user.id, purpose, email, keyed_digest(self._secret, token), expires_at, credentials.version
         )
         return token
 
@@ -68,7 +64,7 @@ class EmailLinks:
         it was mailed to, and the user's row, locked (the lock is taken before the link's, as every credential
         change does). `InvalidLink` for any other token (unknown, used, expired, issued before a credential change,
         malformed: no lookup for a token that cannot be ours)."""
-        token_hash = self._token_hash(token) if _TOKEN_SHAPE.fullmatch(token) else None
+        token_hash = keyed_digest(self._secret, token) if TOKEN_PATTERN.fullmatch(token) else None
         user_id = None if token_hash is None else await repos.email_tokens.live_user(token_hash, purpose)
         account = None if user_id is None else await repos.users.lock(user_id)
         if token_hash is None or user_id is None or account is None:
@@ -77,6 +73,3 @@ class EmailLinks:
         if email is None:
             raise InvalidLink
         return user_id, email, account
-
-    def _token_hash(self, token: str) -> str:
-        return hmac.new(self._secret, token.encode(), hashlib.sha256).hexdigest()

@@ -59,6 +59,14 @@ class TransactionConflict(DomainError):
     detail = "The service is busy. Try again in a moment."
 
 
+class PasswordCheckUnavailable(DomainError):
+    """BREACHED_PASSWORD_CHECK=fail-closed, and the corpus of breached passwords could not be asked about a new
+    password: it is refused for now (503), nothing changes."""
+
+    code = "password_check_unavailable"
+    detail = "The new password could not be checked against known data breaches just now. Try again in a moment."
+
+
 class ProfileChanged(Exception):
     """The user's profile changed after it was read for a new session: read it again."""
 

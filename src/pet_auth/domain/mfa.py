@@ -166,10 +166,10 @@ class MfaService:
             async def enable(repos: Repositories) -> Credentials:
                 await repos.users.lock(user.id)  # first, as every credential change: one lock order
                 record = await repos.mfa.lock(user.id)
+                if record is not None and record.enabled:
+                    raise MfaAlreadyEnabled
                 if record is None or record.created_at < datetime.now(UTC) - SETUP_LIFETIME:
                     raise MfaSetupRequired
-                if record.enabled:
-                    raise MfaAlreadyEnabled
                 if not await self._use_totp(repos, user.id, record, code):
                     attempt.outcome = Outcome.FAILURE
                     raise InvalidCode

@@ -8,12 +8,18 @@ A failed check takes one time class whatever the stored hash: a bcrypt check run
 length, and every failure answers no sooner than a bcrypt check at the Node version's cost would, once per form
 of the password tried (twice for a password not in NFC, whatever the account). Otherwise the time of a failed
 sign-in would tell an argon2 account, a legacy (bcrypt) one and an unknown address apart.
+
+A new password (register, change, reset) must pass `PasswordPolicy`: a length that depends on whether it will be the
+account's only factor, no control characters, not on the bundled list of common passwords, then not in the corpus of
+breached passwords (the `BreachedPasswords` port), as BREACHED_PASSWORD_CHECK says. Passwords already set are never
+judged again: a shorter one keeps working until it is changed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import gzip
 import os
 import statistics
@@ -31,7 +37,8 @@ from typing import TypeVar
 import argon2
 import bcrypt
 
-from pet_auth.domain.errors import FieldError, InvalidInput
+from pet_auth.domain.errors import FieldError, InvalidInput, PasswordCheckUnavailable
+from pet_auth.domain.ports import BreachedPasswords
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
@@ -39,6 +46,7 @@ _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 HASH_THREAD_NICENESS = 10
 HASH_THREAD_NAME = "password-hash"
 TOO_COMMON = "is too common: it appears in lists of leaked passwords; choose another"
+BREACHED = "has appeared in a data breach, so attackers will try it early; choose another, used nowhere else"
 # The Node version hashed with bcrypt at this cost; its users may be imported at any time.
 LEGACY_BCRYPT_COST = 10
 BCRYPT_MAX_BYTES = 72
@@ -52,11 +60,11 @@ def common_passwords() -> frozenset[str]:
     return frozenset(gzip.decompress(data).decode().split())
 
 
-def check_password_policy(password: str, field: str = "password") -> None:
+def check_password_policy(password: str, field: str = "password", *, min_length: int = MIN_PASSWORD_LENGTH) -> None:
     """Length in characters (not bytes) of the NFC form, no composition rules, no common passwords."""
     password = unicodedata.normalize("NFC", password)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        message = f"must be at least {MIN_PASSWORD_LENGTH} characters"
+    if len(password) < min_length:
+        message = f"must be at least {min_length} characters"
     elif len(password) > MAX_PASSWORD_LENGTH:
         message = f"must be at most {MAX_PASSWORD_LENGTH} characters"
     elif any(unicodedata.category(ch) == "Cc" for ch in password):
@@ -66,6 +74,50 @@ def check_password_policy(password: str, field: str = "password") -> None:
     else:
         return
     raise InvalidInput(FieldError(field, message))
+
+
+class BreachCheck(enum.Enum):
+    """BREACHED_PASSWORD_CHECK: what a new password meets when the corpus of breached passwords cannot be asked."""
+
+    OFF = "off"  # never asked: the bundled list alone
+    FAIL_OPEN = "fail-open"  # the bundled list alone, this time
+    FAIL_CLOSED = "fail-closed"  # refused for now (PasswordCheckUnavailable, 503)
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordPolicy:
+    """The rules for a new password. NIST SP 800-63B-4 §3.1.1.2: at least 15 characters for a password that is the
+    only factor (PASSWORD_MIN_LENGTH_SINGLE_FACTOR=15), at least 8 for one used with a second factor; no other
+    composition rule; checked against commonly used and breached passwords."""
+
+    min_length_single_factor: int = MIN_PASSWORD_LENGTH
+    min_length_with_mfa: int = MIN_PASSWORD_LENGTH
+    breach_check: BreachCheck = BreachCheck.OFF
+    breached: BreachedPasswords | None = None
+
+    def min_length(self, *, mfa: bool | None) -> int:
+        """The minimum for an account with two-factor sign-in on (True), off (False), or not known yet (None: the
+        lower of the two, a first cheap check before the account is read)."""
+        if mfa is None:
+            return min(self.min_length_with_mfa, self.min_length_single_factor)
+        return self.min_length_with_mfa if mfa else self.min_length_single_factor
+
+    def check(self, password: str, field: str = "password", *, mfa: bool | None) -> None:
+        """The cheap rules: length, characters, the bundled list of common passwords."""
+        check_password_policy(password, field, min_length=self.min_length(mfa=mfa))
+
+    async def check_not_breached(self, password: str, field: str = "password") -> None:
+        """Not in the corpus of breached passwords (as BREACHED_PASSWORD_CHECK says); after `check`, before hashing.
+        The password is asked about in NFC, the form that is hashed."""
+        if self.breach_check is BreachCheck.OFF or self.breached is None:
+            return
+        appearances = await self.breached.appearances(unicodedata.normalize("NFC", password))
+        if appearances is None:
+            if self.breach_check is BreachCheck.FAIL_CLOSED:
+                raise PasswordCheckUnavailable
+            return  # fail-open: the bundled list has had its say
+        if appearances > 0:
+            raise InvalidInput(FieldError(field, BREACHED))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """What the domain services need from the outside world, as interfaces: the unit of work and its repositories
 (db/ implements them), the mailer (mail/), the session registry and pending sign-ins (sessions/), the rate limiter
-(ratelimit.py). The services depend on these alone, never on a concrete adapter."""
+(ratelimit.py), the corpus of breached passwords (pwned.py). The services depend on these alone, never on a concrete
+adapter."""
 
 from __future__ import annotations
 
@@ -259,3 +260,12 @@ class Message:
 
 class Mailer(Protocol):
     async def send(self, message: Message) -> None: ...
+
+
+# --- breached passwords ---------------------------------------------------------------------------------------------
+
+
+class BreachedPasswords(Protocol):
+    async def appearances(self, password: str) -> int | None:
+        """How often the password appears in the known breaches (0: never); None when that could not be learnt
+        (the source did not answer, or not in time)."""

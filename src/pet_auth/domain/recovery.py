@@ -10,9 +10,6 @@ address, the second factor set up before it goes too (verification.py).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -21,14 +18,11 @@ from pet_auth.domain.emails import normalize_email
 from pet_auth.domain.errors import InvalidToken
 from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import Client, User
-from pet_auth.domain.passwords import PasswordHasher, check_password_policy
+from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy
 from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
 from pet_auth.domain.security_events import EventKind, security_event
+from pet_auth.domain.tokens import keyed_digest, new_token
 from pet_auth.mail.messages import password_changed_message, reset_link_message
-
-RESET_TOKEN_BYTES = 32
-# The shape of `secrets.token_urlsafe(RESET_TOKEN_BYTES)`: 32 bytes in URL-safe base64, unpadded.
-RESET_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{43}$"  # noqa: S105 - a shape, not a secret
 
 
 class RecoveryService:
@@ -47,15 +41,16 @@ class RecoveryService:
         frontend_url: str,
         token_ttl: int,
         removes_mfa_enabled_within: timedelta,
+        policy: PasswordPolicy,
     ) -> None:
-        self._db, self._hasher = db, hasher
+        self._db, self._hasher, self._policy = db, hasher, policy
         self._limiter, self._limits, self._sessions = limiter, limits, sessions
         self._mailer, self._spawn, self._audit = mailer, spawn, audit
         self._secret, self._frontend_url, self._token_ttl = secret, frontend_url.rstrip("/"), token_ttl
         self._removes_mfa_enabled_within = removes_mfa_enabled_within
 
     def _token_hash(self, token: str) -> str:
-        return hmac.new(self._secret, token.encode(), hashlib.sha256).hexdigest()
+        return keyed_digest(self._secret, token)
 
     async def request_reset(self, email: str, ip: str) -> None:
         """Same work on the request path whether or not the account exists: lookup and mail happen later."""
@@ -67,7 +62,7 @@ class RecoveryService:
         self._spawn(self._issue_and_mail(email), "password reset email")
 
     async def _issue_and_mail(self, email: str) -> None:
-        token = secrets.token_urlsafe(RESET_TOKEN_BYTES)
+        token = new_token()
         expires_at = datetime.now(UTC) + timedelta(seconds=self._token_ttl)
         async with self._db.transaction() as repos:
             user_id = await repos.users.get_id_by_email(email)
@@ -78,13 +73,18 @@ class RecoveryService:
         await self._mailer.send(reset_link_message(email, link, max(1, self._token_ttl // 60)))
 
     async def reset(self, token: str, new_password: str, client: Client) -> None:
-        check_password_policy(new_password)
+        """The new password's minimum length is that of a password used with a second factor if two-factor
+        sign-in is still on once the reset is done, else that of a password that is the only factor."""
+        # Whether the account keeps a second factor is known only in the transaction: the lower minimum first.
+        self._policy.check(new_password, mfa=None)
         token_hash = self._token_hash(token)
         # Looked up before hashing so that junk tokens cost no argon2 run; `consume` below is what decides.
         async with self._db.read() as repos:
             user_id = await repos.reset_tokens.live_user(token_hash)
         if user_id is None:
             raise InvalidToken
+        # Only the holder of a live link gets the corpus of breached passwords asked.
+        await self._policy.check_not_breached(new_password)
         new_hash = await self._hasher.hash(new_password)
 
         async def reset(repos: Repositories) -> tuple[User, bool]:
@@ -104,6 +104,9 @@ class RecoveryService:
             await repos.email_tokens.delete_for_user(user_id)
             user = await repos.users.get(user_id)
             assert user is not None  # likewise
+            # The account as the reset leaves it (two-factor sign-in removed or kept): a password too short for
+            # it undoes the whole transaction, and the link stays usable.
+            self._policy.check(new_password, mfa=user.mfa_enabled)
             event = security_event(EventKind.PASSWORD_RESET, client, mfaRemoved=mfa_removed)
             await repos.security_events.add(user_id, event)
             # Inside the transaction: if Redis fails, nothing commits and the link stays usable. The new version

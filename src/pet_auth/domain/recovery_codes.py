@@ -7,8 +7,9 @@ Stored as HMAC-SHA256 under a key of their own: 50 bits from a CSPRNG need no sl
 
 from __future__ import annotations
 
-import hmac
 import secrets
+
+from pet_auth.domain.tokens import keyed_digest
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 COUNT = 10
@@ -29,4 +30,4 @@ def normalize(text: str) -> str | None:
 
 def code_hash(key: bytes, user_id: int, normalized_code: str) -> str:
     """Keyed per user, so that equal codes of two users are stored apart."""
-    return hmac.new(key, f"{user_id}:{normalized_code}".encode(), "sha256").hexdigest()
+    return keyed_digest(key, f"{user_id}:{normalized_code}")

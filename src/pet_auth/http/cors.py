@@ -6,45 +6,53 @@ headers) and sorts and joins the allowed methods and headers again for each resp
 `/me` with an `Origin` (bench/app_only.py --origin). Here the same headers, with the same values, are built when the
 app is, and appended as pairs; the preflight answers and the origin rule stay Litestar's.
 
-The class it extends is internal to Litestar since 2.9 (it is what `Litestar(cors_config=...)` installs): a Litestar
-upgrade that changes it is caught by tests/test_csrf.py, which both pass alike.
+Litestar's middleware class is internal (it is what `Litestar(cors_config=...)` installs): it is used through the
+fence, http/litestar_compat.py, whose tripwires check that these headers are still the ones Litestar would add.
 """
 
 from __future__ import annotations
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.middleware._internal.cors import CORSMiddleware
-from litestar.types import ASGIApp, Message, Send
+from litestar.types import Message, Send
+
+from pet_auth.http.litestar_compat import install_cors
+
+_ALLOW_ORIGIN = b"access-control-allow-origin"
 
 
 def _pair(name: str, value: str) -> tuple[bytes, bytes]:
     return name.lower().encode("latin-1"), value.encode("latin-1")
 
 
-class PreencodedCORSMiddleware(CORSMiddleware):
-    def __init__(self, app: ASGIApp, config: CORSConfig) -> None:
-        super().__init__(app, config)
+class PreencodedCORSHeaders:
+    """The send wrapper of the CORS middleware (`CORSSendWrapper`): Litestar's response headers, encoded once.
+
+    Like Litestar's, it sets the configuration's headers on every answer, replacing any the handler set; for an
+    origin it grants, also `Access-Control-Allow-Origin: <origin>` (in place of a `*`) and `Vary: Origin` (in place
+    of the handler's `Vary`)."""
+
+    def __init__(self, config: CORSConfig) -> None:
+        self.config = config
         every_response = {
             **config.simple_headers,
             "Access-Control-Allow-Headers": ", ".join(sorted(set(config.allow_headers))),
             "Access-Control-Allow-Methods": ", ".join(sorted(set(config.allow_methods))),
         }
         self._every_response = [_pair(name, value) for name, value in every_response.items()]
-        self._replaced = frozenset(name for name, _ in self._every_response) | {
-            b"access-control-allow-origin",
-            b"vary",
-        }
+        self._replaced = frozenset(name for name, _ in self._every_response)
+        self._granted_base = [pair for pair in self._every_response if pair[0] != _ALLOW_ORIGIN]
+        self._replaced_when_granted = self._replaced | {_ALLOW_ORIGIN, b"vary"}
 
-    def send_wrapper(self, send: Send, origin: str, has_cookie: bool) -> Send:
+    def __call__(self, send: Send, origin: str, has_cookie: bool) -> Send:
         config = self.config
         granted = (config.is_allow_all_origins and has_cookie) or (
             not config.is_allow_all_origins and config.is_origin_allowed(origin)
         )
-        added = self._every_response
+        added, replaced = self._every_response, self._replaced
         if granted:
-            added = [*added, _pair("Access-Control-Allow-Origin", origin), (b"vary", b"Origin")]
-        replaced = self._replaced
+            added = [*self._granted_base, (_ALLOW_ORIGIN, origin.encode("latin-1")), (b"vary", b"Origin")]
+            replaced = self._replaced_when_granted
 
         async def wrapped_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -57,4 +65,4 @@ class PreencodedCORSMiddleware(CORSMiddleware):
 
 def enable_cors(app: Litestar, config: CORSConfig) -> None:
     """Put the CORS middleware around `app`'s handler, where `Litestar(cors_config=config)` puts Litestar's."""
-    app.asgi_handler = PreencodedCORSMiddleware(app.asgi_handler, config)
+    install_cors(app, config, PreencodedCORSHeaders(config))

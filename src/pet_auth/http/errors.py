@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from http import HTTPStatus
 from typing import Any
 
@@ -11,10 +10,11 @@ import asyncpg.exceptions
 import redis.exceptions
 import sqlalchemy.exc
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from pet_auth.domain import errors as domain
+from pet_auth.http.litestar_compat import field_errors, is_malformed_body
 from pet_auth.http.schemas import FieldProblem, Problem
 
 logger = logging.getLogger("pet_auth.errors")
@@ -34,6 +34,7 @@ DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
     domain.MfaConflict: 409,
     domain.RateLimited: 429,
     domain.TransactionConflict: 503,
+    domain.PasswordCheckUnavailable: 503,
 }
 
 _HTTP_CODES = {
@@ -154,7 +155,7 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Probl
         return _unexpected(_, exc)
     code = getattr(exc, "code", None) or _HTTP_CODES.get(status, f"http_{status}")
     detail = exc.detail
-    if isinstance(exc.__cause__, SerializationException):
+    if is_malformed_body(exc):
         return _malformed_json()
     return problem(status, code, detail, headers=exc.headers)
 
@@ -163,23 +164,8 @@ def _malformed_json() -> Response[Problem]:
     return problem(400, "malformed_json", "The request body is not valid JSON.")
 
 
-_MISSING_FIELD = re.compile(r"Object missing required field `([^`]+)`")
-
-
 def _field_problems(extra: Any) -> list[FieldProblem]:
-    items = extra if isinstance(extra, list) else []
-    problems = []
-    for item in items:
-        if isinstance(item, dict):
-            # Litestar names the whole body after the handler's parameter, `data`; the client knows it as the body.
-            key = str(item.get("key") or "body")
-            field = "body" if key == "data" else key
-            message = str(item.get("message", "is invalid"))
-            if missing := _MISSING_FIELD.fullmatch(message):
-                field, message = missing.group(1), "is required"
-            elif message == "'data'":  # no body at all, or a JSON null
-                message = "is required"
-            problems.append(FieldProblem(field=field, message=message))
+    problems = [FieldProblem(field=field, message=message) for field, message in field_errors(extra)]
     return problems or [FieldProblem(field="body", message="is invalid")]
 
 

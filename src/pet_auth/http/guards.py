@@ -8,11 +8,12 @@ from litestar import HttpMethod
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
-from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
+from litestar.handlers import BaseRouteHandler
 from litestar.types import Guard
 
 from pet_auth.domain.errors import EmailNotVerified
 from pet_auth.domain.models import Client, User
+from pet_auth.http.litestar_compat import SharedHandlerRoute
 from pet_auth.http.openapi import SIGNED_IN
 from pet_auth.http.session_cookie import live_session
 from pet_auth.http.user_agents import describe_user_agent, known_user_agent
@@ -38,20 +39,9 @@ async def requires_verified_email(connection: ASGIConnection[Any, Any, Any, Any]
         raise EmailNotVerified
 
 
-class SharedHandlerRoute(HTTPRouteHandler):
-    """A route whose guards are handed the route handler itself, not a fresh copy of it per request.
-
-    Litestar copies the handler (some 60 attributes) for every guard call, in case a guard changes it; on
-    `/me`, the hot path, that copy was 7% of the server's CPU. Our guards read the connection, never the handler.
-    """
-
-    async def authorize_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
-        for guard in self.resolve_guards():
-            await guard(connection, self)  # type: ignore[misc]
-
-
 def guarded_get(path: str, **options: Any) -> SharedHandlerRoute:
-    """`litestar.get` for routes behind a guard (see `SharedHandlerRoute`)."""
+    """`litestar.get` for routes behind a guard: its guards are handed the handler itself, not a copy made for
+    each request (see `SharedHandlerRoute`, http/litestar_compat.py)."""
     return SharedHandlerRoute(path, http_method=HttpMethod.GET, **options)
 
 
@@ -80,7 +70,13 @@ CURRENT_USER = {"user": Provide(provide_current_user, sync_to_thread=False)}
 
 def signed_in(*more_guards: Guard) -> dict[str, Any]:
     """The options of a route for signed-in users: the login guard (then `more_guards`), the current user by
-    dependency injection, and the OpenAPI security requirement that says so. `@post(path, **signed_in(), ...)`."""
+    dependency injection, and the OpenAPI security requirement that says so. `@post(path, **signed_in(), ...)`.
+
+    Per route rather than a guarded `Router` of the signed-in routes: the OpenAPI document lists paths in the order
+    they are registered, and within a controller (alphabetically by handler) signed-in and public routes alternate
+    (`/api/auth`: change-password, login, logout, me, register), so a router of their own would reorder the
+    document and the TypeScript client's types generated from it. A controller whose routes are all signed-in sets
+    these at its level instead (`SessionsController`)."""
     return {"guards": [requires_login, *more_guards], "dependencies": CURRENT_USER, "security": SIGNED_IN}
 
 

@@ -12,11 +12,11 @@ every route of its kind can meet are added here from what the document already k
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 
 import msgspec
-from litestar import HttpMethod
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
@@ -32,7 +32,7 @@ from litestar.openapi.spec import (
     SecurityRequirement,
     SecurityScheme,
 )
-from litestar.types.internal_types import PathParameterDefinition
+from litestar.types import OperationIDCreator
 
 from pet_auth.domain.errors import DomainError, InvalidInput
 from pet_auth.http.errors import HTTP_PROBLEMS, PROBLEM_JSON, status_of
@@ -128,12 +128,14 @@ def _problem_response(status: int, codes: list[str]) -> OpenAPIResponse:
     )
 
 
-def _operation_id(
-    handler: HTTPRouteHandler, _method: HttpMethod | str, _path: list[str | PathParameterDefinition]
-) -> str:
+def _camel_case_handler_name(handler: HTTPRouteHandler, _method: object, _path: Sequence[object]) -> str:
     """The handler's name in camelCase: `change_password` is `changePassword`, a client's method name."""
     first, *rest = handler.handler_name.split("_")
     return first + "".join(part.title() for part in rest)
+
+
+# Checked against Litestar's public signature of an operation id creator (the method and path go unused).
+_operation_id: OperationIDCreator = _camel_case_handler_name
 
 
 def openapi_config(session_cookie_name: str) -> OpenAPIConfig:

@@ -10,8 +10,8 @@ import msgspec
 from pet_auth.domain.emails import MAX_EMAIL_LENGTH
 from pet_auth.domain.models import SessionInfo, User
 from pet_auth.domain.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from pet_auth.domain.recovery import RESET_TOKEN_PATTERN
 from pet_auth.domain.security_events import DetailValue, EventKind, EventPage, RecordedEvent
+from pet_auth.domain.tokens import TOKEN_PATTERN
 
 # Mirrors the policy's refusal of control characters (Unicode category Cc), as an ECMA-262 pattern.
 PASSWORD_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"  # noqa: S105 - a rule, not a password
@@ -30,7 +30,8 @@ NewPassword = Annotated[
     str,
     msgspec.Meta(
         description=f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters, no control characters, "
-        "not a commonly used password.",
+        "not a commonly used password nor one known from a data breach. The service may require more than "
+        f"{MIN_PASSWORD_LENGTH} characters (PASSWORD_MIN_LENGTH_SINGLE_FACTOR, PASSWORD_MIN_LENGTH_WITH_MFA).",
         examples=["correct horse battery staple"],
         extra_json_schema={
             "extra": {
@@ -49,7 +50,7 @@ Token = Annotated[
     msgspec.Meta(
         max_length=256,
         description="The token of an emailed link: 43 URL-safe base64 characters.",
-        extra_json_schema={"extra": {"pattern": RESET_TOKEN_PATTERN}},
+        extra_json_schema={"extra": {"pattern": f"^{TOKEN_PATTERN.pattern}$"}},
     ),
 ]
 Code = Annotated[

@@ -1,5 +1,5 @@
-"""The session cookie (the transport): Litestar's server-side session backend and middleware, extended to close
-their gaps. Storage is sessions/store.py's.
+"""The session cookie (the transport): a backend of Litestar's session middleware, and that middleware extended,
+closing the gaps of its server-side backend. Storage is sessions/store.py's.
 
 Names: a session's *token* is the cookie value, the secret; its *handle* is the keyed hash of the token that Redis
 stores it under, public (the `id` of `GET /sessions`).
@@ -23,22 +23,23 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import msgspec
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
+from litestar.enums import ScopeType
 from litestar.middleware.base import DefineMiddleware
-from litestar.middleware.session.base import SessionMiddleware
-from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
-from litestar.types import Empty, HTTPResponseStartEvent, Message, ScopeSession
+from litestar.middleware.session.base import BaseBackendConfig, BaseSessionBackend, SessionMiddleware
+from litestar.types import Empty, HTTPResponseStartEvent, Message, Scopes, ScopeSession
 
 from pet_auth.domain.models import SessionRef
+from pet_auth.domain.tokens import TOKEN_PATTERN
 from pet_auth.http.errors import PROBLEM_JSON, is_unavailable, logger, unavailable_problem
 from pet_auth.sessions.store import LiveSession, SessionStore, session_handle
 
 _STATE_KEY = "pet_auth.session_state"
-_SESSION_TOKEN = re.compile(r"([1-9][0-9]{0,17})\.[A-Za-z0-9_-]{43}")  # user id . token_urlsafe(32)
+_SESSION_TOKEN = re.compile(rf"([1-9][0-9]{{0,17}})\.{TOKEN_PATTERN.pattern}")  # <user id>.<new_token()>
 
 
 # The key of Litestar's scope session under which a signed-in request finds its session.
@@ -71,13 +72,13 @@ def session_state(connection: ASGIConnection[Any, Any, Any, Any]) -> SessionStat
     return cast(SessionState, state)
 
 
-class RedisSessionBackend(ServerSideSessionBackend):
-    config: RedisSessionConfig
+class RedisSessionBackend(BaseSessionBackend["RedisSessionConfig"]):
+    """A backend of Litestar's session middleware (its public interface: load, session id, store) over
+    `SessionStore`. The session the middleware puts in the scope is `{_LIVE: LiveSession}`, or empty."""
 
-    def _store(self, connection: ASGIConnection[Any, Any, Any, Any]) -> SessionStore:
-        return cast(SessionStore, self.config.get_store_from_app(connection.scope["app"]))
-
-    def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:  # type: ignore[override]
+    def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+        """The token of the session the request came with (`request.get_session_id()`); None without one (no
+        id is made up for a request without a session)."""
         loaded = session_state(connection).loaded
         return None if loaded is None else loaded.token
 
@@ -91,7 +92,7 @@ class RedisSessionBackend(ServerSideSessionBackend):
             state.stale_cookie = True
             return {}
         user_id, handle = int(well_formed[1]), session_handle(self.config.secret, token)
-        live = await self._store(connection).load(user_id, handle)
+        live = await self.config.sessions.load(user_id, handle)
         if live is None:
             state.stale_cookie = True
             return {}
@@ -103,12 +104,12 @@ class RedisSessionBackend(ServerSideSessionBackend):
     ) -> None:
         state = session_state(connection)
         if state.issued is not None:
-            _add_header(message, self._cookie(state.issued, max_age=self._store(connection).absolute_lifetime))
+            _add_header(message, self._cookie(state.issued, max_age=self.config.sessions.absolute_lifetime))
             return
         loaded = state.loaded
         if scope_session is Empty or not scope_session:
             if loaded is not None:
-                await self._store(connection).end_session(loaded.live.user_id, loaded.live.handle)
+                await self.config.sessions.end_session(loaded.live.user_id, loaded.live.handle)
             if loaded is not None or state.stale_cookie:
                 _add_header(message, self._cookie("", max_age=0))
         # A signed-in session's data belongs to the store: it is written when the session starts, never back.
@@ -120,8 +121,9 @@ class RedisSessionBackend(ServerSideSessionBackend):
             value=value,
             max_age=max_age,
             path=self.config.path,
+            domain=self.config.domain,
             secure=self.config.secure,
-            httponly=True,
+            httponly=self.config.httponly,
             samesite=self.config.samesite,
         )
         return cookie.to_header(header="")
@@ -170,14 +172,25 @@ class RedisSessionMiddleware(SessionMiddleware[RedisSessionBackend]):
 
 
 @dataclass
-class RedisSessionConfig(ServerSideSessionConfig):
-    _backend_class = RedisSessionBackend
-    secret: bytes = field(default=b"", repr=False)
-    samesite: Any = "lax"
+class RedisSessionConfig(BaseBackendConfig[RedisSessionBackend]):
+    """The session cookie's settings, and the store of the sessions it names. `middleware` installs it."""
+
+    key: str
+    sessions: SessionStore = field(repr=False)
+    secret: bytes = field(repr=False)
+    max_age: int
+    path: str = "/"
+    domain: str | None = None
+    secure: bool = False
+    httponly: bool = True
+    samesite: Literal["lax", "strict", "none"] = "lax"
+    exclude: str | list[str] | None = None
+    exclude_opt_key: str = "skip_session"
+    scopes: Scopes = field(default_factory=lambda: {ScopeType.HTTP, ScopeType.WEBSOCKET})
 
     @property
     def middleware(self) -> DefineMiddleware:
-        return DefineMiddleware(RedisSessionMiddleware, backend=self._backend_class(config=self))
+        return DefineMiddleware(RedisSessionMiddleware, backend=RedisSessionBackend(config=self))
 
 
 def begin_session(connection: ASGIConnection[Any, Any, Any, Any], token: str) -> None:

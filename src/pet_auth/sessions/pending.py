@@ -7,16 +7,11 @@ genuine device cookie ('' without one), `f` wrong codes so far. It expires `ttl`
 
 from __future__ import annotations
 
-import base64
-import hmac
-import re
-import secrets
 from typing import cast
 
 from pet_auth.domain.models import PendingSignIn
+from pet_auth.domain.tokens import TOKEN_PATTERN, new_token, short_keyed_digest
 from pet_auth.redis_topology import AnyRedis
-
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32)
 
 # Counts a wrong code (ARGV[1] the most allowed); the pending sign-in ends at the last. Never extends its life.
 _FAILED = """
@@ -32,11 +27,10 @@ class PendingSignInStore:
         self._failed = redis.register_script(_FAILED)
 
     def _redis_key(self, token: str) -> str:
-        digest = hmac.digest(self._key, token.encode(), "sha256")[:16]
-        return f"{self._namespace}:{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"
+        return f"{self._namespace}:{short_keyed_digest(self._key, token)}"
 
     async def start(self, pending: PendingSignIn) -> str:
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         fields: list[str | int] = [
             "u",
             pending.user_id,
@@ -55,7 +49,7 @@ class PendingSignInStore:
         return token
 
     async def get(self, token: str) -> PendingSignIn | None:
-        if not _TOKEN.fullmatch(token):
+        if not TOKEN_PATTERN.fullmatch(token):
             return None
         fields = await self._redis.hmget(self._redis_key(token), ["u", "v", "d"])
         user_id, version, device_id = cast("list[bytes | None]", fields)

@@ -1,4 +1,4 @@
-"""Redis storage of sessions: Litestar's RedisStore, holding each user's sessions together in one hash.
+"""Redis storage of sessions: each user's sessions together in one hash.
 
 One key per user, `<ns>:{<user id>}` (the braces make the user id the key's Redis Cluster hash tag), a hash of
   u          the user's own fields that a session serves (`Profile`), kept once for all their sessions
@@ -21,22 +21,19 @@ recently used session ends too).
 
 from __future__ import annotations
 
-import base64
-import hmac
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import msgspec
-from litestar.stores.redis import RedisStore
 from redis.commands.core import AsyncScript
 from redis.exceptions import AskError, ConnectionError, MovedError, ResponseError, TryAgainError
 
 from pet_auth.domain.errors import CredentialsChanged, ProfileChanged, SessionEnded
 from pet_auth.domain.models import Client, SessionInfo, SessionRef, User
+from pet_auth.domain.tokens import new_token, short_keyed_digest
 from pet_auth.redis_topology import TIMEOUT_SECONDS, AnyRedis, connection_for
 from pet_auth.sessions.batch import ReadBatcher
 
@@ -228,15 +225,17 @@ return delete_sessions(KEYS[1], handles)
 def session_handle(secret: bytes, token: str) -> str:
     """The name a session is stored under: HMAC-SHA256 of its token, truncated to 128 bits (22 characters): no
     way back to the token, no collision in practice, and 21 bytes less in Redis for every session."""
-    mac = hmac.digest(secret, token.encode(), "sha256")[:16]
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+    return short_keyed_digest(secret, token)
 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class SessionStore(RedisStore):
+class SessionStore:
+    """The sessions of every user, under `<namespace>:`. Not a Litestar `Store` (a key/value API it would not
+    honour): the session middleware gets it from its configuration (http/session_cookie.py)."""
+
     def __init__(
         self,
         redis: AnyRedis,
@@ -249,8 +248,8 @@ class SessionStore(RedisStore):
         wait_replicas: int = 0,
         wait_timeout_ms: int = 500,
     ) -> None:
-        # Litestar's store only keeps the client and registers scripts, which a cluster client does too.
-        super().__init__(cast("Any", redis), namespace=namespace)
+        self._redis = redis
+        self._key_prefix = f"{namespace}:"
         self._secret = secret
         self._wait_replicas = wait_replicas
         self._wait_timeout_ms = wait_timeout_ms
@@ -266,7 +265,7 @@ class SessionStore(RedisStore):
         self._profile_changed = redis.register_script(_PROFILE_CHANGED)
 
     def _user_key(self, user_id: int) -> str:
-        return self._make_key(f"{{{user_id}}}")
+        return f"{self._key_prefix}{{{user_id}}}"
 
     def _cutoffs(self, now_ms: int) -> tuple[int, int]:
         """The deadline rule, written once: a session last used at or before the first (ms), or issued at or
@@ -305,7 +304,7 @@ class SessionStore(RedisStore):
         same user's, else right after: a script touches one user's key, one hash slot); return its token,
         `<user id>.<256 random bits>`. Raises `CredentialsChanged` if the user's credentials were changed past
         `credential_version` (unless `force`)."""
-        token = f"{user.id}.{secrets.token_urlsafe(32)}"
+        token = f"{user.id}.{new_token()}"
         now_ms = _now_ms()
         record = SessionRecord(issued_at=now_ms // 1000, last_seen_ms=now_ms, device=client.device, ip=client.ip)
         seen_cutoff, issued_cutoff = self._cutoffs(now_ms)

@@ -10,7 +10,7 @@ from litestar.params import JSONBody
 
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.auth import AuthService
-from pet_auth.domain.errors import EmailTaken, InvalidCredentials, RateLimited
+from pet_auth.domain.errors import EmailTaken, InvalidCredentials, PasswordCheckUnavailable, RateLimited
 from pet_auth.domain.models import MfaChallenge, User
 from pet_auth.http.cookies import HttpOnlyCookie, renewed_response, signed_in_response
 from pet_auth.http.guards import client_ip, client_of, guarded_get, signed_in
@@ -36,7 +36,7 @@ class AuthController(Controller):
     path = "/api/auth"
     tags = ["auth"]
 
-    @post("/register", status_code=201, operation_class=problems(EmailTaken, RateLimited))
+    @post("/register", status_code=201, operation_class=problems(EmailTaken, RateLimited, PasswordCheckUnavailable))
     async def register(
         self,
         data: JSONBody[RegisterRequest],
@@ -94,7 +94,7 @@ class AuthController(Controller):
         "/change-password",
         status_code=204,
         **signed_in(),
-        operation_class=problems(InvalidCredentials, RateLimited),
+        operation_class=problems(InvalidCredentials, RateLimited, PasswordCheckUnavailable),
     )
     async def change_password(
         self,

@@ -8,7 +8,7 @@ from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
-from pet_auth.domain.errors import InvalidToken, RateLimited
+from pet_auth.domain.errors import InvalidToken, PasswordCheckUnavailable, RateLimited
 from pet_auth.domain.recovery import RecoveryService
 from pet_auth.http.guards import client_ip, client_of
 from pet_auth.http.openapi import problems
@@ -32,7 +32,7 @@ class RecoveryController(Controller):
         await recovery.request_reset(data.email, client_ip(request))
         return MessageResponse(message=RESET_REQUESTED_REPLY)
 
-    @post("/reset-password", status_code=204, operation_class=problems(InvalidToken))
+    @post("/reset-password", status_code=204, operation_class=problems(InvalidToken, PasswordCheckUnavailable))
     async def reset_password(
         self,
         data: JSONBody[ResetPasswordRequest],

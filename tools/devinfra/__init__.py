@@ -1,14 +1,14 @@
-"""Development servers: use PostgreSQL and Redis where they answer, else start them (`python -m pet_auth infra ...`).
+"""Development servers: use PostgreSQL and Redis where they answer, else start them (`python -m tools.devinfra ...`).
 
-`infra up` (run by `make dev` and `make migrate`) takes, for each server that does not answer at its URL, the first
+`up` (run by `make dev` and `make migrate`) takes, for each server that does not answer at its URL, the first
 way that works:
 1. a Docker engine answers: `docker compose up -d --wait` with the committed compose.yaml (plus Mailpit for mail);
 2. the server programs are installed: a private instance under .dev/ of the invoking user (of `postgres` under
    root, which PostgreSQL refuses to run as), on the default port or a free one when that is taken;
 and writes the URLs it got into .env. Otherwise it prints one line per missing server saying what to install.
-`infra down` stops what `infra up` started (data kept), `infra reset` also deletes the data, and `infra check`
-(run by `make start`) only reports. The test suite starts throwaway private instances with the same code
-(`temporary_postgres`, `temporary_redis`), never touching the development database.
+`down` stops what `up` started (data kept), and `reset` also deletes the data. The test suite starts throwaway
+private instances with the same code (`temporary_postgres`, `temporary_redis`), never touching the development
+database. A developer tool, outside the product package: see docs/development.md.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import redis
 from dotenv import set_key
 
 from pet_auth.config import Settings
+from pet_auth.reachability import answers, redact
 
 DEV_DIR = Path(".dev")
 ENV_FILE = Path(".env")
@@ -79,26 +80,6 @@ SERVERS = (POSTGRES, REDIS)
 
 def configured_url(settings: Settings, server: Server) -> str:
     return settings.database_url if server is POSTGRES else settings.redis_url
-
-
-def answers(url: str, timeout: float = 1.0) -> bool:
-    """Whether something accepts connections at the URL's host and port."""
-    parts = urlsplit(url)
-    default = POSTGRES.default_port if parts.scheme.startswith("postgres") else REDIS.default_port
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def redact(url: str) -> str:
-    """The URL without its password, fit for a message."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _port_is_free(port: int) -> bool:
@@ -450,14 +431,3 @@ def down(dev_dir: Path = DEV_DIR, delete_data: bool = False) -> None:
     if delete_data and dev_dir.exists():
         shutil.rmtree(dev_dir)
         print(f"pet_auth: deleted {dev_dir}/")
-
-
-def check(settings: Settings) -> None:
-    """Reports servers that do not answer (for `make start`, which starts nothing)."""
-    problems = [
-        f"{s.name} does not answer at {redact(configured_url(settings, s))}: start it or set {s.setting}"
-        for s in SERVERS
-        if not answers(configured_url(settings, s))
-    ]
-    if problems:
-        raise InfraError("\n".join(problems))
