@@ -9,7 +9,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from pet_auth.config import Settings
-from pet_auth.sessions.store import SessionRecord
+from pet_auth.redis_store.sessions import SessionRecord
 from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
 
 NEW_PASSWORD = "a brand new passphrase 42"

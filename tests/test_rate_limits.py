@@ -24,7 +24,7 @@ from pet_auth.config import Settings
 from pet_auth.domain.errors import RateLimited
 from pet_auth.domain.ports import Limit, Outcome
 from pet_auth.keys import derive_keys
-from pet_auth.ratelimit import RedisRateLimiter
+from pet_auth.redis_store.ratelimit import RedisRateLimiter
 from tests.conftest import PASSWORD, Client, MakeClient, forget_device, register, unique_email
 from tests.live_server import live_server, worker_processes
 

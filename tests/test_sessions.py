@@ -17,7 +17,7 @@ from pet_auth.config import Settings
 from pet_auth.domain import models
 from pet_auth.domain.errors import CredentialsChanged
 from pet_auth.keys import derive_keys
-from pet_auth.sessions.store import (
+from pet_auth.redis_store.sessions import (
     CREDENTIAL_VERSION,
     CREDENTIAL_VERSION_GRACE_SECONDS,
     PROFILE,

@@ -51,10 +51,10 @@ from pet_auth.http.session_cookie import RedisSessionConfig
 from pet_auth.keys import derive_keys, derive_mfa_keys
 from pet_auth.mail import ConsoleMailer, Mailer, SmtpMailer
 from pet_auth.pwned import PwnedPasswords, create_client, miss_counter
-from pet_auth.ratelimit import RedisRateLimiter
-from pet_auth.redis_topology import TIMEOUT_SECONDS, create_redis
-from pet_auth.sessions.pending import PendingSignInStore
-from pet_auth.sessions.store import SessionStore
+from pet_auth.redis_store.client import TIMEOUT_SECONDS, create_redis
+from pet_auth.redis_store.pending import PendingSignInStore
+from pet_auth.redis_store.ratelimit import RedisRateLimiter
+from pet_auth.redis_store.sessions import SessionStore
 
 MAX_BODY_BYTES = 16 * 1024
 

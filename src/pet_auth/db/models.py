@@ -45,11 +45,11 @@ class UserRow(Base):
     password_hash: Mapped[str] = mapped_column(Text, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     # Advanced by every credential change, in the transaction that makes it; a session is only stored for the
-    # version it was verified against (see sessions/store.py).
+    # version it was verified against (see redis_store/sessions.py).
     credential_version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
     email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Advanced by every change of what a session shows of the user (address, verification), so that a sign-in that
-    # read the user before the change cannot put the old profile back in Redis (see sessions/store.py).
+    # read the user before the change cannot put the old profile back in Redis (see redis_store/sessions.py).
     profile_version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
 
 

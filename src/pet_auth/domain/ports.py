@@ -1,7 +1,7 @@
 """What the domain services need from the outside world, as interfaces: the unit of work and its repositories
-(db/ implements them), the mailer (mail/), the session registry and pending sign-ins (sessions/), the rate limiter
-(ratelimit.py), the corpus of breached passwords (pwned.py). The services depend on these alone, never on a concrete
-adapter."""
+(db/ implements them), the mailer (mail/), the session registry, pending sign-ins and the rate limiter (all three
+in Redis: redis_store/), the corpus of breached passwords (pwned.py). The services depend on these alone, never on a
+concrete adapter."""
 
 from __future__ import annotations
 

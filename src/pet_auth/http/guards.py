@@ -17,7 +17,7 @@ from pet_auth.http.litestar_compat import SharedHandlerRoute
 from pet_auth.http.openapi import SIGNED_IN
 from pet_auth.http.session_cookie import live_session
 from pet_auth.http.user_agents import describe_user_agent, known_user_agent
-from pet_auth.sessions.store import LiveSession
+from pet_auth.redis_store.sessions import LiveSession
 
 
 def _signed_in_session(connection: ASGIConnection[Any, Any, Any, Any]) -> LiveSession:
@@ -49,7 +49,7 @@ def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> User:
     """The signed-in user, from the session alone: no SQL on the hot path.
 
     The user's fields are kept once per user in Redis and rewritten for every session when they change (see
-    sessions/store.py). Routes use it behind `requires_login`; it refuses a session without a user too, so that a
+    redis_store/sessions.py). Routes use it behind `requires_login`; it refuses a session without a user too, so that a
     route that forgot the guard is a 401, never a 500.
     """
     live = _signed_in_session(request)

@@ -1,5 +1,5 @@
 """The session cookie (the transport): a backend of Litestar's session middleware, and that middleware extended,
-closing the gaps of its server-side backend. Storage is sessions/store.py's.
+closing the gaps of its server-side backend. Storage is redis_store/sessions.py's.
 
 Names: a session's *token* is the cookie value, the secret; its *handle* is the keyed hash of the token that Redis
 stores it under, public (the `id` of `GET /sessions`).
@@ -10,7 +10,7 @@ anonymous request and rewrites the session on every response. This backend:
   cookie), deleting the old session in the same step;
 - only reads ids it issued: an unknown or malformed cookie is expired, never adopted;
 - writes nothing for a request without a session, and nothing when a session did not change
-  (its last use is recorded at most once per touch interval, see sessions/store.py);
+  (its last use is recorded at most once per touch interval, see redis_store/sessions.py);
 - keys Redis by HMAC(secret, id), so a listing of Redis yields no usable cookie;
 - enforces the idle timeout and the absolute lifetime on every read.
 
@@ -36,7 +36,7 @@ from litestar.types import Empty, HTTPResponseStartEvent, Message, Scopes, Scope
 from pet_auth.domain.models import SessionRef
 from pet_auth.domain.tokens import TOKEN_PATTERN
 from pet_auth.http.errors import PROBLEM_JSON, is_unavailable, logger, unavailable_problem
-from pet_auth.sessions.store import LiveSession, SessionStore, session_handle
+from pet_auth.redis_store.sessions import LiveSession, SessionStore, session_handle
 
 _STATE_KEY = "pet_auth.session_state"
 _SESSION_TOKEN = re.compile(rf"([1-9][0-9]{{0,17}})\.{TOKEN_PATTERN.pattern}")  # <user id>.<new_token()>

@@ -28,7 +28,7 @@ from pet_auth.domain.clients import client_network
 from pet_auth.domain.errors import RateLimited
 from pet_auth.domain.ports import Check, Limit, Outcome
 from pet_auth.domain.tokens import keyed_digest
-from pet_auth.redis_topology import AnyRedis
+from pet_auth.redis_store.client import AnyRedis
 
 # For each key: count one hit, start its window on the first; return the counts and remaining milliseconds.
 _HIT = """

@@ -34,10 +34,10 @@ from redis.exceptions import AskError, ConnectionError, MovedError, ResponseErro
 from pet_auth.domain.errors import CredentialsChanged, ProfileChanged, SessionEnded
 from pet_auth.domain.models import Client, SessionInfo, SessionRef, User
 from pet_auth.domain.tokens import new_token, short_keyed_digest
-from pet_auth.redis_topology import TIMEOUT_SECONDS, AnyRedis, connection_for
-from pet_auth.sessions.batch import ReadBatcher
+from pet_auth.redis_store.batch import ReadBatcher
+from pet_auth.redis_store.client import TIMEOUT_SECONDS, AnyRedis, connection_for
 
-logger = logging.getLogger("pet_auth.sessions")
+logger = logging.getLogger("pet_auth.sessions")  # the name the README documents, not the module's
 
 PROFILE = "u"
 PROFILE_VERSION = "p"
