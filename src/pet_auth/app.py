@@ -23,22 +23,22 @@ from pet_auth.background import BackgroundTasks
 from pet_auth.config import Settings, SettingsError, decode_key, load_settings
 from pet_auth.db.database import Database, create_engine
 from pet_auth.domain.account import AccountService
+from pet_auth.domain.addresses import AddressService
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import EmailLinks
 from pet_auth.domain.mfa import FAILED_CODES_NOTICED, MfaService
+from pet_auth.domain.password_reset import PasswordResetService
 from pet_auth.domain.passwords import BreachCheck, PasswordHasher, PasswordPolicy
 from pet_auth.domain.ports import Limit, Limits
-from pet_auth.domain.recovery import RecoveryService
 from pet_auth.domain.secret_box import SecretBox
-from pet_auth.domain.verification import EmailService
 from pet_auth.http import metrics
 from pet_auth.http.controllers.account import AccountController
 from pet_auth.http.controllers.auth import AuthController
 from pet_auth.http.controllers.health import HealthController
 from pet_auth.http.controllers.mfa import MfaController
-from pet_auth.http.controllers.recovery import RecoveryController
+from pet_auth.http.controllers.password_reset import PasswordResetController
 from pet_auth.http.controllers.security_events import SecurityEventsController
 from pet_auth.http.controllers.sessions import SessionsController
 from pet_auth.http.cookies import DEVICE_COOKIE_MAX_AGE, HttpOnlyCookie
@@ -178,7 +178,7 @@ def create_app(settings: Settings) -> Litestar:
         frontend_url=settings.frontend_url,
         policy=policy,
     )
-    recovery = RecoveryService(
+    password_reset = PasswordResetService(
         db=db,
         hasher=hasher,
         limiter=limiter,
@@ -205,7 +205,7 @@ def create_app(settings: Settings) -> Litestar:
         audit=audit,
         policy=policy,
     )
-    emails = EmailService(
+    addresses = AddressService(
         db=db,
         auth=auth,
         links=links,
@@ -247,7 +247,7 @@ def create_app(settings: Settings) -> Litestar:
     route_handlers: list[Any] = [
         AuthController,
         MfaController,
-        RecoveryController,
+        PasswordResetController,
         AccountController,
         SessionsController,
         SecurityEventsController,
@@ -279,9 +279,9 @@ def create_app(settings: Settings) -> Litestar:
         state=State({"require_verified_email": settings.require_verified_email}),
         dependencies={
             "auth": _provide(auth),
-            "recovery": _provide(recovery),
+            "password_reset": _provide(password_reset),
             "account": _provide(account),
-            "emails": _provide(emails),
+            "addresses": _provide(addresses),
             "mfa": _provide(mfa),
             "pings": _provide(pings),
             "device_cookie": _provide(

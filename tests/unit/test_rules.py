@@ -21,9 +21,9 @@ from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import EmailLinks
 from pet_auth.domain.errors import InvalidCredentials, InvalidLink, InvalidToken
 from pet_auth.domain.models import Client, Credentials, User
+from pet_auth.domain.password_reset import PasswordResetService
 from pet_auth.domain.passwords import BreachCheck, PasswordHasher, PasswordPolicy
 from pet_auth.domain.ports import Check, Limit, Limits, Outcome
-from pet_auth.domain.recovery import RecoveryService
 
 PASSWORD = "correct horse battery staple"
 LIMITS = Limits(
@@ -260,7 +260,7 @@ async def test_a_reset_with_a_token_that_is_not_live_hashes_no_password_and_asks
         async def appearances(self, password: str) -> int | None:
             raise AssertionError("asked about a password for a token that is not live")
 
-    recovery = RecoveryService(
+    password_reset = PasswordResetService(
         db=FakeUnitOfWork(FakeRepositories(users=Unused())),
         hasher=NoHashing(),  # type: ignore[arg-type]
         limiter=FakeLimiter(),
@@ -276,4 +276,4 @@ async def test_a_reset_with_a_token_that_is_not_live_hashes_no_password_and_asks
         policy=PasswordPolicy(breach_check=BreachCheck.FAIL_CLOSED, breached=NoBreachCorpus()),
     )
     with pytest.raises(InvalidToken):
-        await recovery.reset("x" * 43, "a brand new passphrase", CLIENT)
+        await password_reset.reset("x" * 43, "a brand new passphrase", CLIENT)

@@ -107,8 +107,8 @@ class AccountService:
     async def sessions(self, user_id: int) -> list[SessionInfo]:
         return sorted(await self._sessions.list_sessions(user_id), key=lambda s: s.last_seen_at, reverse=True)
 
-    async def end_session(self, user_id: int, handle: str, client: Client) -> None:
-        if not await self._sessions.end_session(user_id, handle):
+    async def revoke_session(self, user_id: int, handle: str, client: Client) -> None:
+        if not await self._sessions.end_one_session(user_id, handle):
             raise SessionNotFound
         self._audit.record("session_ended", ip=client.ip, user_id=user_id)
         # Sessions live in Redis: no transaction to join. The event gets a small one, once the session has ended.
@@ -117,7 +117,7 @@ class AccountService:
     async def end_other_sessions(self, user_id: int, current_session: str | None, client: Client) -> None:
         ended = await self._sessions.end_all_sessions(user_id, keep=current_session)
         self._audit.record("other_sessions_ended", ip=client.ip, user_id=user_id)
-        # As `end_session`: a small transaction of its own, once they have ended.
+        # As `revoke_session`: a small transaction of its own, once they have ended.
         event = security_event(EventKind.OTHER_SESSIONS_REVOKED, client, sessionsEnded=ended)
         await record_alone(self._db, user_id, event)
 

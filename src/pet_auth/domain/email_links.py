@@ -21,7 +21,7 @@ VERIFY, CHANGE = "verify", "change"
 
 
 class EmailLinks:
-    """Issues, mails and consumes the links; shared by sign-up (the first verification link) and `EmailService`."""
+    """Issues, mails and consumes the links; shared by sign-up (the first verification link) and `AddressService`."""
 
     def __init__(
         self,

@@ -109,7 +109,7 @@ class RedisSessionBackend(BaseSessionBackend["RedisSessionConfig"]):
         loaded = state.loaded
         if scope_session is Empty or not scope_session:
             if loaded is not None:
-                await self.config.sessions.end_session(loaded.live.user_id, loaded.live.handle)
+                await self.config.sessions.end_one_session(loaded.live.user_id, loaded.live.handle)
             if loaded is not None or state.stale_cookie:
                 _add_header(message, self._cookie("", max_age=0))
         # A signed-in session's data belongs to the store: it is written when the session starts, never back.
@@ -198,7 +198,9 @@ def begin_session(connection: ASGIConnection[Any, Any, Any, Any], token: str) ->
     session_state(connection).issued = token
 
 
-def end_session(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+def drop_session_cookie(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """Sign the request's session out: the response expires the cookie, and the session it named ends in Redis
+    (`RedisSessionBackend.store_in_message`)."""
     connection.scope["session"] = Empty
 
 

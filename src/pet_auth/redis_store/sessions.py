@@ -401,7 +401,7 @@ class SessionStore:
     async def end_all_sessions(self, user_id: int, keep: str | None = None) -> int:
         return int(await self._revoke(user_id, self._end, "all-but", keep or ""))
 
-    async def end_session(self, user_id: int, handle: str) -> bool:
+    async def end_one_session(self, user_id: int, handle: str) -> bool:
         """End one of the user's sessions (sign-out, or revoked from the list); False when the handle is not
         one of theirs."""
         if handle in (PROFILE, PROFILE_VERSION, CREDENTIAL_VERSION):

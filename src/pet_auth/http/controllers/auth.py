@@ -23,7 +23,7 @@ from pet_auth.http.schemas import (
     UserOut,
     UserResponse,
 )
-from pet_auth.http.session_cookie import current_session, current_session_handle, end_session, live_session
+from pet_auth.http.session_cookie import current_session, current_session_handle, drop_session_cookie, live_session
 
 AnyRequest = Request[Any, Any, Any]
 LOGIN_RESPONSES = {
@@ -77,7 +77,7 @@ class AuthController(Controller):
     async def logout(self, request: AnyRequest, auth: NamedDependency[AuthService]) -> None:
         """Sign out: the server-side session is deleted and the cookie expired (the device cookie stays)."""
         live = live_session(request)
-        end_session(request)
+        drop_session_cookie(request)
         if live is not None:
             auth.logged_out(live.user_id, client_ip(request))
 

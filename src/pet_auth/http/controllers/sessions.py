@@ -14,8 +14,7 @@ from pet_auth.domain.models import User
 from pet_auth.http.guards import CURRENT_USER, client_of, guarded_get, requires_login
 from pet_auth.http.openapi import SIGNED_IN, problems
 from pet_auth.http.schemas import SessionOut, SessionsResponse
-from pet_auth.http.session_cookie import current_session_handle
-from pet_auth.http.session_cookie import end_session as sign_out
+from pet_auth.http.session_cookie import current_session_handle, drop_session_cookie
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -44,9 +43,9 @@ class SessionsController(Controller):
         account: NamedDependency[AccountService],
     ) -> None:
         """End one session; ending the current one signs out."""
-        await account.end_session(user.id, session_id, client_of(request))
+        await account.revoke_session(user.id, session_id, client_of(request))
         if session_id == current_session_handle(request):
-            sign_out(request)
+            drop_session_cookie(request)
 
     @post("/revoke-others", status_code=204, operation_class=problems())
     async def revoke_other_sessions(

@@ -1,7 +1,7 @@
 """Proving an address: verification of the account's address, and a change of address confirmed from the new one
 (the links: domain/email_links.py).
 
-The first proof of an address that was never verified (a verification link, or a reset: recovery.py) cleans the
+The first proof of an address that was never verified (a verification link, or a reset: password_reset.py) cleans the
 account: whatever was set up before it (sessions, device cookies, a second factor, links) came from whoever knew the
 password, who may not own the mailbox. Completing an address change is a credential change too: every session and
 device cookie ends.
@@ -36,7 +36,7 @@ class Verified:
     renewed: Renewed | None
 
 
-class EmailService:
+class AddressService:
     def __init__(
         self,
         *,

@@ -5,7 +5,7 @@ or the account's deletion ends a link already mailed, never a change made from a
 sign-in turned on or off). Once a reset answers, nothing that existed before it can sign in or change the account:
 every session, device cookie, pending sign-in and mailed link ends with the credential version it advances; a
 change racing it loses (each is conditional on the version it verified); and when it is the first proof of the
-address, the second factor set up before it goes too (verification.py).
+address, the second factor set up before it goes too (addresses.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pet_auth.domain.tokens import keyed_digest, new_token
 from pet_auth.mail.messages import password_changed_message, reset_link_message
 
 
-class RecoveryService:
+class PasswordResetService:
     def __init__(
         self,
         *,
