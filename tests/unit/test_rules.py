@@ -20,7 +20,7 @@ from pet_auth.domain.auth import AuthService
 from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import EmailLinks
 from pet_auth.domain.errors import InvalidCredentials, InvalidLink, InvalidToken
-from pet_auth.domain.models import Client, Credentials, User
+from pet_auth.domain.models import Client, Credentials, Profile, User
 from pet_auth.domain.password_reset import PasswordResetService
 from pet_auth.domain.passwords import BreachCheck, PasswordHasher, PasswordPolicy
 from pet_auth.domain.ports import Check, Limit, Limits, Outcome
@@ -53,7 +53,7 @@ class FakeUsers:
     upgrades: list[tuple[str, str]] = field(default_factory=list)
 
     async def get_credentials_by_email(self, email: str) -> Credentials | None:
-        return Credentials(self.user, self.password_hash, self.version) if email == self.user.email else None
+        return Credentials(self.user, self.password_hash, self.version) if email == self.user.profile.email else None
 
     async def upgrade_password_hash(self, user_id: int, verified_hash: str, new_hash: str) -> bool:
         self.upgrades.append((verified_hash, new_hash))
@@ -131,7 +131,7 @@ def hasher() -> PasswordHasher:
 
 DEVICES = DeviceTokens(b"d" * 32)
 CLIENT = Client(ip="192.0.2.1", device="Firefox 133 on Linux", known_device="Firefox 133 on Linux")
-ADA = User(7, "ada@example.com", datetime(2026, 1, 1, tzinfo=UTC), email_verified=True, profile_version=1)
+ADA = User(7, Profile("ada@example.com", datetime(2026, 1, 1, tzinfo=UTC), email_verified=True), profile_version=1)
 
 
 def auth_service(users: FakeUsers, limiter: FakeLimiter, hasher: PasswordHasher, events: Any = None) -> AuthService:
@@ -155,7 +155,7 @@ def auth_service(users: FakeUsers, limiter: FakeLimiter, hasher: PasswordHasher,
 async def test_a_legacy_hash_is_replaced_over_the_hash_verified(hasher: PasswordHasher) -> None:
     legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
     users = FakeUsers(ADA, legacy)
-    await auth_service(users, FakeLimiter(), hasher).authenticate(ADA.email, PASSWORD, CLIENT, None)
+    await auth_service(users, FakeLimiter(), hasher).authenticate(ADA.profile.email, PASSWORD, CLIENT, None)
     [(verified, new)] = users.upgrades
     assert verified == legacy
     assert users.password_hash == new
@@ -171,7 +171,7 @@ async def test_a_rehash_never_overwrites_a_change_made_meanwhile(hasher: Passwor
             return await super().upgrade_password_hash(user_id, verified_hash, new_hash)
 
     users = ResetDuringTheSignIn(ADA, legacy)
-    await auth_service(users, FakeLimiter(), hasher).authenticate(ADA.email, PASSWORD, CLIENT, None)
+    await auth_service(users, FakeLimiter(), hasher).authenticate(ADA.profile.email, PASSWORD, CLIENT, None)
     assert users.password_hash == "$argon2id$ the reset's own hash"
 
 
@@ -179,9 +179,9 @@ async def test_sign_ins_count_under_the_account_and_its_credential_version(hashe
     limiter = FakeLimiter()
     users = FakeUsers(ADA, await hasher.hash(PASSWORD), version=3)
     auth = auth_service(users, limiter, hasher)
-    await auth.authenticate(ADA.email, PASSWORD, CLIENT, None)
+    await auth.authenticate(ADA.profile.email, PASSWORD, CLIENT, None)
     with pytest.raises(InvalidCredentials):
-        await auth.authenticate(ADA.email, "not the password", CLIENT, None)
+        await auth.authenticate(ADA.profile.email, "not the password", CLIENT, None)
     with pytest.raises(InvalidCredentials):
         await auth.authenticate("nobody@example.com", PASSWORD, CLIENT, None)
     subjects = [checks[0] for checks in limiter.begun]
@@ -197,8 +197,8 @@ async def test_a_known_device_is_counted_on_its_own_and_only_for_its_account(has
     limiter = FakeLimiter()
     auth = auth_service(FakeUsers(ADA, await hasher.hash(PASSWORD)), limiter, hasher)
     own, someone_elses = DEVICES.issue(ADA.id, 1), DEVICES.issue(ADA.id + 1, 1)
-    _, device_id = await auth.authenticate(ADA.email, PASSWORD, CLIENT, own)
-    await auth.authenticate(ADA.email, PASSWORD, CLIENT, someone_elses)
+    _, device_id = await auth.authenticate(ADA.profile.email, PASSWORD, CLIENT, own)
+    await auth.authenticate(ADA.profile.email, PASSWORD, CLIENT, someone_elses)
     assert device_id == own.split(".")[3]
     assert [checks[0] for checks in limiter.begun] == [
         (LIMITS.login_per_device, f"user:7:1:device:{device_id}"),
@@ -210,7 +210,7 @@ async def test_a_device_token_ends_with_the_credentials_it_was_issued_under(hash
     limiter = FakeLimiter()
     issued_before_a_reset = DEVICES.issue(ADA.id, 1)
     auth = auth_service(FakeUsers(ADA, await hasher.hash(PASSWORD), version=2), limiter, hasher)
-    _, device_id = await auth.authenticate(ADA.email, PASSWORD, CLIENT, issued_before_a_reset)
+    _, device_id = await auth.authenticate(ADA.profile.email, PASSWORD, CLIENT, issued_before_a_reset)
     assert device_id is None
     assert [checks[0] for checks in limiter.begun] == [(LIMITS.login_per_account, "user:7:2")]
 
@@ -233,7 +233,7 @@ async def test_an_attempt_cut_short_counts_as_nothing(hasher: PasswordHasher) ->
     broken = Broken(threads=1, time_cost=1, memory_cost_kib=1024)
     auth = auth_service(FakeUsers(ADA, await hasher.hash(PASSWORD)), limiter, broken)
     with pytest.raises(ConnectionResetError):
-        await auth.authenticate(ADA.email, PASSWORD, CLIENT, None)
+        await auth.authenticate(ADA.profile.email, PASSWORD, CLIENT, None)
     assert limiter.ended == [Outcome.ABANDONED]
 
 

@@ -86,7 +86,7 @@ async def test_the_failure_that_reaches_the_account_limit_logs_a_lock_and_a_devi
     auth = auth_service(FakeUsers(ADA, await hasher.hash(PASSWORD)), ReachingLimiter(), hasher, events)
     client = Client(ip="192.0.2.1", device="curl/8.5.0")
     with pytest.raises(InvalidCredentials):
-        await auth.authenticate(ADA.email, "not the password", client, None)
+        await auth.authenticate(ADA.profile.email, "not the password", client, None)
     [(user_id, locked)] = events.added
     assert (user_id, locked.kind, dict(locked.detail)) == (ADA.id, EventKind.ACCOUNT_LOCKED, {"factor": "password"})
     assert locked.network == "192.0.2.0/24"

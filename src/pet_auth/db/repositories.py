@@ -20,7 +20,7 @@ from pet_auth.db.models import (
     UserRow,
 )
 from pet_auth.domain.errors import EmailTaken
-from pet_auth.domain.models import Credentials, LockedAccount, MfaRecord, User
+from pet_auth.domain.models import Credentials, LockedAccount, MfaRecord, Profile, User
 from pet_auth.domain.security_events import EventKind, EventPage, RecordedEvent, SecurityEvent
 
 _MFA_ENABLED = exists().where(UserMfaRow.user_id == UserRow.id, UserMfaRow.enabled_at.is_not(None)).label("mfa_enabled")
@@ -35,14 +35,13 @@ _CREDENTIALS_BY_EMAIL = select(*_USER_COLUMNS, UserRow.password_hash, UserRow.cr
 
 
 def _user(row: Any) -> User:  # a Row of _USER_COLUMNS (a new user's lacks mfa_enabled)
-    return User(
-        id=row.id,
+    profile = Profile(
         email=row.email,
         created_at=row.created_at,
         email_verified=row.email_verified_at is not None,
-        profile_version=row.profile_version,
         mfa_enabled=row._mapping.get("mfa_enabled", False),
     )
+    return User(id=row.id, profile=profile, profile_version=row.profile_version)
 
 
 class UserRepository:

@@ -6,7 +6,7 @@ from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, SessionNotFound
 from pet_auth.domain.limits import within_limits
-from pet_auth.domain.models import Client, Credentials, Renewed, SessionInfo, User
+from pet_auth.domain.models import Client, Credentials, CurrentUser, Renewed, SessionInfo
 from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy
 from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
 from pet_auth.domain.security_events import (
@@ -46,7 +46,7 @@ class AccountService:
 
     async def change_password(
         self,
-        user: User,
+        user: CurrentUser,
         caller: str | None,
         current_password: str,
         new_password: str,
@@ -57,13 +57,13 @@ class AccountService:
         its handle) still exists when it is written: every session and device cookie of the user ends, and the
         caller gets new ones. Reset links already mailed stay usable: the mailbox outranks a session. The new
         password's minimum length is that of a password used with a second factor when two-factor sign-in is on."""
-        self._policy.check(new_password, NEW_PASSWORD, mfa=user.mfa_enabled)  # as the session knows the account
+        self._policy.check(new_password, NEW_PASSWORD, mfa=user.profile.mfa_enabled)  # as the session knows the account
         if new_password == current_password:
             raise InvalidInput(FieldError(NEW_PASSWORD, "must differ from the current password"))
         credentials, _ = await self._auth.confirm_password(user, current_password, client, device_token)
         # As the database knows it (the change below is conditional on these credentials, and turning two-factor
         # sign-in on or off advances them).
-        self._policy.check(new_password, NEW_PASSWORD, mfa=credentials.user.mfa_enabled)
+        self._policy.check(new_password, NEW_PASSWORD, mfa=credentials.user.profile.mfa_enabled)
         # Only a caller who knows the password gets the corpus of breached passwords asked; before the budget of
         # changes, which a refused password does not spend.
         await self._policy.check_not_breached(new_password, NEW_PASSWORD)
@@ -83,11 +83,13 @@ class AccountService:
 
         version = await self._db.retrying(change)
         self._audit.record("password_changed", ip=client.ip, user_id=user.id)
-        self._spawn(self._mailer.send(password_changed_message(user.email, this_device_kept=True)), "password email")
+        self._spawn(
+            self._mailer.send(password_changed_message(user.profile.email, this_device_kept=True)), "password email"
+        )
         return await self._auth.renew(Credentials(credentials.user, new_hash, version), client)
 
     async def delete_account(
-        self, user: User, caller: str | None, current_password: str, client: Client, device_token: str | None
+        self, user: CurrentUser, caller: str | None, current_password: str, client: Client, device_token: str | None
     ) -> None:
         """Delete the account with its tokens, if the credentials verified are still current and the caller's
         session still exists; every session ends, and none can be stored for it again."""
@@ -102,7 +104,7 @@ class AccountService:
 
         await self._db.retrying(delete)
         self._audit.record("account_deleted", ip=client.ip, user_id=user.id)
-        self._spawn(self._mailer.send(account_deleted_message(credentials.user.email)), "goodbye email")
+        self._spawn(self._mailer.send(account_deleted_message(credentials.user.profile.email)), "goodbye email")
 
     async def sessions(self, user_id: int) -> list[SessionInfo]:
         return sorted(await self._sessions.list_sessions(user_id), key=lambda s: s.last_seen_at, reverse=True)

@@ -18,7 +18,7 @@ from pet_auth.domain.email_links import CHANGE, VERIFY, EmailLinks
 from pet_auth.domain.emails import normalize_email
 from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, InvalidLink
 from pet_auth.domain.limits import counted_within, within_limits
-from pet_auth.domain.models import Client, Credentials, Renewed, SessionRef, User
+from pet_auth.domain.models import Client, Credentials, CurrentUser, Renewed, SessionRef, User
 from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
 from pet_auth.domain.security_events import EventKind, activity_link, now_in_words, security_event
 from pet_auth.mail.messages import (
@@ -88,23 +88,23 @@ class AddressService:
             return Verified(user, renewed=None)
         return Verified(user, await self._auth.renew(Credentials(user, "", version), client))
 
-    async def resend_verification(self, user: User, ip: str) -> None:
+    async def resend_verification(self, user: CurrentUser, ip: str) -> None:
         """A fresh link, unless the address is verified already (then nothing)."""
-        await self._count_link_request(user, ip)
+        await self._count_link_request(user.id, ip)
 
         async def issue(repos: Repositories) -> tuple[str, str] | None:
             account = await repos.users.lock(user.id)
             if account is None or account.email_verified:
                 return None
-            credentials = Credentials(user, "", account.credential_version)
-            return account.email, await self._links.issue(repos, credentials, VERIFY, account.email)
+            token = await self._links.issue(repos, user.id, account.credential_version, VERIFY, account.email)
+            return account.email, token
 
         issued = await self._db.retrying(issue)
         if issued is not None:
             self._links.mail(VERIFY, *issued)
 
     async def request_change(
-        self, user: User, current_password: str, new_email: str, client: Client, device_token: str | None
+        self, user: CurrentUser, current_password: str, new_email: str, client: Client, device_token: str | None
     ) -> None:
         """Write a confirmation link for the new address, under the credentials just checked; after the response,
         mail it (or, when the new address has an account, a notice instead: the answer must not tell) and a notice
@@ -112,29 +112,29 @@ class AddressService:
         new_email = normalize_email(new_email, field="newEmail")
         credentials, _ = await self._auth.confirm_password(user, current_password, client, device_token)
         current = credentials.user
-        if new_email == current.email:
+        if new_email == current.profile.email:
             raise InvalidInput(FieldError("newEmail", "must differ from the current email"))
-        await self._count_link_request(current, client.ip)
+        await self._count_link_request(current.id, client.ip)
 
         async def issue(repos: Repositories) -> str:
             account = await repos.users.lock(current.id)
             if account is None or account.credential_version != credentials.version:
                 raise InvalidCredentials  # a credential change (a reset) committed since the password was checked
             await repos.security_events.add(current.id, security_event(EventKind.EMAIL_CHANGE_REQUESTED, client))
-            return await self._links.issue(repos, credentials, CHANGE, new_email)
+            return await self._links.issue(repos, current.id, credentials.version, CHANGE, new_email)
 
         token = await self._db.retrying(issue)
         self._audit.record("email_change_requested", ip=client.ip, user_id=current.id)
-        self._spawn(self._mail_change(current, new_email, token), "email change emails")
+        self._spawn(self._mail_change(current.profile.email, new_email, token), "email change emails")
 
-    async def _mail_change(self, user: User, new_email: str, token: str) -> None:
+    async def _mail_change(self, old_email: str, new_email: str, token: str) -> None:
         async with self._db.read() as repos:
             taken = await repos.users.get_id_by_email(new_email) is not None
         if taken:
             await self._mailer.send(address_in_use_message(new_email))
         else:
             await self._links.send(CHANGE, new_email, token)
-        await self._mailer.send(email_change_requested_message(user.email))
+        await self._mailer.send(email_change_requested_message(old_email))
 
     async def confirm_change(self, token: str, client: Client) -> User:
         """Move the account to the address the link was mailed to, a credential change: every session, device
@@ -171,6 +171,6 @@ class AddressService:
         message = email_changed_message(old_email, device, network, now_in_words(), self._activity_link)
         await self._mailer.send(message)
 
-    async def _count_link_request(self, user: User, ip: str) -> None:
-        check = (self._limits.email_links_per_account, f"user:{user.id}")
-        await within_limits(self._limiter, self._audit, "email_links", check, ip=ip, user_id=user.id)
+    async def _count_link_request(self, user_id: int, ip: str) -> None:
+        check = (self._limits.email_links_per_account, f"user:{user_id}")
+        await within_limits(self._limiter, self._audit, "email_links", check, ip=ip, user_id=user_id)

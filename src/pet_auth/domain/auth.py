@@ -11,6 +11,7 @@ from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import (
     Client,
     Credentials,
+    CurrentUser,
     MfaChallenge,
     PendingSignIn,
     Renewed,
@@ -67,7 +68,7 @@ class AuthService:
         password_hash = await self._hasher.hash(password)
         async with self._db.transaction() as repos:
             credentials = await repos.users.add(email, password_hash)
-            verification = await self._links.issue(repos, credentials, VERIFY, email)
+            verification = await self._links.issue(repos, credentials.user.id, credentials.version, VERIFY, email)
         user = credentials.user
         self._audit.record("register", ip=client.ip, user_id=user.id)
         session_token = await self.start_session(credentials, client, replaces)
@@ -79,7 +80,7 @@ class AuthService:
     ) -> SignIn | MfaChallenge:
         credentials, device_id = await self.authenticate(email, password, client, device_token)
         user = credentials.user
-        if user.mfa_enabled:
+        if user.profile.mfa_enabled:
             # A password alone proves too little here: no session and no device cookie before the second factor.
             self._audit.record("login_mfa_required", ip=client.ip, user_id=user.id)
             return MfaChallenge(await self._pending.start(PendingSignIn(user.id, credentials.version, device_id)))
@@ -131,7 +132,7 @@ class AuthService:
         forgot_link = f"{self._frontend_url}/forgot-password"
         # A mail names a known browser and system only, never text taken from the User-Agent.
         device = client.known_device or UNKNOWN_DEVICE
-        message = new_device_message(user.email, device, client.ip, now_in_words(), forgot_link)
+        message = new_device_message(user.profile.email, device, client.ip, now_in_words(), forgot_link)
         self._spawn(self._mailer.send(message), "new device email")
 
     def logged_out(self, user_id: int, ip: str) -> None:
@@ -194,11 +195,11 @@ class AuthService:
         await record_alone(self._db, user_id, security_event(EventKind.ACCOUNT_LOCKED, client, factor=factor))
 
     async def confirm_password(
-        self, user: User, password: str, client: Client, device_token: str | None
+        self, user: CurrentUser, password: str, client: Client, device_token: str | None
     ) -> tuple[Credentials, str | None]:
         """The signed-in user's own password, checked under the sign-in limits (as `authenticate`); an address that
         now names another account is no match."""
-        credentials, device_id = await self.authenticate(user.email, password, client, device_token)
+        credentials, device_id = await self.authenticate(user.profile.email, password, client, device_token)
         if credentials.user.id != user.id:
             raise InvalidCredentials
         return credentials, device_id

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from pet_auth.domain.errors import InvalidLink
-from pet_auth.domain.models import Credentials, LockedAccount
+from pet_auth.domain.models import LockedAccount
 from pet_auth.domain.ports import Mailer, Repositories, Spawn
 from pet_auth.domain.tokens import TOKEN_PATTERN, keyed_digest, new_token
 from pet_auth.mail.messages import confirm_new_email_message, verify_email_message
@@ -36,14 +36,15 @@ class EmailLinks:
         self._mailer, self._spawn, self._secret = mailer, spawn, secret
         self._frontend_url, self._verify_ttl, self._change_ttl = frontend_url.rstrip("/"), verify_ttl, change_ttl
 
-    async def issue(self, repos: Repositories, credentials: Credentials, purpose: str, email: str) -> str:
-        """A new link of this purpose for `email`, under the credentials just checked (the caller holds the lock on
-        the user's row); earlier links of the purpose end. Returns the token, for `mail` after the response."""
+    async def issue(self, repos: Repositories, user_id: int, credential_version: int, purpose: str, email: str) -> str:
+        """A new link of this purpose for `email`, under the credential version just checked (the caller holds the
+        lock on the user's row); earlier links of the purpose end. Returns the token, for `mail` after the
+        response."""
         token = new_token()
         ttl = self._verify_ttl if purpose == VERIFY else self._change_ttl
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
         await repos.email_tokens.replace_for_user(
-            credentials.user.id, purpose, email, keyed_digest(self._secret, token), expires_at, credentials.version
+            user_id, purpose, email, keyed_digest(self._secret, token), expires_at, credential_version
         )
         return token
 

@@ -36,7 +36,17 @@ from pet_auth.domain.errors import (
     RateLimited,
 )
 from pet_auth.domain.limits import counted_within
-from pet_auth.domain.models import Client, Credentials, MfaRecord, PendingSignIn, Renewed, SessionRef, SignIn, User
+from pet_auth.domain.models import (
+    Client,
+    Credentials,
+    CurrentUser,
+    MfaRecord,
+    PendingSignIn,
+    Renewed,
+    SessionRef,
+    SignIn,
+    User,
+)
 from pet_auth.domain.ports import (
     Limits,
     Mailer,
@@ -132,7 +142,7 @@ class MfaService:
             return MfaStatus(enabled=True, recovery_codes_left=await repos.mfa.count_recovery_codes(user_id))
 
     async def begin_setup(
-        self, user: User, current_password: str, client: Client, device_token: str | None
+        self, user: CurrentUser, current_password: str, client: Client, device_token: str | None
     ) -> TotpSetup:
         """A new secret, not active until `confirm_setup` sees a code of it; it replaces an unconfirmed one. Only
         for a verified address."""
@@ -150,9 +160,9 @@ class MfaService:
 
         await self._db.retrying(begin)
         self._audit.record("mfa_setup_started", ip=client.ip, user_id=user.id)
-        return TotpSetup(secret=totp.base32(secret), otpauth_uri=totp.otpauth_uri(secret, user.email))
+        return TotpSetup(secret=totp.base32(secret), otpauth_uri=totp.otpauth_uri(secret, user.profile.email))
 
-    async def confirm_setup(self, user: User, caller: str | None, code: str, client: Client) -> RecoveryCodes:
+    async def confirm_setup(self, user: CurrentUser, caller: str | None, code: str, client: Client) -> RecoveryCodes:
         """Turn two-factor sign-in on with a first code of the new secret, within the setup's lifetime, from a
         session (`caller`, its handle) that still exists when it is written. Wrong codes count against the
         account's budget for codes, as at sign-in."""
@@ -181,11 +191,17 @@ class MfaService:
             attempt.outcome = Outcome.SUCCESS
         renewed = await self._auth.renew(credentials, client)
         self._audit.record("mfa_enabled", ip=client.ip, user_id=user.id)
-        self._spawn(self._mailer.send(mfa_enabled_message(user.email)), "mfa enabled email")
+        self._spawn(self._mailer.send(mfa_enabled_message(user.profile.email)), "mfa enabled email")
         return RecoveryCodes(codes, renewed)
 
     async def replace_recovery_codes(
-        self, user: User, caller: str | None, current_password: str, code: str, client: Client, device_token: str | None
+        self,
+        user: CurrentUser,
+        caller: str | None,
+        current_password: str,
+        code: str,
+        client: Client,
+        device_token: str | None,
     ) -> RecoveryCodes:
         codes = recovery_codes.new_codes()
 
@@ -195,11 +211,17 @@ class MfaService:
 
         renewed = await self._change_with_code(user, caller, current_password, code, client, device_token, replace)
         self._audit.record("mfa_recovery_codes_replaced", ip=client.ip, user_id=user.id)
-        self._spawn(self._mailer.send(recovery_codes_replaced_message(user.email)), "recovery codes email")
+        self._spawn(self._mailer.send(recovery_codes_replaced_message(user.profile.email)), "recovery codes email")
         return RecoveryCodes(codes, renewed)
 
     async def disable(
-        self, user: User, caller: str | None, current_password: str, code: str, client: Client, device_token: str | None
+        self,
+        user: CurrentUser,
+        caller: str | None,
+        current_password: str,
+        code: str,
+        client: Client,
+        device_token: str | None,
     ) -> Renewed:
         """Turn two-factor sign-in off (the secret and the recovery codes are deleted); returns the caller's new
         session and device cookie."""
@@ -210,7 +232,7 @@ class MfaService:
 
         renewed = await self._change_with_code(user, caller, current_password, code, client, device_token, delete)
         self._audit.record("mfa_disabled", ip=client.ip, user_id=user.id)
-        self._spawn(self._mailer.send(mfa_disabled_message(user.email)), "mfa disabled email")
+        self._spawn(self._mailer.send(mfa_disabled_message(user.profile.email)), "mfa disabled email")
         return renewed
 
     async def complete_sign_in(
@@ -248,7 +270,9 @@ class MfaService:
         sign_in = await self._auth.finish_login(credentials, client, device_token, replaces, second_factor=method)
         if codes_left is not None:
             self._audit.record("recovery_code_used", ip=client.ip, user_id=user.id)
-            self._spawn(self._mailer.send(recovery_code_used_message(user.email, codes_left)), "recovery code email")
+            self._spawn(
+                self._mailer.send(recovery_code_used_message(user.profile.email, codes_left)), "recovery code email"
+            )
         return sign_in
 
     async def _second_factor(
@@ -316,7 +340,7 @@ class MfaService:
         if user is None:
             return
         message = mfa_failures_message(
-            user.email,
+            user.profile.email,
             FAILED_CODES_NOTICED,
             max(1, self._limits.mfa_failures_per_account.window_seconds // 60),
             client.known_device or UNKNOWN_DEVICE,  # never text taken from the User-Agent
@@ -328,7 +352,7 @@ class MfaService:
 
     async def _change_with_code(
         self,
-        user: User,
+        user: CurrentUser,
         caller: str | None,
         current_password: str,
         code: str,

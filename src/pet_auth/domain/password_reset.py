@@ -106,7 +106,7 @@ class PasswordResetService:
             assert user is not None  # likewise
             # The account as the reset leaves it (two-factor sign-in removed or kept): a password too short for
             # it undoes the whole transaction, and the link stays usable.
-            self._policy.check(new_password, mfa=user.mfa_enabled)
+            self._policy.check(new_password, mfa=user.profile.mfa_enabled)
             event = security_event(EventKind.PASSWORD_RESET, client, mfaRemoved=mfa_removed)
             await repos.security_events.add(user_id, event)
             # Inside the transaction: if Redis fails, nothing commits and the link stays usable. The new version
@@ -116,5 +116,5 @@ class PasswordResetService:
 
         user, mfa_removed = await self._db.retrying(reset)
         self._audit.record("reset_completed", ip=client.ip, user_id=user_id)
-        message = password_changed_message(user.email, this_device_kept=False, mfa_removed=mfa_removed)
+        message = password_changed_message(user.profile.email, this_device_kept=False, mfa_removed=mfa_removed)
         self._spawn(self._mailer.send(message), "password changed email")

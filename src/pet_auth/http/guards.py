@@ -12,7 +12,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.types import Guard
 
 from pet_auth.domain.errors import EmailNotVerified
-from pet_auth.domain.models import Client, User
+from pet_auth.domain.models import Client, CurrentUser
 from pet_auth.http.litestar_compat import SharedHandlerRoute
 from pet_auth.http.openapi import SIGNED_IN
 from pet_auth.http.session_cookie import live_session
@@ -45,23 +45,15 @@ def guarded_get(path: str, **options: Any) -> SharedHandlerRoute:
     return SharedHandlerRoute(path, http_method=HttpMethod.GET, **options)
 
 
-def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> User:
+def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser:
     """The signed-in user, from the session alone: no SQL on the hot path.
 
-    The user's fields are kept once per user in Redis and rewritten for every session when they change (see
+    The user's profile is kept once per user in Redis and rewritten for every session when it changes (see
     redis_store/sessions.py). Routes use it behind `requires_login`; it refuses a session without a user too, so that a
     route that forgot the guard is a 401, never a 500.
     """
     live = _signed_in_session(request)
-    profile = live.profile
-    return User(
-        id=live.user_id,
-        email=profile.email,
-        created_at=profile.created_at,
-        email_verified=profile.email_verified,
-        profile_version=0,  # not kept per session; writes read the user from PostgreSQL
-        mfa_enabled=profile.mfa_enabled,
-    )
+    return CurrentUser(id=live.user_id, profile=live.profile)
 
 
 # The dependency that hands the signed-in user to handlers (beside the `requires_login` guard).

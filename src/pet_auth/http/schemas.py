@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 
 from pet_auth.domain.emails import MAX_EMAIL_LENGTH
-from pet_auth.domain.models import SessionInfo, User
+from pet_auth.domain.models import CurrentUser, SessionInfo, User
 from pet_auth.domain.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from pet_auth.domain.security_events import DetailValue, EventKind, EventPage, RecordedEvent
 from pet_auth.domain.tokens import TOKEN_PATTERN
@@ -151,13 +151,14 @@ class UserOut(Schema):
     mfa_enabled: bool
 
     @classmethod
-    def of(cls, user: User) -> UserOut:
+    def of(cls, user: CurrentUser | User) -> UserOut:
+        profile = user.profile
         return cls(
             id=user.id,
-            email=user.email,
-            created_at=user.created_at,
-            email_verified=user.email_verified,
-            mfa_enabled=user.mfa_enabled,
+            email=profile.email,
+            created_at=profile.created_at,
+            email_verified=profile.email_verified,
+            mfa_enabled=profile.mfa_enabled,
         )
 
 

@@ -11,7 +11,7 @@ from litestar.params import JSONBody
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.addresses import AddressService
 from pet_auth.domain.errors import EmailNotVerified, EmailTaken, InvalidCredentials, InvalidToken, RateLimited
-from pet_auth.domain.models import User
+from pet_auth.domain.models import CurrentUser
 from pet_auth.http.cookies import HttpOnlyCookie, renewed_response
 from pet_auth.http.guards import client_ip, client_of, requires_verified_email, signed_in
 from pet_auth.http.openapi import problems
@@ -58,7 +58,7 @@ class AccountController(Controller):
         operation_class=problems(RateLimited),
     )
     async def resend_verification(
-        self, request: AnyRequest, user: NamedDependency[User], addresses: NamedDependency[AddressService]
+        self, request: AnyRequest, user: NamedDependency[CurrentUser], addresses: NamedDependency[AddressService]
     ) -> MessageResponse:
         """Mail a fresh verification link, unless the address is verified already."""
         await addresses.resend_verification(user, client_ip(request))
@@ -74,7 +74,7 @@ class AccountController(Controller):
         self,
         data: JSONBody[ChangeEmailRequest],
         request: AnyRequest,
-        user: NamedDependency[User],
+        user: NamedDependency[CurrentUser],
         addresses: NamedDependency[AddressService],
         device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> MessageResponse:
@@ -102,7 +102,7 @@ class AccountController(Controller):
         self,
         data: JSONBody[DeleteAccountRequest],
         request: AnyRequest,
-        user: NamedDependency[User],
+        user: NamedDependency[CurrentUser],
         account: NamedDependency[AccountService],
         device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> None:

@@ -10,7 +10,7 @@ from litestar.params import Parameter
 
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.errors import InvalidInput
-from pet_auth.domain.models import User
+from pet_auth.domain.models import CurrentUser
 from pet_auth.domain.security_events import DEFAULT_PAGE_SIZE, MAX_EVENT_ID, MAX_PAGE_SIZE
 from pet_auth.http.guards import guarded_get, signed_in
 from pet_auth.http.openapi import problems
@@ -34,7 +34,7 @@ class SecurityEventsController(Controller):
     @guarded_get("/security-events", operation_class=problems(InvalidInput, read_only=True), **signed_in())
     async def security_events(
         self,
-        user: NamedDependency[User],
+        user: NamedDependency[CurrentUser],
         account: NamedDependency[AccountService],
         before: Before = None,
         limit: Limit = DEFAULT_PAGE_SIZE,

@@ -10,7 +10,7 @@ from litestar.params import FromPath
 
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.errors import SessionNotFound
-from pet_auth.domain.models import User
+from pet_auth.domain.models import CurrentUser
 from pet_auth.http.guards import CURRENT_USER, client_of, guarded_get, requires_login
 from pet_auth.http.openapi import SIGNED_IN, problems
 from pet_auth.http.schemas import SessionOut, SessionsResponse
@@ -28,7 +28,7 @@ class SessionsController(Controller):
 
     @guarded_get("/", operation_class=problems(read_only=True))
     async def list_sessions(
-        self, request: AnyRequest, user: NamedDependency[User], account: NamedDependency[AccountService]
+        self, request: AnyRequest, user: NamedDependency[CurrentUser], account: NamedDependency[AccountService]
     ) -> SessionsResponse:
         """Every live session of the signed-in user, the current one marked."""
         current = current_session_handle(request)
@@ -39,7 +39,7 @@ class SessionsController(Controller):
         self,
         session_id: FromPath[str],
         request: AnyRequest,
-        user: NamedDependency[User],
+        user: NamedDependency[CurrentUser],
         account: NamedDependency[AccountService],
     ) -> None:
         """End one session; ending the current one signs out."""
@@ -49,7 +49,7 @@ class SessionsController(Controller):
 
     @post("/revoke-others", status_code=204, operation_class=problems())
     async def revoke_other_sessions(
-        self, request: AnyRequest, user: NamedDependency[User], account: NamedDependency[AccountService]
+        self, request: AnyRequest, user: NamedDependency[CurrentUser], account: NamedDependency[AccountService]
     ) -> None:
         """End every session of the user but this one."""
         await account.end_other_sessions(user.id, current_session_handle(request), client_of(request))
