@@ -14,6 +14,7 @@ import pytest
 from pet_auth.app import create_app
 from pet_auth.config import Settings
 from pet_auth.domain.errors import EmailTaken
+from pet_auth.http import metrics
 from pet_auth.http.openapi import problems
 from tests.conftest import ROOT, Client
 
@@ -163,3 +164,13 @@ def test_a_problem_code_without_a_status_is_refused_at_definition() -> None:
     assert problems(EmailTaken)  # a domain error's code has its status
     with pytest.raises(ValueError, match="no_such_code"):
         problems("no_such_code")
+
+
+def test_the_metrics_name_operations_of_the_document(printed_document: dict[str, Any]) -> None:
+    """The metrics key routes on their declared names (operation ids): each one they count is in the document."""
+    from pet_auth.http import metrics
+
+    operations = {
+        operation["operationId"] for item in printed_document["paths"].values() for operation in item.values()
+    }
+    assert {*metrics._REVOCATIONS, *metrics._SIGN_INS, metrics._REGISTRATION} <= operations
