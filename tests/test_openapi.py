@@ -168,8 +168,6 @@ def test_a_problem_code_without_a_status_is_refused_at_definition() -> None:
 
 def test_the_metrics_name_operations_of_the_document(printed_document: dict[str, Any]) -> None:
     """The metrics key routes on their declared names (operation ids): each one they count is in the document."""
-    from pet_auth.http import metrics
-
     operations = {
         operation["operationId"] for item in printed_document["paths"].values() for operation in item.values()
     }
