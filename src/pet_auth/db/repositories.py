@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,8 +25,16 @@ from pet_auth.domain.models import Credentials, LockedAccount, MfaRecord, Profil
 from pet_auth.domain.security_events import EventKind, EventPage, RecordedEvent, SecurityEvent
 
 _MFA_ENABLED = exists().where(UserMfaRow.user_id == UserRow.id, UserMfaRow.enabled_at.is_not(None)).label("mfa_enabled")
+# The profile's fields kept as a users column of the same name (a field added to both needs no change here); the
+# others are derived below.
+_PLAIN_PROFILE_FIELDS = tuple(field.name for field in fields(Profile) if field.name in UserRow.__table__.c)
 # The users row's own columns of a User; a new user has no second factor, so its row is all it needs.
-_OWN_USER_COLUMNS = (UserRow.id, UserRow.email, UserRow.created_at, UserRow.email_verified_at, UserRow.profile_version)
+_OWN_USER_COLUMNS = (
+    UserRow.id,
+    *(getattr(UserRow, name) for name in _PLAIN_PROFILE_FIELDS),
+    UserRow.email_verified_at,
+    UserRow.profile_version,
+)
 _USER_COLUMNS = (*_OWN_USER_COLUMNS, _MFA_ENABLED)
 # Every sign-in runs this one: built once, its compiled-cache key is computed once too (building the statement
 # per call cost more event-loop time than the rest of the query).
@@ -35,11 +44,11 @@ _CREDENTIALS_BY_EMAIL = select(*_USER_COLUMNS, UserRow.password_hash, UserRow.cr
 
 
 def _user(row: Any) -> User:  # a Row of _USER_COLUMNS (a new user's lacks mfa_enabled)
+    columns = row._mapping
     profile = Profile(
-        email=row.email,
-        created_at=row.created_at,
+        **{name: columns[name] for name in _PLAIN_PROFILE_FIELDS},
         email_verified=row.email_verified_at is not None,
-        mfa_enabled=row._mapping.get("mfa_enabled", False),
+        mfa_enabled=columns.get("mfa_enabled", False),
     )
     return User(id=row.id, profile=profile, profile_version=row.profile_version)
 
