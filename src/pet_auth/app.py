@@ -49,7 +49,7 @@ from pet_auth.http.requests import ApiRequest
 from pet_auth.http.security import OriginCheckMiddleware, security_headers
 from pet_auth.http.session_cookie import RedisSessionConfig
 from pet_auth.keys import derive_keys, derive_mfa_keys
-from pet_auth.mail import ConsoleMailer, Mailer, SmtpMailer
+from pet_auth.mail import ConsoleMailer, Mailer, MailNotifier, SmtpMailer
 from pet_auth.pwned import PwnedPasswords, create_client, miss_counter
 from pet_auth.redis_store.client import TIMEOUT_SECONDS, create_redis
 from pet_auth.redis_store.pending import PendingSignInStore
@@ -142,7 +142,7 @@ def create_app(settings: Settings) -> Litestar:
     # The worker processes share the cores: together they get one hash thread per core, not one each.
     hasher = PasswordHasher(threads=max(1, (os.cpu_count() or 1) // settings.web_concurrency))
     audit = AuditLog(keys.audit)
-    mailer = create_mailer(settings, audit.email_hash)
+    notifier = MailNotifier(create_mailer(settings, audit.email_hash))
     background = BackgroundTasks()
     registry = CollectorRegistry() if settings.metrics_enabled else None
     # One HTTP client for every breach check of the process; none when the check is off (nothing is ever asked).
@@ -150,7 +150,7 @@ def create_app(settings: Settings) -> Litestar:
     policy = password_policy(settings, http, registry)
 
     links = EmailLinks(
-        mailer=mailer,
+        notifier=notifier,
         spawn=background.spawn,
         secret=keys.email_link,
         frontend_url=settings.frontend_url,
@@ -172,7 +172,7 @@ def create_app(settings: Settings) -> Litestar:
         devices=DeviceTokens(keys.device_cookie),
         links=links,
         pending=pending,
-        mailer=mailer,
+        notifier=notifier,
         spawn=background.spawn,
         audit=audit,
         frontend_url=settings.frontend_url,
@@ -184,7 +184,7 @@ def create_app(settings: Settings) -> Litestar:
         limiter=limiter,
         limits=limits,
         sessions=sessions,
-        mailer=mailer,
+        notifier=notifier,
         spawn=background.spawn,
         audit=audit,
         secret=keys.reset_token,
@@ -200,7 +200,7 @@ def create_app(settings: Settings) -> Litestar:
         limiter=limiter,
         limits=limits,
         sessions=sessions,
-        mailer=mailer,
+        notifier=notifier,
         spawn=background.spawn,
         audit=audit,
         policy=policy,
@@ -212,7 +212,7 @@ def create_app(settings: Settings) -> Litestar:
         limiter=limiter,
         limits=limits,
         sessions=sessions,
-        mailer=mailer,
+        notifier=notifier,
         spawn=background.spawn,
         audit=audit,
         frontend_url=settings.frontend_url,
@@ -228,7 +228,7 @@ def create_app(settings: Settings) -> Litestar:
         pending=pending,
         secret_box=SecretBox(encryption_key),
         recovery_code_key=recovery_code_key,
-        mailer=mailer,
+        notifier=notifier,
         spawn=background.spawn,
         audit=audit,
         frontend_url=settings.frontend_url,

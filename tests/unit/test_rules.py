@@ -144,7 +144,7 @@ def auth_service(users: FakeUsers, limiter: FakeLimiter, hasher: PasswordHasher,
         devices=DEVICES,
         links=Unused(),  # type: ignore[arg-type]
         pending=Unused(),
-        mailer=Unused(),
+        notifier=Unused(),
         spawn=discard,
         audit=AuditLog(b"a" * 32),
         frontend_url="https://pets.example",
@@ -240,7 +240,7 @@ async def test_an_attempt_cut_short_counts_as_nothing(hasher: PasswordHasher) ->
 @pytest.mark.parametrize("token", ["", "short", "!" * 43, "a" * 44, "a" * 42])
 async def test_a_link_token_of_the_wrong_shape_is_refused_without_a_lookup(token: str) -> None:
     links = EmailLinks(
-        mailer=Unused(),
+        notifier=Unused(),
         spawn=discard,
         secret=b"k" * 32,
         frontend_url="https://pets.example",
@@ -266,7 +266,7 @@ async def test_a_reset_with_a_token_that_is_not_live_hashes_no_password_and_asks
         limiter=FakeLimiter(),
         limits=LIMITS,
         sessions=Unused(),
-        mailer=Unused(),
+        notifier=Unused(),
         spawn=discard,
         audit=AuditLog(b"a" * 32),
         secret=b"r" * 32,

@@ -7,8 +7,9 @@ from pet_auth.domain.auth import AuthService
 from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, SessionNotFound
 from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import Client, Credentials, CurrentUser, Renewed, SessionInfo
+from pet_auth.domain.notices import AccountDeleted, PasswordChanged
 from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy
-from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
+from pet_auth.domain.ports import Limits, Notifier, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
 from pet_auth.domain.security_events import (
     DEFAULT_PAGE_SIZE,
     MAX_EVENT_ID,
@@ -18,7 +19,6 @@ from pet_auth.domain.security_events import (
     record_alone,
     security_event,
 )
-from pet_auth.mail.messages import account_deleted_message, password_changed_message
 
 NEW_PASSWORD = "newPassword"  # noqa: S105 - a field's name
 # Past any version an account can reach: a sign-in still in flight for a deleted account stores no session.
@@ -35,14 +35,14 @@ class AccountService:
         limiter: RateLimiter,
         limits: Limits,
         sessions: SessionRegistry,
-        mailer: Mailer,
+        notifier: Notifier,
         spawn: Spawn,
         audit: AuditLog,
         policy: PasswordPolicy,
     ) -> None:
         self._db, self._hasher, self._auth, self._sessions, self._policy = db, hasher, auth, sessions, policy
         self._limiter, self._limits = limiter, limits
-        self._mailer, self._spawn, self._audit = mailer, spawn, audit
+        self._notifier, self._spawn, self._audit = notifier, spawn, audit
 
     async def change_password(
         self,
@@ -83,9 +83,7 @@ class AccountService:
 
         version = await self._db.retrying(change)
         self._audit.record("password_changed", ip=client.ip, user_id=user.id)
-        self._spawn(
-            self._mailer.send(password_changed_message(user.profile.email, this_device_kept=True)), "password email"
-        )
+        self._spawn(self._notifier.notify(PasswordChanged(user.profile.email, this_device_kept=True)), "password email")
         return await self._auth.renew(Credentials(credentials.user, new_hash, version), client)
 
     async def delete_account(
@@ -104,7 +102,7 @@ class AccountService:
 
         await self._db.retrying(delete)
         self._audit.record("account_deleted", ip=client.ip, user_id=user.id)
-        self._spawn(self._mailer.send(account_deleted_message(credentials.user.profile.email)), "goodbye email")
+        self._spawn(self._notifier.notify(AccountDeleted(credentials.user.profile.email)), "goodbye email")
 
     async def sessions(self, user_id: int) -> list[SessionInfo]:
         return sorted(await self._sessions.list_sessions(user_id), key=lambda s: s.last_seen_at, reverse=True)

@@ -19,14 +19,9 @@ from pet_auth.domain.emails import normalize_email
 from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, InvalidLink
 from pet_auth.domain.limits import counted_within, within_limits
 from pet_auth.domain.models import Client, Credentials, CurrentUser, Renewed, SessionRef, User
-from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
+from pet_auth.domain.notices import AddressInUse, EmailChanged, EmailChangeRequested
+from pet_auth.domain.ports import Limits, Notifier, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
 from pet_auth.domain.security_events import EventKind, activity_link, now_in_words, security_event
-from pet_auth.mail.messages import (
-    UNKNOWN_DEVICE,
-    address_in_use_message,
-    email_change_requested_message,
-    email_changed_message,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +41,13 @@ class AddressService:
         limiter: RateLimiter,
         limits: Limits,
         sessions: SessionRegistry,
-        mailer: Mailer,
+        notifier: Notifier,
         spawn: Spawn,
         audit: AuditLog,
         frontend_url: str,
     ) -> None:
         self._db, self._auth, self._links, self._limiter, self._limits = db, auth, links, limiter, limits
-        self._sessions, self._mailer, self._spawn, self._audit = sessions, mailer, spawn, audit
+        self._sessions, self._notifier, self._spawn, self._audit = sessions, notifier, spawn, audit
         self._activity_link = activity_link(frontend_url)
 
     async def verify(self, token: str, client: Client, caller: SessionRef | None) -> Verified:
@@ -131,10 +126,10 @@ class AddressService:
         async with self._db.read() as repos:
             taken = await repos.users.get_id_by_email(new_email) is not None
         if taken:
-            await self._mailer.send(address_in_use_message(new_email))
+            await self._notifier.notify(AddressInUse(new_email))
         else:
             await self._links.send(CHANGE, new_email, token)
-        await self._mailer.send(email_change_requested_message(old_email))
+        await self._notifier.notify(EmailChangeRequested(old_email))
 
     async def confirm_change(self, token: str, client: Client) -> User:
         """Move the account to the address the link was mailed to, a credential change: every session, device
@@ -166,10 +161,9 @@ class AddressService:
             self._limiter, (self._limits.email_changed_notices_per_address, f"email:{old_email}")
         ):
             return
-        device = client.known_device or UNKNOWN_DEVICE  # never text taken from the User-Agent
         network = display_network(client.ip)
-        message = email_changed_message(old_email, device, network, now_in_words(), self._activity_link)
-        await self._mailer.send(message)
+        notice = EmailChanged(old_email, client.known_device, network, now_in_words(), self._activity_link)
+        await self._notifier.notify(notice)
 
     async def _count_link_request(self, user_id: int, ip: str) -> None:
         check = (self._limits.email_links_per_account, f"user:{user_id}")

@@ -19,11 +19,12 @@ from pet_auth.domain.models import (
     SignIn,
     User,
 )
+from pet_auth.domain.notices import NewDevice
 from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy, Verification
 from pet_auth.domain.ports import (
     Check,
     Limits,
-    Mailer,
+    Notifier,
     Outcome,
     PendingSignIns,
     RateLimiter,
@@ -32,7 +33,6 @@ from pet_auth.domain.ports import (
     UnitOfWork,
 )
 from pet_auth.domain.security_events import EventKind, now_in_words, record_alone, security_event
-from pet_auth.mail.messages import UNKNOWN_DEVICE, new_device_message
 
 
 class AuthService:
@@ -47,7 +47,7 @@ class AuthService:
         devices: DeviceTokens,
         links: EmailLinks,
         pending: PendingSignIns,
-        mailer: Mailer,
+        notifier: Notifier,
         spawn: Spawn,
         audit: AuditLog,
         frontend_url: str,
@@ -55,7 +55,7 @@ class AuthService:
     ) -> None:
         self._db, self._hasher, self._limiter, self._limits, self._policy = db, hasher, limiter, limits, policy
         self._sessions, self._devices, self._links, self._pending = sessions, devices, links, pending
-        self._mailer, self._spawn, self._audit = mailer, spawn, audit
+        self._notifier, self._spawn, self._audit = notifier, spawn, audit
         self._frontend_url = frontend_url.rstrip("/")
 
     async def register(self, email: str, password: str, client: Client, replaces: SessionRef | None) -> SignIn:
@@ -130,10 +130,9 @@ class AuthService:
 
     def _notify_new_device(self, user: User, client: Client) -> None:
         forgot_link = f"{self._frontend_url}/forgot-password"
-        # A mail names a known browser and system only, never text taken from the User-Agent.
-        device = client.known_device or UNKNOWN_DEVICE
-        message = new_device_message(user.profile.email, device, client.ip, now_in_words(), forgot_link)
-        self._spawn(self._mailer.send(message), "new device email")
+        # A notice names a known browser and system only, never text taken from the User-Agent.
+        notice = NewDevice(user.profile.email, client.known_device, client.ip, now_in_words(), forgot_link)
+        self._spawn(self._notifier.notify(notice), "new device email")
 
     def logged_out(self, user_id: int, ip: str) -> None:
         self._audit.record("logout", ip=ip, user_id=user_id)

@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 
 from pet_auth.domain.errors import InvalidLink
 from pet_auth.domain.models import LockedAccount
-from pet_auth.domain.ports import Mailer, Repositories, Spawn
+from pet_auth.domain.notices import ConfirmNewEmail, VerifyEmail
+from pet_auth.domain.ports import Notifier, Repositories, Spawn
 from pet_auth.domain.tokens import TOKEN_PATTERN, keyed_digest, new_token
-from pet_auth.mail.messages import confirm_new_email_message, verify_email_message
 
 VERIFY, CHANGE = "verify", "change"
 
@@ -26,14 +26,14 @@ class EmailLinks:
     def __init__(
         self,
         *,
-        mailer: Mailer,
+        notifier: Notifier,
         spawn: Spawn,
         secret: bytes,
         frontend_url: str,
         verify_ttl: int,
         change_ttl: int,
     ) -> None:
-        self._mailer, self._spawn, self._secret = mailer, spawn, secret
+        self._notifier, self._spawn, self._secret = notifier, spawn, secret
         self._frontend_url, self._verify_ttl, self._change_ttl = frontend_url.rstrip("/"), verify_ttl, change_ttl
 
     async def issue(self, repos: Repositories, user_id: int, credential_version: int, purpose: str, email: str) -> str:
@@ -55,10 +55,10 @@ class EmailLinks:
     async def send(self, purpose: str, email: str, token: str) -> None:
         if purpose == VERIFY:
             link = f"{self._frontend_url}/verify-email?{urlencode({'token': token})}"
-            await self._mailer.send(verify_email_message(email, link, max(1, self._verify_ttl // 3600)))
+            await self._notifier.notify(VerifyEmail(email, link, max(1, self._verify_ttl // 3600)))
         else:
             link = f"{self._frontend_url}/confirm-email?{urlencode({'token': token})}"
-            await self._mailer.send(confirm_new_email_message(email, link, max(1, self._change_ttl // 60)))
+            await self._notifier.notify(ConfirmNewEmail(email, link, max(1, self._change_ttl // 60)))
 
     async def consume(self, repos: Repositories, token: str, purpose: str) -> tuple[int, str, LockedAccount]:
         """Use up a live link of this purpose issued under the user's current credentials: its user id, the address

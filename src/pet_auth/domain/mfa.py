@@ -47,9 +47,10 @@ from pet_auth.domain.models import (
     SignIn,
     User,
 )
+from pet_auth.domain.notices import MfaDisabled, MfaEnabled, MfaFailures, RecoveryCodesReplaced, RecoveryCodeUsed
 from pet_auth.domain.ports import (
     Limits,
-    Mailer,
+    Notifier,
     Outcome,
     PendingSignIns,
     RateLimiter,
@@ -65,14 +66,6 @@ from pet_auth.domain.security_events import (
     now_in_words,
     record_alone,
     security_event,
-)
-from pet_auth.mail.messages import (
-    UNKNOWN_DEVICE,
-    mfa_disabled_message,
-    mfa_enabled_message,
-    mfa_failures_message,
-    recovery_code_used_message,
-    recovery_codes_replaced_message,
 )
 
 # Wrong codes that end a pending sign-in (the password must then be given again).
@@ -124,14 +117,14 @@ class MfaService:
         pending: PendingSignIns,
         secret_box: SecretBox,
         recovery_code_key: bytes,
-        mailer: Mailer,
+        notifier: Notifier,
         spawn: Spawn,
         audit: AuditLog,
         frontend_url: str,
     ) -> None:
         self._db, self._auth, self._limiter, self._limits = db, auth, limiter, limits
         self._sessions, self._pending, self._box, self._code_key = sessions, pending, secret_box, recovery_code_key
-        self._mailer, self._spawn, self._audit = mailer, spawn, audit
+        self._notifier, self._spawn, self._audit = notifier, spawn, audit
         self._activity_link = activity_link(frontend_url)
 
     async def status(self, user_id: int) -> MfaStatus:
@@ -191,7 +184,7 @@ class MfaService:
             attempt.outcome = Outcome.SUCCESS
         renewed = await self._auth.renew(credentials, client)
         self._audit.record("mfa_enabled", ip=client.ip, user_id=user.id)
-        self._spawn(self._mailer.send(mfa_enabled_message(user.profile.email)), "mfa enabled email")
+        self._spawn(self._notifier.notify(MfaEnabled(user.profile.email)), "mfa enabled email")
         return RecoveryCodes(codes, renewed)
 
     async def replace_recovery_codes(
@@ -211,7 +204,7 @@ class MfaService:
 
         renewed = await self._change_with_code(user, caller, current_password, code, client, device_token, replace)
         self._audit.record("mfa_recovery_codes_replaced", ip=client.ip, user_id=user.id)
-        self._spawn(self._mailer.send(recovery_codes_replaced_message(user.profile.email)), "recovery codes email")
+        self._spawn(self._notifier.notify(RecoveryCodesReplaced(user.profile.email)), "recovery codes email")
         return RecoveryCodes(codes, renewed)
 
     async def disable(
@@ -232,7 +225,7 @@ class MfaService:
 
         renewed = await self._change_with_code(user, caller, current_password, code, client, device_token, delete)
         self._audit.record("mfa_disabled", ip=client.ip, user_id=user.id)
-        self._spawn(self._mailer.send(mfa_disabled_message(user.profile.email)), "mfa disabled email")
+        self._spawn(self._notifier.notify(MfaDisabled(user.profile.email)), "mfa disabled email")
         return renewed
 
     async def complete_sign_in(
@@ -270,9 +263,7 @@ class MfaService:
         sign_in = await self._auth.finish_login(credentials, client, device_token, replaces, second_factor=method)
         if codes_left is not None:
             self._audit.record("recovery_code_used", ip=client.ip, user_id=user.id)
-            self._spawn(
-                self._mailer.send(recovery_code_used_message(user.profile.email, codes_left)), "recovery code email"
-            )
+            self._spawn(self._notifier.notify(RecoveryCodeUsed(user.profile.email, codes_left)), "recovery code email")
         return sign_in
 
     async def _second_factor(
@@ -339,16 +330,16 @@ class MfaService:
             user = await repos.users.get(user_id)
         if user is None:
             return
-        message = mfa_failures_message(
+        notice = MfaFailures(
             user.profile.email,
             FAILED_CODES_NOTICED,
             max(1, self._limits.mfa_failures_per_account.window_seconds // 60),
-            client.known_device or UNKNOWN_DEVICE,  # never text taken from the User-Agent
+            client.known_device,  # never text taken from the User-Agent
             display_network(client.ip),
             now_in_words(),
             self._activity_link,
         )
-        await self._mailer.send(message)
+        await self._notifier.notify(notice)
 
     async def _change_with_code(
         self,

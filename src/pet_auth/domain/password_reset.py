@@ -18,11 +18,11 @@ from pet_auth.domain.emails import normalize_email
 from pet_auth.domain.errors import InvalidToken
 from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import Client, User
+from pet_auth.domain.notices import PasswordChanged, ResetLink
 from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy
-from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
+from pet_auth.domain.ports import Limits, Notifier, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
 from pet_auth.domain.security_events import EventKind, security_event
 from pet_auth.domain.tokens import keyed_digest, new_token
-from pet_auth.mail.messages import password_changed_message, reset_link_message
 
 
 class PasswordResetService:
@@ -34,7 +34,7 @@ class PasswordResetService:
         limiter: RateLimiter,
         limits: Limits,
         sessions: SessionRegistry,
-        mailer: Mailer,
+        notifier: Notifier,
         spawn: Spawn,
         audit: AuditLog,
         secret: bytes,
@@ -45,7 +45,7 @@ class PasswordResetService:
     ) -> None:
         self._db, self._hasher, self._policy = db, hasher, policy
         self._limiter, self._limits, self._sessions = limiter, limits, sessions
-        self._mailer, self._spawn, self._audit = mailer, spawn, audit
+        self._notifier, self._spawn, self._audit = notifier, spawn, audit
         self._secret, self._frontend_url, self._token_ttl = secret, frontend_url.rstrip("/"), token_ttl
         self._removes_mfa_enabled_within = removes_mfa_enabled_within
 
@@ -70,7 +70,7 @@ class PasswordResetService:
                 return
             await repos.reset_tokens.replace_for_user(user_id, self._token_hash(token), expires_at)
         link = f"{self._frontend_url}/reset-password?{urlencode({'token': token})}"
-        await self._mailer.send(reset_link_message(email, link, max(1, self._token_ttl // 60)))
+        await self._notifier.notify(ResetLink(email, link, max(1, self._token_ttl // 60)))
 
     async def reset(self, token: str, new_password: str, client: Client) -> None:
         """The new password's minimum length is that of a password used with a second factor if two-factor
@@ -116,5 +116,5 @@ class PasswordResetService:
 
         user, mfa_removed = await self._db.retrying(reset)
         self._audit.record("reset_completed", ip=client.ip, user_id=user_id)
-        message = password_changed_message(user.profile.email, this_device_kept=False, mfa_removed=mfa_removed)
-        self._spawn(self._mailer.send(message), "password changed email")
+        notice = PasswordChanged(user.profile.email, this_device_kept=False, mfa_removed=mfa_removed)
+        self._spawn(self._notifier.notify(notice), "password changed email")

@@ -1,5 +1,5 @@
 """What the domain services need from the outside world, as interfaces: the unit of work and its repositories
-(db/ implements them), the mailer (mail/), the session registry, pending sign-ins and the rate limiter (all three
+(db/ implements them), the notifier (mail/), the session registry, pending sign-ins and the rate limiter (all three
 in Redis: redis_store/), the corpus of breached passwords (pwned.py). The services depend on these alone, never on a
 concrete adapter."""
 
@@ -22,6 +22,7 @@ from pet_auth.domain.models import (
     SessionRef,
     User,
 )
+from pet_auth.domain.notices import Notice
 from pet_auth.domain.security_events import EventPage, SecurityEvent
 
 T = TypeVar("T")
@@ -247,19 +248,12 @@ class UnitOfWork(Protocol):
         serialization failure) runs again, a few times, before `TransactionConflict`."""
 
 
-# --- mail -----------------------------------------------------------------------------------------------------------
+# --- notices --------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    to: str
-    subject: str
-    text: str
-    html: str
-
-
-class Mailer(Protocol):
-    async def send(self, message: Message) -> None: ...
+class Notifier(Protocol):
+    async def notify(self, notice: Notice) -> None:
+        """Tell `notice.to` what happened (mail/ renders the notice and mails it)."""
 
 
 # --- breached passwords ---------------------------------------------------------------------------------------------

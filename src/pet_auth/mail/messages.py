@@ -1,9 +1,11 @@
-"""The texts of the emails we send, plain and HTML."""
+"""The texts of the emails we send, plain and HTML: `render` turns each kind of the domain's notices into its mail."""
 
 from __future__ import annotations
 
 from html import escape
+from typing import assert_never
 
+from pet_auth.domain import notices
 from pet_auth.mail.base import Message
 
 
@@ -215,3 +217,39 @@ def email_changed_message(to: str, device: str, network: str | None, when: str, 
         ],
         ("Review your account's activity", activity_link),
     )
+
+
+def render(notice: notices.Notice) -> Message:
+    """The mail of a notice. A device we do not know is named as UNKNOWN_DEVICE, never by its User-Agent."""
+    match notice:
+        case notices.ResetLink(to, link, ttl_minutes):
+            return reset_link_message(to, link, ttl_minutes)
+        case notices.PasswordChanged(to, this_device_kept, mfa_removed):
+            return password_changed_message(to, this_device_kept=this_device_kept, mfa_removed=mfa_removed)
+        case notices.VerifyEmail(to, link, ttl_hours):
+            return verify_email_message(to, link, ttl_hours)
+        case notices.ConfirmNewEmail(to, link, ttl_minutes):
+            return confirm_new_email_message(to, link, ttl_minutes)
+        case notices.EmailChangeRequested(to):
+            return email_change_requested_message(to)
+        case notices.AddressInUse(to):
+            return address_in_use_message(to)
+        case notices.EmailChanged(to, device, network, when, activity_link):
+            return email_changed_message(to, device or UNKNOWN_DEVICE, network, when, activity_link)
+        case notices.AccountDeleted(to):
+            return account_deleted_message(to)
+        case notices.NewDevice(to, device, ip, when, forgot_link):
+            return new_device_message(to, device or UNKNOWN_DEVICE, ip, when, forgot_link)
+        case notices.MfaEnabled(to):
+            return mfa_enabled_message(to)
+        case notices.MfaDisabled(to):
+            return mfa_disabled_message(to)
+        case notices.RecoveryCodesReplaced(to):
+            return recovery_codes_replaced_message(to)
+        case notices.RecoveryCodeUsed(to, codes_left):
+            return recovery_code_used_message(to, codes_left)
+        case notices.MfaFailures(to, failures, window_minutes, device, network, when, activity_link):
+            return mfa_failures_message(
+                to, failures, window_minutes, device or UNKNOWN_DEVICE, network, when, activity_link
+            )
+    assert_never(notice)
