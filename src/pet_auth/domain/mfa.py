@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pet_auth.domain import recovery_codes, totp
-from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.clients import display_network
 from pet_auth.domain.errors import (
@@ -38,15 +37,10 @@ from pet_auth.domain.errors import (
 from pet_auth.domain.limits import counted_within
 from pet_auth.domain.models import Client, Credentials, MfaRecord, PendingSignIn, Renewed, SessionRef, SignIn, User
 from pet_auth.domain.ports import (
-    Limits,
-    Mailer,
+    Collaborators,
     Outcome,
     PendingSignIns,
-    RateLimiter,
     Repositories,
-    SessionRegistry,
-    Spawn,
-    UnitOfWork,
 )
 from pet_auth.domain.secret_box import SecretBox
 from pet_auth.domain.security_events import (
@@ -105,23 +99,18 @@ class _Attempt:
 class MfaService:
     def __init__(
         self,
+        shared: Collaborators,
         *,
-        db: UnitOfWork,
         auth: AuthService,
-        limiter: RateLimiter,
-        limits: Limits,
-        sessions: SessionRegistry,
         pending: PendingSignIns,
         secret_box: SecretBox,
         recovery_code_key: bytes,
-        mailer: Mailer,
-        spawn: Spawn,
-        audit: AuditLog,
         frontend_url: str,
     ) -> None:
-        self._db, self._auth, self._limiter, self._limits = db, auth, limiter, limits
-        self._sessions, self._pending, self._box, self._code_key = sessions, pending, secret_box, recovery_code_key
-        self._mailer, self._spawn, self._audit = mailer, spawn, audit
+        self._db, self._limiter, self._limits = shared.db, shared.limiter, shared.limits
+        self._sessions, self._mailer = shared.sessions, shared.mailer
+        self._spawn, self._audit = shared.spawn, shared.audit
+        self._auth, self._pending, self._box, self._code_key = auth, pending, secret_box, recovery_code_key
         self._activity_link = activity_link(frontend_url)
 
     async def status(self, user_id: int) -> MfaStatus:
