@@ -85,17 +85,7 @@ def build_services(settings: Settings) -> Services:
     """Every service and adapter of the process, from the settings; the shared ports go to each service as one
     `Collaborators`. Connects nothing."""
     keys = derive_keys(settings.session_secret)
-    resources = Resources(
-        db=Database(
-            create_engine(settings.async_database_url, transaction_pooler=settings.database_transaction_pooler)
-        ),
-        redis=create_redis(settings),
-        # The worker processes share the cores: together they get one hash thread per core, not one each.
-        hasher=PasswordHasher(threads=max(1, (os.cpu_count() or 1) // settings.web_concurrency)),
-        background=BackgroundTasks(),
-        # One HTTP client for every breach check of the process; none when the check is off (nothing is ever asked).
-        breach_client=None if settings.breach_check == "off" else create_client(),
-    )
+    resources = open_resources(settings)
     sessions = session_store(settings, resources.redis, keys)
     audit = AuditLog(keys.audit)
     shared = Collaborators(
@@ -144,6 +134,22 @@ def build_services(settings: Settings) -> Services:
         pings={"postgresql": resources.db.ping, "redis": resources.redis.ping},
         registry=registry,
         resources=resources,
+    )
+
+
+def open_resources(settings: Settings) -> Resources:
+    """The engine, the Redis client, the hasher's threads, the background tasks and the breach check's HTTP client:
+    made here, connected on first use."""
+    return Resources(
+        db=Database(
+            create_engine(settings.async_database_url, transaction_pooler=settings.database_transaction_pooler)
+        ),
+        redis=create_redis(settings),
+        # The worker processes share the cores: together they get one hash thread per core, not one each.
+        hasher=PasswordHasher(threads=max(1, (os.cpu_count() or 1) // settings.web_concurrency)),
+        background=BackgroundTasks(),
+        # One HTTP client for every breach check of the process; none when the check is off (nothing is ever asked).
+        breach_client=None if settings.breach_check == "off" else create_client(),
     )
 
 
