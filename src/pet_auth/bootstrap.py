@@ -1,6 +1,6 @@
 """The composition root's first half: `build_services(settings)` builds the domain services and the adapters they
 work through (PostgreSQL, Redis, the mailer, the password hasher, the breach check...). No HTTP here: the Litestar
-app is built from what this returns (`pet_auth.http.app`). Nothing connects: the engine and the Redis client connect
+app is built from what this returns (http/app.py). Nothing connects: the engine and the Redis client connect
 on first use, so the OpenAPI document and a server started during an outage need neither to answer."""
 
 from __future__ import annotations
