@@ -90,10 +90,11 @@ client-check: $(STAMP) $(CLIENT_DEPS)  ## the committed schema types are current
 	cd $(CLIENT) && npm run --silent typecheck
 	$(BIN)/pytest tests/test_typescript_client.py -q
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, ruff format, mypy --strict, and no function in src/ over 60 lines
 	$(BIN)/ruff check src tests tools alembic bench
 	$(BIN)/ruff format --check src tests tools alembic bench
 	$(BIN)/mypy
+	$(BIN)/python -m tools.check_function_length src
 
 bench: $(STAMP)  ## /me and login throughput against the Express peer, then the cost at 1k/100k/1M sessions
 	$(BIN)/python bench/run.py

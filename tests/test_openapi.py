@@ -5,8 +5,10 @@ live server's answers.)"""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -34,6 +36,26 @@ def printed_document() -> dict[str, Any]:
     )
     document: dict[str, Any] = json.loads(run.stdout)
     return document
+
+
+# Nothing listens on port 1: a connection attempt is refused at once, a retry loop would show in the time taken.
+UNREACHABLE = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x", "REDIS_URL": "redis://127.0.0.1:1/0"}
+
+
+def test_the_document_is_printed_with_postgresql_and_redis_unreachable(printed_document: dict[str, Any]) -> None:
+    """Building the app connects nothing (the engine and the Redis client connect on first use): `make client`
+    needs no server, and neither does this."""
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "pet_auth", "openapi"],
+        cwd=ROOT,
+        env={**os.environ, **UNREACHABLE},
+        capture_output=True,
+        timeout=60,
+    )
+    assert (run.returncode, run.stderr) == (0, b"")
+    assert json.loads(run.stdout) == printed_document
+    assert time.monotonic() - started < 20
 
 
 async def test_the_printed_document_is_the_served_one(client: Client, printed_document: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from pet_auth.domain.errors import InvalidCredentials, InvalidLink, InvalidToken
 from pet_auth.domain.models import Client, Credentials, Profile, User
 from pet_auth.domain.password_reset import PasswordResetService
 from pet_auth.domain.passwords import BreachCheck, PasswordHasher, PasswordPolicy
-from pet_auth.domain.ports import Check, Limit, Limits, Outcome
+from pet_auth.domain.ports import Check, Collaborators, Limit, Limits, Outcome
 
 PASSWORD = "correct horse battery staple"
 LIMITS = Limits(
@@ -134,19 +134,26 @@ CLIENT = Client(ip="192.0.2.1", device="Firefox 133 on Linux", known_device="Fir
 ADA = User(7, Profile("ada@example.com", datetime(2026, 1, 1, tzinfo=UTC), email_verified=True), profile_version=1)
 
 
-def auth_service(users: FakeUsers, limiter: FakeLimiter, hasher: PasswordHasher, events: Any = None) -> AuthService:
-    return AuthService(
-        db=FakeUnitOfWork(FakeRepositories(users, security_events=events)),
-        hasher=hasher,
+def shared(db: FakeUnitOfWork, limiter: FakeLimiter) -> Collaborators:
+    """The services' shared ports: these fakes, and `Unused` for what the rules under test never reach."""
+    return Collaborators(
+        db=db,
         limiter=limiter,
         limits=LIMITS,
         sessions=Unused(),
-        devices=DEVICES,
-        links=Unused(),  # type: ignore[arg-type]
-        pending=Unused(),
         notifier=Unused(),
         spawn=discard,
         audit=AuditLog(b"a" * 32),
+    )
+
+
+def auth_service(users: FakeUsers, limiter: FakeLimiter, hasher: PasswordHasher, events: Any = None) -> AuthService:
+    return AuthService(
+        shared(FakeUnitOfWork(FakeRepositories(users, security_events=events)), limiter),
+        hasher=hasher,
+        devices=DEVICES,
+        links=Unused(),  # type: ignore[arg-type]
+        pending=Unused(),
         frontend_url="https://pets.example",
         policy=PasswordPolicy(),
     )
@@ -261,14 +268,8 @@ async def test_a_reset_with_a_token_that_is_not_live_hashes_no_password_and_asks
             raise AssertionError("asked about a password for a token that is not live")
 
     password_reset = PasswordResetService(
-        db=FakeUnitOfWork(FakeRepositories(users=Unused())),
+        shared(FakeUnitOfWork(FakeRepositories(users=Unused())), FakeLimiter()),
         hasher=NoHashing(),  # type: ignore[arg-type]
-        limiter=FakeLimiter(),
-        limits=LIMITS,
-        sessions=Unused(),
-        notifier=Unused(),
-        spawn=discard,
-        audit=AuditLog(b"a" * 32),
         secret=b"r" * 32,
         frontend_url="https://pets.example",
         token_ttl=60,

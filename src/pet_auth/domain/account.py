@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, SessionNotFound
 from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import Client, Credentials, CurrentUser, Renewed, SessionInfo
 from pet_auth.domain.notices import AccountDeleted, PasswordChanged
 from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy
-from pet_auth.domain.ports import Limits, Notifier, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
+from pet_auth.domain.ports import Collaborators, Repositories
 from pet_auth.domain.security_events import (
     DEFAULT_PAGE_SIZE,
     MAX_EVENT_ID,
@@ -28,21 +27,16 @@ DELETED_CREDENTIAL_VERSION = 2**62
 class AccountService:
     def __init__(
         self,
+        shared: Collaborators,
         *,
-        db: UnitOfWork,
         hasher: PasswordHasher,
         auth: AuthService,
-        limiter: RateLimiter,
-        limits: Limits,
-        sessions: SessionRegistry,
-        notifier: Notifier,
-        spawn: Spawn,
-        audit: AuditLog,
         policy: PasswordPolicy,
     ) -> None:
-        self._db, self._hasher, self._auth, self._sessions, self._policy = db, hasher, auth, sessions, policy
-        self._limiter, self._limits = limiter, limits
-        self._notifier, self._spawn, self._audit = notifier, spawn, audit
+        self._db, self._limiter, self._limits = shared.db, shared.limiter, shared.limits
+        self._sessions, self._notifier = shared.sessions, shared.notifier
+        self._spawn, self._audit = shared.spawn, shared.audit
+        self._hasher, self._auth, self._policy = hasher, auth, policy
 
     async def change_password(
         self,

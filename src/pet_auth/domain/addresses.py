@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.clients import display_network
 from pet_auth.domain.email_links import CHANGE, VERIFY, EmailLinks
@@ -20,7 +19,7 @@ from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput,
 from pet_auth.domain.limits import counted_within, within_limits
 from pet_auth.domain.models import Client, Credentials, CurrentUser, Renewed, SessionRef, User
 from pet_auth.domain.notices import AddressInUse, EmailChanged, EmailChangeRequested
-from pet_auth.domain.ports import Limits, Notifier, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
+from pet_auth.domain.ports import Collaborators, Repositories
 from pet_auth.domain.security_events import EventKind, activity_link, now_in_words, security_event
 
 
@@ -34,20 +33,16 @@ class Verified:
 class AddressService:
     def __init__(
         self,
+        shared: Collaborators,
         *,
-        db: UnitOfWork,
         auth: AuthService,
         links: EmailLinks,
-        limiter: RateLimiter,
-        limits: Limits,
-        sessions: SessionRegistry,
-        notifier: Notifier,
-        spawn: Spawn,
-        audit: AuditLog,
         frontend_url: str,
     ) -> None:
-        self._db, self._auth, self._links, self._limiter, self._limits = db, auth, links, limiter, limits
-        self._sessions, self._notifier, self._spawn, self._audit = sessions, notifier, spawn, audit
+        self._db, self._limiter, self._limits = shared.db, shared.limiter, shared.limits
+        self._sessions, self._notifier = shared.sessions, shared.notifier
+        self._spawn, self._audit = shared.spawn, shared.audit
+        self._auth, self._links = auth, links
         self._activity_link = activity_link(frontend_url)
 
     async def verify(self, token: str, client: Client, caller: SessionRef | None) -> Verified:

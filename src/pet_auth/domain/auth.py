@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import VERIFY, EmailLinks
 from pet_auth.domain.emails import normalize_email, sign_in_email
@@ -23,14 +22,9 @@ from pet_auth.domain.notices import NewDevice
 from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy, Verification
 from pet_auth.domain.ports import (
     Check,
-    Limits,
-    Notifier,
+    Collaborators,
     Outcome,
     PendingSignIns,
-    RateLimiter,
-    SessionRegistry,
-    Spawn,
-    UnitOfWork,
 )
 from pet_auth.domain.security_events import EventKind, now_in_words, record_alone, security_event
 
@@ -38,24 +32,19 @@ from pet_auth.domain.security_events import EventKind, now_in_words, record_alon
 class AuthService:
     def __init__(
         self,
+        shared: Collaborators,
         *,
-        db: UnitOfWork,
         hasher: PasswordHasher,
-        limiter: RateLimiter,
-        limits: Limits,
-        sessions: SessionRegistry,
         devices: DeviceTokens,
         links: EmailLinks,
         pending: PendingSignIns,
-        notifier: Notifier,
-        spawn: Spawn,
-        audit: AuditLog,
         frontend_url: str,
         policy: PasswordPolicy,
     ) -> None:
-        self._db, self._hasher, self._limiter, self._limits, self._policy = db, hasher, limiter, limits, policy
-        self._sessions, self._devices, self._links, self._pending = sessions, devices, links, pending
-        self._notifier, self._spawn, self._audit = notifier, spawn, audit
+        self._db, self._limiter, self._limits = shared.db, shared.limiter, shared.limits
+        self._sessions, self._notifier = shared.sessions, shared.notifier
+        self._spawn, self._audit = shared.spawn, shared.audit
+        self._hasher, self._policy, self._devices, self._links, self._pending = hasher, policy, devices, links, pending
         self._frontend_url = frontend_url.rstrip("/")
 
     async def register(self, email: str, password: str, client: Client, replaces: SessionRef | None) -> SignIn:

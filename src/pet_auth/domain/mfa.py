@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pet_auth.domain import recovery_codes, totp
-from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.clients import display_network
 from pet_auth.domain.errors import (
@@ -49,15 +48,10 @@ from pet_auth.domain.models import (
 )
 from pet_auth.domain.notices import MfaDisabled, MfaEnabled, MfaFailures, RecoveryCodesReplaced, RecoveryCodeUsed
 from pet_auth.domain.ports import (
-    Limits,
-    Notifier,
+    Collaborators,
     Outcome,
     PendingSignIns,
-    RateLimiter,
     Repositories,
-    SessionRegistry,
-    Spawn,
-    UnitOfWork,
 )
 from pet_auth.domain.secret_box import SecretBox
 from pet_auth.domain.security_events import (
@@ -108,23 +102,18 @@ class _Attempt:
 class MfaService:
     def __init__(
         self,
+        shared: Collaborators,
         *,
-        db: UnitOfWork,
         auth: AuthService,
-        limiter: RateLimiter,
-        limits: Limits,
-        sessions: SessionRegistry,
         pending: PendingSignIns,
         secret_box: SecretBox,
         recovery_code_key: bytes,
-        notifier: Notifier,
-        spawn: Spawn,
-        audit: AuditLog,
         frontend_url: str,
     ) -> None:
-        self._db, self._auth, self._limiter, self._limits = db, auth, limiter, limits
-        self._sessions, self._pending, self._box, self._code_key = sessions, pending, secret_box, recovery_code_key
-        self._notifier, self._spawn, self._audit = notifier, spawn, audit
+        self._db, self._limiter, self._limits = shared.db, shared.limiter, shared.limits
+        self._sessions, self._notifier = shared.sessions, shared.notifier
+        self._spawn, self._audit = shared.spawn, shared.audit
+        self._auth, self._pending, self._box, self._code_key = auth, pending, secret_box, recovery_code_key
         self._activity_link = activity_link(frontend_url)
 
     async def status(self, user_id: int) -> MfaStatus:

@@ -13,14 +13,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.emails import normalize_email
 from pet_auth.domain.errors import InvalidToken
 from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import Client, User
 from pet_auth.domain.notices import PasswordChanged, ResetLink
 from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy
-from pet_auth.domain.ports import Limits, Notifier, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
+from pet_auth.domain.ports import Collaborators, Repositories
 from pet_auth.domain.security_events import EventKind, security_event
 from pet_auth.domain.tokens import keyed_digest, new_token
 
@@ -28,24 +27,19 @@ from pet_auth.domain.tokens import keyed_digest, new_token
 class PasswordResetService:
     def __init__(
         self,
+        shared: Collaborators,
         *,
-        db: UnitOfWork,
         hasher: PasswordHasher,
-        limiter: RateLimiter,
-        limits: Limits,
-        sessions: SessionRegistry,
-        notifier: Notifier,
-        spawn: Spawn,
-        audit: AuditLog,
         secret: bytes,
         frontend_url: str,
         token_ttl: int,
         removes_mfa_enabled_within: timedelta,
         policy: PasswordPolicy,
     ) -> None:
-        self._db, self._hasher, self._policy = db, hasher, policy
-        self._limiter, self._limits, self._sessions = limiter, limits, sessions
-        self._notifier, self._spawn, self._audit = notifier, spawn, audit
+        self._db, self._limiter, self._limits = shared.db, shared.limiter, shared.limits
+        self._sessions, self._notifier = shared.sessions, shared.notifier
+        self._spawn, self._audit = shared.spawn, shared.audit
+        self._hasher, self._policy = hasher, policy
         self._secret, self._frontend_url, self._token_ttl = secret, frontend_url.rstrip("/"), token_ttl
         self._removes_mfa_enabled_within = removes_mfa_enabled_within
 

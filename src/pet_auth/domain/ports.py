@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.models import (
     Client,
     Credentials,
@@ -263,3 +264,21 @@ class BreachedPasswords(Protocol):
     async def appearances(self, password: str) -> int | None:
         """How often the password appears in the known breaches (0: never); None when that could not be learnt
         (the source did not answer, or not in time)."""
+
+
+# --- what every service shares --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Collaborators:
+    """The ports every domain service works through, built once by the composition root and handed to each service
+    as one argument: the unit of work, the rate limiter and its limits, the session registry, the notifier, the runner
+    of background work and the audit log."""
+
+    db: UnitOfWork
+    limiter: RateLimiter
+    limits: Limits
+    sessions: SessionRegistry
+    notifier: Notifier
+    spawn: Spawn
+    audit: AuditLog
