@@ -90,11 +90,15 @@ client-check: $(STAMP) $(CLIENT_DEPS)  ## the committed schema types are current
 	cd $(CLIENT) && npm run --silent typecheck
 	$(BIN)/pytest tests/test_typescript_client.py -q
 
-lint: $(STAMP)  ## ruff, ruff format, mypy --strict, and no function in src/ over 60 lines
+# The structure's rules: the import rules and the tripwires on Litestar's internals need no server, so they run here.
+STRUCTURE_TESTS := tests/unit/test_import_rules.py tests/unit/test_function_length.py tests/test_litestar_compat.py
+
+lint: $(STAMP)  ## ruff, ruff format, mypy --strict, no function in src/ over 60 lines, the import rules and tripwires
 	$(BIN)/ruff check src tests tools alembic bench
 	$(BIN)/ruff format --check src tests tools alembic bench
 	$(BIN)/mypy
 	$(BIN)/python -m tools.check_function_length src
+	$(BIN)/pytest -q -p no:cacheprovider $(STRUCTURE_TESTS)
 
 bench: $(STAMP)  ## /me and login throughput against the Express peer, then the cost at 1k/100k/1M sessions
 	$(BIN)/python bench/run.py
