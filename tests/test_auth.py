@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
-from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
-from tests.live_server import live_server
+from tests.support.clients import PASSWORD, Client, MakeClient, register, unique_email
+from tests.support.live_server import live_server
 
 
 async def _stored_hash(db: AsyncEngine, email: str) -> str:

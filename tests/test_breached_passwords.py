@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings, SettingsError, load_settings
 from pet_auth.domain.passwords import BREACHED, TOO_COMMON
-from tests.authenticator import enable_mfa
-from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
-from tests.smtp import MailSink
+from tests.support.authenticator import enable_mfa
+from tests.support.clients import PASSWORD, Client, MakeClient, register, unique_email
+from tests.support.smtp import MailSink
 from tests.test_metrics import samples, value
 from tests.test_mfa import turned_on_days_ago
 from tests.test_production import every_log_line

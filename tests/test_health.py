@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.conftest import Client
+from tests.support.clients import Client
 
 
 async def test_health_answers_without_touching_dependencies(client: Client) -> None:

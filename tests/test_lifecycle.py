@@ -16,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
-from tests.conftest import PASSWORD, SPA_ORIGIN, Client, MakeClient, register, unique_email
-from tests.smtp import Mail, MailSink
+from tests.support.clients import PASSWORD, SPA_ORIGIN, Client, MakeClient, register, unique_email
+from tests.support.smtp import Mail, MailSink
 from tests.test_recovery import assert_invalid_token, captured, request_token, reset
 
 VERIFY_SUBJECT = "Confirm your Pet Manager email address"

@@ -10,9 +10,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pet_auth.config import Settings
-from tests.conftest import PASSWORD, MakeClient, forget_device, register, unique_email
-from tests.live_server import live_server
-from tests.smtp import running_sink
+from tests.support.clients import PASSWORD, MakeClient, forget_device, register, unique_email
+from tests.support.live_server import live_server
+from tests.support.smtp import running_sink
 from tests.test_recovery import NEW_PASSWORD, request_token, reset
 from tools.devinfra import free_port
 

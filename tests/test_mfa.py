@@ -1,5 +1,5 @@
 """Two-factor sign-in over HTTP against real PostgreSQL, Redis and an in-process SMTP server; the TOTP codes are
-computed from the secret the API hands out (tests/authenticator.py)."""
+computed from the secret the API hands out (tests/support/authenticator.py)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings, SettingsError, load_settings
 from pet_auth.domain import totp
-from tests.authenticator import CONFIRM, SETUP, STEP, Mfa, code_at, current_step, enable_mfa, mark_verified
-from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
-from tests.live_server import LiveServer, live_server
-from tests.smtp import MailSink
+from tests.support.authenticator import CONFIRM, SETUP, STEP, Mfa, code_at, current_step, enable_mfa, mark_verified
+from tests.support.clients import PASSWORD, Client, MakeClient, register, unique_email
+from tests.support.live_server import LiveServer, live_server
+from tests.support.smtp import MailSink
 
 LOGIN = "/api/auth/login"
 LOGIN_MFA = "/api/auth/login/mfa"

@@ -14,8 +14,8 @@ from pet_auth.app import create_app
 from pet_auth.config import Settings
 from pet_auth.domain.audit import AuditLog
 from pet_auth.keys import derive_keys
-from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
-from tests.smtp import running_sink
+from tests.support.clients import PASSWORD, Client, MakeClient, register, unique_email
+from tests.support.smtp import running_sink
 
 HSTS = "max-age=63072000; includeSubDomains"
 PRODUCTION = {"app_env": "production", "session_secret": "p" * 48}

@@ -28,9 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pet_auth.app import create_app
 from pet_auth.config import Settings
 from pet_auth.keys import derive_keys
-from tests.conftest import API_ORIGIN, PASSWORD, Client, MakeClient, forget_device, register, unique_email
-from tests.live_server import live_server, settings_environ
-from tests.smtp import MailSink, running_sink
+from tests.support.clients import API_ORIGIN, PASSWORD, Client, MakeClient, forget_device, register, unique_email
+from tests.support.live_server import live_server, settings_environ
+from tests.support.smtp import MailSink, running_sink
 from tools.devinfra import free_port
 
 FORGOT = "/api/auth/forgot-password"

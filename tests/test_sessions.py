@@ -27,7 +27,7 @@ from pet_auth.sessions.store import (
     SessionStore,
     session_handle,
 )
-from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
+from tests.support.clients import PASSWORD, Client, MakeClient, register, unique_email
 
 
 def session_cookie(response_headers: list[str], name: str) -> SimpleCookie:

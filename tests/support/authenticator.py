@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.domain.emails import normalize_email
-from tests.conftest import PASSWORD
+from tests.support.clients import PASSWORD
 
 SETUP = "/api/auth/mfa/totp/setup"
 CONFIRM = "/api/auth/mfa/totp/confirm"
