@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
 from tests.support.clients import PASSWORD, SPA_ORIGIN, Client, MakeClient, register, unique_email
+from tests.support.logs import captured
+from tests.support.recovery import assert_invalid_token, request_token, reset
 from tests.support.smtp import Mail, MailSink
-from tests.test_recovery import assert_invalid_token, captured, request_token, reset
 
 VERIFY_SUBJECT = "Confirm your Pet Manager email address"
 CONFIRM_SUBJECT = "Confirm your new Pet Manager email address"

@@ -15,9 +15,9 @@ from pet_auth.domain.ports import Limit, Outcome
 from pet_auth.ratelimit import RedisRateLimiter
 from pet_auth.sessions.batch import ReadBatcher
 from tests.support.clients import PASSWORD, MakeClient, forget_device, register, unique_email
+from tests.support.recovery import NEW_PASSWORD, request_token, reset
 from tests.support.smtp import MailSink, running_sink
 from tests.support.topologies import Cluster, redis_cluster
-from tests.test_recovery import NEW_PASSWORD, request_token, reset
 
 ME = "/api/auth/me"
 LOGIN = "/api/auth/login"

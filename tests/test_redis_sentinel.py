@@ -14,8 +14,8 @@ import pytest
 
 from tests.support.clients import PASSWORD, MakeClient, register, unique_email
 from tests.support.live_server import live_server
+from tests.support.logs import captured
 from tests.support.topologies import SentinelSet, redis_cli, redis_sentinel
-from tests.test_recovery import captured
 
 ME = "/api/auth/me"
 LOGIN = "/api/auth/login"

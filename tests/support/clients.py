@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from http.cookies import SimpleCookie
 from typing import Any
 
+import httpx
 import msgspec
 from litestar.testing import AsyncTestClient
 
@@ -31,3 +33,17 @@ async def register(client: Client, email: str | None = None, password: str = PAS
     response = await client.post("/api/auth/register", json={"email": email or unique_email(), "password": password})
     assert response.status_code == 201, response.text
     return msgspec.json.decode(response.content)["user"]  # type: ignore[no-any-return]
+
+
+def set_cookies(response: httpx.Response) -> dict[str, Any]:
+    cookies: dict[str, Any] = {}
+    for header in response.headers.get_list("set-cookie"):
+        jar: SimpleCookie = SimpleCookie()
+        jar.load(header)
+        cookies.update(jar)
+    return cookies
+
+
+def problem_code(response: httpx.Response) -> str:
+    assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    return str(response.json()["code"])
