@@ -23,6 +23,15 @@ from tests.support.clients import API_ORIGIN, SPA_ORIGIN, Client, MakeClient
 from tests.support.database import admin_connection, alembic_config
 from tests.support.servers import Servers, find_servers
 from tests.support.smtp import MailSink, running_sink
+from tests.support.tiers import tier_of
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test gets the marker of its tier (unit, api, topology, contract, e2e), by its file: see
+    tests/support/tiers.py."""
+    for item in items:
+        item.add_marker(tier_of(item.path))
 
 
 @pytest.fixture(scope="session")

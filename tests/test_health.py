@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from tests.support.clients import Client
 
 
@@ -9,6 +11,7 @@ async def test_health_answers_without_touching_dependencies(client: Client) -> N
     assert response.json() == {"message": "ok"}
 
 
+@pytest.mark.smoke
 async def test_ready_pings_postgres_and_redis(client: Client) -> None:
     response = await client.get("/ready")
     assert response.status_code == 200, response.text

@@ -135,6 +135,7 @@ async def test_mail_to_a_unicode_domain_goes_to_its_ascii_form(mail_client: Clie
     assert mail.message["To"] == f"{local}@xn--bcher-kva.de"
 
 
+@pytest.mark.smoke
 async def test_the_token_works_once(mail_client: Client, smtp: MailSink) -> None:
     email, token = await registered_with_token(mail_client, smtp)
 
@@ -146,6 +147,7 @@ async def test_the_token_works_once(mail_client: Client, smtp: MailSink) -> None
     assert (await login(mail_client, email, NEW_PASSWORD)).status_code == 200
 
 
+@pytest.mark.smoke
 async def test_the_new_password_logs_in_the_old_one_does_not_and_a_changed_email_is_sent(
     mail_client: Client, smtp: MailSink
 ) -> None:

@@ -274,6 +274,7 @@ async def test_redis_keys_are_keyed_hashes_and_hold_no_secret(client: Client, se
     assert not any(isinstance(value, str) and value.startswith("$argon2") for value in data.values())
 
 
+@pytest.mark.smoke
 async def test_logout_deletes_the_key_and_expires_the_cookie_alike(
     client: Client, settings: Settings, redis: Redis
 ) -> None:
