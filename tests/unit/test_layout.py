@@ -1,5 +1,5 @@
-"""The suite's own layout: helpers in tests/support/ (imported), fixtures in tests/conftest.py (never imported), and
-one tier per test file, declared as a marker."""
+"""The suite's own layout: helpers in tests/support/ (and the unit tier's fakes in tests/unit/fakes.py), imported;
+fixtures in conftest.py files, never imported; one tier per test file, declared as a marker."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from tests.support.tiers import FILES, SMOKE, TESTS, TIERS, UNIT, tier_of
 PYTHON_FILES = sorted(TESTS.rglob("*.py"))
 # `from tests.conftest import ...`, `import tests.conftest`, `from tests import conftest`, `from .conftest import ...`
 IMPORTS_CONFTEST = re.compile(
-    r"^\s*(from\s+(tests\.|\.+)?conftest\s+import|import\s+tests\.conftest\b|from\s+(tests|\.+)\s+import\s+.*\bconftest\b)",
+    r"^\s*(from\s+(tests(\.\w+)*\.|\.+)?conftest\s+import|import\s+tests(\.\w+)*\.conftest\b"
+    r"|from\s+(tests(\.\w+)*|\.+)\s+import\s+.*\bconftest\b)",
     re.MULTILINE,
 )
 # Another test file: its helpers belong in tests/support/.
@@ -46,9 +47,15 @@ def test_the_guard_sees_every_form_of_the_import() -> None:
         "from tests import support, conftest",
         "from .conftest import PASSWORD",
         "from ..conftest import PASSWORD",
+        "from tests.unit.conftest import hasher",
+        "from tests.unit import conftest",
     ):
         assert IMPORTS_CONFTEST.search(line), line
-    for line in ("from tests.support.clients import PASSWORD", "# tests/conftest.py holds the fixtures"):
+    for line in (
+        "from tests.support.clients import PASSWORD",
+        "from tests.unit.fakes import Fakes",
+        "# tests/conftest.py holds the fixtures",
+    ):
         assert not IMPORTS_CONFTEST.search(line), line
     assert IMPORTS_A_TEST_FILE.search("from tests.test_recovery import reset")
     assert not IMPORTS_A_TEST_FILE.search("from tests.support.recovery import reset")
@@ -76,7 +83,7 @@ def test_every_file_named_in_the_tiers_exists() -> None:
 @pytest.mark.parametrize(
     ("path", "tier"),
     [
-        ("unit/test_rules.py", "unit"),
+        ("unit/test_sign_in_rules.py", "unit"),
         ("unit/test_layout.py", "unit"),
         ("test_browser.py", "e2e"),
         ("test_redis_cluster.py", "topology"),
