@@ -8,8 +8,8 @@ STAMP := $(VENV)/.installed
 CLIENT := clients/typescript
 CLIENT_DEPS := $(CLIENT)/node_modules/.package-lock.json
 
-.PHONY: dev start migrate revision test test-fast lint bench purge-tokens env client client-deps client-check infra-up \
-	infra-down infra-reset
+.PHONY: dev start migrate revision test test-fast lint bench purge purge-tokens env client client-deps client-check \
+	infra-up infra-down infra-reset
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,8 +58,10 @@ revision: infra-up  ## make revision m="what changed"
 	$(BIN)/python -m pet_auth create-db
 	$(BIN)/alembic revision --autogenerate -m "$(m)"
 
-purge-tokens: env  ## delete used and expired password reset tokens
-	$(BIN)/python -m pet_auth purge-tokens
+purge: env  ## delete used and expired reset and email links, and security events older than SECURITY_EVENTS_RETENTION_DAYS
+	$(BIN)/python -m pet_auth purge
+
+purge-tokens: purge  ## the former name of purge
 
 test: $(STAMP) $(CLIENT_DEPS)  ## the whole suite, against real PostgreSQL and Redis (and the TypeScript client)
 	$(BIN)/pytest $(PYTEST_ARGS)

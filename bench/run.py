@@ -560,7 +560,7 @@ def measure_memory_ours(service: Service, namespace: str) -> None:
     import msgspec
 
     from pet_auth.http.user_agents import describe_user_agent
-    from pet_auth.sessions.store import CREDENTIAL_VERSION, PROFILE, PROFILE_VERSION, SessionRecord
+    from pet_auth.redis_store.sessions import CREDENTIAL_VERSION, PROFILE, PROFILE_VERSION, SessionRecord
 
     redis = Redis.from_url(f"{REDIS}/0")
     try:

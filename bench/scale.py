@@ -3,7 +3,7 @@
 Starts a private redis-server on a free port (never the machine's shared one: a million sessions take hundreds of
 megabytes) and pet_auth in its production configuration against it and a throwaway PostgreSQL database, then:
 
-- seeds live sessions directly in Redis, in the service's own format (sessions/store.py: one hash per user, its
+- seeds live sessions directly in Redis, in the service's own format (redis_store/sessions.py: one hash per user, its
   fields and the session under its HMAC digest), through pipelines, up to each size of BENCH_SCALE_SESSIONS
   (default 1000,100000,1000000), and at each size measures GET /api/auth/me with wrk (64 connections, the cookies
   of 1 000 sessions spread over the whole key space) and Redis's memory (`used_memory` growth ÷ sessions);
@@ -37,7 +37,7 @@ from run import DURATION, POSTGRES, PYTHON, ROOT, Run, finish, free_port, log, w
 
 from pet_auth.domain.passwords import PasswordHasher
 from pet_auth.keys import derive_keys
-from pet_auth.sessions.store import Profile, SessionRecord, session_handle
+from pet_auth.redis_store.sessions import Profile, SessionRecord, session_handle
 
 SIZES = [int(size) for size in os.environ.get("BENCH_SCALE_SESSIONS", "1000,100000,1000000").split(",")]
 USERS = int(os.environ.get("BENCH_SCALE_USERS", "1000000"))

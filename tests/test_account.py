@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from pet_auth.config import Settings
-from pet_auth.sessions.store import SessionRecord
+from pet_auth.redis_store.sessions import SessionRecord
 from tests.support.clients import PASSWORD, Client, MakeClient, register, unique_email
 
 NEW_PASSWORD = "a brand new passphrase 42"

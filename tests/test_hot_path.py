@@ -18,8 +18,8 @@ from redis.exceptions import ConnectionError, ResponseError
 
 from pet_auth.config import Settings
 from pet_auth.domain.passwords import PasswordHasher
-from pet_auth.sessions.batch import ReadBatcher
-from pet_auth.sessions.store import Profile, SessionRecord
+from pet_auth.redis_store.batch import ReadBatcher
+from pet_auth.redis_store.sessions import Profile, SessionRecord
 from tests.support.clients import PASSWORD, Client, register, unique_email
 from tests.support.live_server import live_server
 from tools.devinfra import free_port

@@ -14,6 +14,7 @@ import pytest
 from pet_auth.app import create_app
 from pet_auth.config import Settings
 from pet_auth.domain.errors import EmailTaken
+from pet_auth.http import metrics
 from pet_auth.http.openapi import problems
 from tests.support import ROOT
 from tests.support.clients import Client
@@ -65,6 +66,43 @@ def test_each_operation_states_its_own_problem_codes(printed_document: dict[str,
         "validation_error",
     ]
     assert problem_codes(paths["/health"]["get"]) == {}
+    # A guarded read with a query: its bad values are field errors.
+    assert problem_codes(paths["/api/auth/security-events"]["get"]) == {
+        "400": ["validation_error"],
+        "401": ["not_authenticated"],
+        "503": ["service_unavailable"],
+    }
+
+
+def test_the_activity_log_states_its_query_and_its_kinds(printed_document: dict[str, Any]) -> None:
+    operation = printed_document["paths"]["/api/auth/security-events"]["get"]
+    parameters = {parameter["name"]: parameter for parameter in operation["parameters"]}
+    assert set(parameters) == {"before", "limit"}
+    assert not any(parameter["required"] for parameter in parameters.values())
+    limit = parameters["limit"]["schema"]
+    assert (limit["type"], limit["minimum"], limit["maximum"], limit["default"]) == ("integer", 1, 100, 20)
+    assert (parameters["before"]["schema"]["minimum"], parameters["before"]["schema"]["maximum"]) == (1, 2**63 - 1)
+    schemas = printed_document["components"]["schemas"]
+    assert schemas["SecurityEventsResponse"]["required"] == ["events", "nextBefore"]
+    event = schemas["SecurityEventOut"]
+    assert set(event["required"]) == {"id", "kind", "occurredAt", "network", "device", "detail"}
+    assert schemas["EventKind"]["enum"] == [
+        "sign_in",
+        "sign_in_failed",
+        "new_device",
+        "password_changed",
+        "password_reset",
+        "email_change_requested",
+        "email_changed",
+        "email_verified",
+        "mfa_enabled",
+        "mfa_disabled",
+        "recovery_code_used",
+        "recovery_codes_regenerated",
+        "session_ended",
+        "other_sessions_revoked",
+        "account_locked",
+    ]
 
 
 def test_rate_limited_answers_state_retry_after(printed_document: dict[str, Any]) -> None:
@@ -104,6 +142,7 @@ def test_guarded_operations_require_the_session_cookie(printed_document: dict[st
         "confirmTotp",
         "replaceRecoveryCodes",
         "disableMfa",
+        "securityEvents",
     }
 
 
@@ -126,3 +165,11 @@ def test_a_problem_code_without_a_status_is_refused_at_definition() -> None:
     assert problems(EmailTaken)  # a domain error's code has its status
     with pytest.raises(ValueError, match="no_such_code"):
         problems("no_such_code")
+
+
+def test_the_metrics_name_operations_of_the_document(printed_document: dict[str, Any]) -> None:
+    """The metrics key routes on their declared names (operation ids): each one they count is in the document."""
+    operations = {
+        operation["operationId"] for item in printed_document["paths"].values() for operation in item.values()
+    }
+    assert {*metrics._REVOCATIONS, *metrics._SIGN_INS, metrics._REGISTRATION} <= operations

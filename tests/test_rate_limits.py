@@ -24,7 +24,7 @@ from pet_auth.config import Settings
 from pet_auth.domain.errors import RateLimited
 from pet_auth.domain.ports import Limit, Outcome
 from pet_auth.keys import derive_keys
-from pet_auth.ratelimit import RedisRateLimiter
+from pet_auth.redis_store.ratelimit import RedisRateLimiter
 from tests.support.clients import PASSWORD, Client, MakeClient, forget_device, register, unique_email
 from tests.support.live_server import live_server, worker_processes
 
@@ -117,6 +117,26 @@ async def test_a_failure_after_its_window_ended_starts_a_new_window(redis: Redis
     await limiter.end_attempt(attempt, Outcome.FAILURE, check)
     with pytest.raises(RateLimited):
         await limiter.begin_attempt(check)
+
+
+async def test_the_failure_that_reaches_a_limit_is_told_once(redis: Redis, run_namespace: str) -> None:
+    """`end_attempt` names the checks whose limit a failure reached (a lock begins), once per window, also when the
+    failures end together."""
+    limiter = RedisRateLimiter(redis, f"{run_namespace}:{secrets.token_hex(4)}", b"a test secret")
+    account, ip = (Limit("login_account", 3, 600), "user:1:1"), (Limit("login_ip", 100, 600), "192.0.2.8")
+    attempt = await limiter.begin_attempt(account, ip)
+    assert await limiter.end_attempt(attempt, Outcome.SUCCESS, account, ip) == ()
+    attempts = await asyncio.gather(*(limiter.begin_attempt(account, ip) for _ in range(3)))
+    ended = await asyncio.gather(*(limiter.end_attempt(a, Outcome.FAILURE, account, ip) for a in attempts))
+    assert sorted(ended, key=len) == [(), (), (account,)]
+    with pytest.raises(RateLimited):
+        await limiter.begin_attempt(account, ip)
+    other = (Limit("login_account", 3, 600), "user:2:1")
+    for _ in range(2):
+        attempt = await limiter.begin_attempt(other)
+        assert await limiter.end_attempt(attempt, Outcome.FAILURE, other) == ()
+    attempt = await limiter.begin_attempt(other)
+    assert await limiter.end_attempt(attempt, Outcome.ABANDONED, other) == ()  # an outage counts as nothing
 
 
 async def test_registrations_per_ip_are_limited(make_client: MakeClient) -> None:

@@ -12,8 +12,8 @@ from redis.asyncio import RedisCluster
 
 from pet_auth.domain.errors import RateLimited
 from pet_auth.domain.ports import Limit, Outcome
-from pet_auth.ratelimit import RedisRateLimiter
-from pet_auth.sessions.batch import ReadBatcher
+from pet_auth.redis_store.batch import ReadBatcher
+from pet_auth.redis_store.ratelimit import RedisRateLimiter
 from tests.support.clients import PASSWORD, MakeClient, forget_device, register, unique_email
 from tests.support.recovery import NEW_PASSWORD, request_token, reset
 from tests.support.smtp import MailSink, running_sink

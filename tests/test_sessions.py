@@ -17,7 +17,7 @@ from pet_auth.config import Settings
 from pet_auth.domain import models
 from pet_auth.domain.errors import CredentialsChanged
 from pet_auth.keys import derive_keys
-from pet_auth.sessions.store import (
+from pet_auth.redis_store.sessions import (
     CREDENTIAL_VERSION,
     CREDENTIAL_VERSION_GRACE_SECONDS,
     PROFILE,
@@ -217,7 +217,7 @@ async def test_a_session_ended_meanwhile_is_not_touched_back(settings: Settings,
         client, f"{settings.redis_namespace}:session", 60, 600, most_per_user=4, read_timeout=2, secret=b"s" * 32
     )
     try:
-        user = models.User(7, "a@example.com", datetime.now(UTC), email_verified=False, profile_version=1)
+        user = models.User(7, models.Profile("a@example.com", datetime.now(UTC)), profile_version=1)
         token = await store.start(user, 1, models.Client(ip="192.0.2.1", device="curl/8"), replaces=None)
         handle = session_handle(b"s" * 32, token)
         loaded = await store.load(7, handle)
@@ -328,7 +328,7 @@ async def test_a_session_for_superseded_credentials_is_refused(settings: Setting
     store = SessionStore(
         client, f"{settings.redis_namespace}:session", 60, 600, most_per_user=4, read_timeout=2, secret=b"s" * 32
     )
-    user = models.User(8, "b@example.com", datetime.now(UTC), email_verified=False, profile_version=1)
+    user = models.User(8, models.Profile("b@example.com", datetime.now(UTC)), profile_version=1)
     device = models.Client(ip="192.0.2.1", device="curl/8")
     try:
         await store.credentials_changed(8, 3)

@@ -1,10 +1,11 @@
-"""The sessions list names a device by browser, major version and system, never by the raw User-Agent."""
+"""The sessions list names a device by browser, major version and system, never by the raw User-Agent; a mail names
+known browsers and systems only."""
 
 from __future__ import annotations
 
 import pytest
 
-from pet_auth.http.user_agents import MAX_LENGTH, describe_user_agent
+from pet_auth.http.user_agents import MAX_LENGTH, describe_user_agent, known_user_agent
 
 CHROME_LINUX = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
@@ -57,3 +58,27 @@ def test_an_unknown_client_is_cut_short_and_printable() -> None:
     assert len(described) == MAX_LENGTH
     assert described.isprintable()
     assert describe_user_agent("bell\x07/1.0") == "bell/1.0"
+
+
+@pytest.mark.parametrize(
+    ("header", "known"),
+    [
+        (CHROME_LINUX, "Chrome 131 on Linux"),
+        ("Mozilla/5.0 (compatible) Firefox/133.0", "Firefox 133"),  # a browser on no system we know
+        ("curl/8.5.0", None),
+        ("EvilBot/6.6 (+https://phish.example/login) Windows", None),
+        ("<a href='https://phish.example'>Chrome</a>/131", None),
+        ("", None),
+    ],
+)
+def test_a_known_description_is_made_of_our_own_names_and_a_version(header: str, known: str | None) -> None:
+    """What a mail may show: None for any client that is not a browser we know, whatever its header says."""
+    assert known_user_agent(header) == known
+
+
+def test_a_known_description_of_a_hostile_header_is_names_and_digits_only() -> None:
+    known = known_user_agent("Firefox/" + "9" * 600 + " <script> Windows")
+    assert known is not None
+    assert len(known) <= MAX_LENGTH
+    assert known.startswith("Firefox 999")
+    assert "<" not in known

@@ -1,4 +1,5 @@
-"""Operator commands: `python -m pet_auth serve|create-db|purge-tokens|openapi|check`."""
+"""Operator commands: `python -m pet_auth serve|create-db|purge|openapi|check` (`purge-tokens`: the former name of
+`purge`)."""
 
 from __future__ import annotations
 
@@ -39,27 +40,31 @@ def _create_database(settings: Settings) -> None:
         _fail(_database_unusable(settings, exc))
 
 
-def _purge_tokens(settings: Settings) -> None:
+def _purge(settings: Settings) -> None:
+    """Delete used and expired links, and activity log events older than SECURITY_EVENTS_RETENTION_DAYS."""
     from pet_auth.db.database import Database, create_engine
 
-    async def purge() -> int:
+    async def purge() -> tuple[int, int]:
         engine = create_engine(
             settings.async_database_url, pool_size=1, transaction_pooler=settings.database_transaction_pooler
         )
         db = Database(engine)
         try:
             async with db.transaction() as repos:
-                return await repos.reset_tokens.purge_dead() + await repos.email_tokens.purge_dead()
+                links = await repos.reset_tokens.purge_dead() + await repos.email_tokens.purge_dead()
+                events = await repos.security_events.purge_older_than(settings.security_events_retention_days)
+                return links, events
         finally:
             await db.engine.dispose()
 
     from sqlalchemy.exc import DBAPIError
 
     try:
-        purged = asyncio.run(purge())
+        links, events = asyncio.run(purge())
     except (OSError, DBAPIError) as exc:
         _fail(_database_unusable(settings, exc))
-    print(f"purged {purged} used or expired reset and email links")
+    print(f"purged {links} used or expired reset and email links")
+    print(f"purged {events} security events older than {settings.security_events_retention_days} days")
 
 
 def _database_unusable(settings: Settings, exc: BaseException) -> str:
@@ -189,7 +194,9 @@ def main() -> None:
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--reload", action="store_true", help="restart on code changes (development, uvicorn)")
     commands.add_parser("create-db", help="create the database named in DATABASE_URL if it does not exist")
-    commands.add_parser("purge-tokens", help="delete used and expired password reset tokens")
+    purge_help = "delete used and expired reset and email links, and security events past their retention"
+    commands.add_parser("purge", help=purge_help)
+    commands.add_parser("purge-tokens", help=f"{purge_help} (the former name of purge)")
     commands.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")
     commands.add_parser("check", help="name PostgreSQL or Redis when it does not answer (exit status 3)")
     args = parser.parse_args()
@@ -206,8 +213,8 @@ def main() -> None:
         _create_database(settings)
     elif args.command == "check":
         _check(settings)
-    else:
-        _purge_tokens(settings)
+    else:  # purge, purge-tokens
+        _purge(settings)
 
 
 if __name__ == "__main__":

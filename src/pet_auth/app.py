@@ -23,22 +23,23 @@ from pet_auth.background import BackgroundTasks
 from pet_auth.config import Settings, SettingsError, decode_key, load_settings
 from pet_auth.db.database import Database, create_engine
 from pet_auth.domain.account import AccountService
+from pet_auth.domain.addresses import AddressService
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import EmailLinks
-from pet_auth.domain.mfa import MfaService
+from pet_auth.domain.mfa import FAILED_CODES_NOTICED, MfaService
+from pet_auth.domain.password_reset import PasswordResetService
 from pet_auth.domain.passwords import BreachCheck, PasswordHasher, PasswordPolicy
 from pet_auth.domain.ports import Limit, Limits
-from pet_auth.domain.recovery import RecoveryService
 from pet_auth.domain.secret_box import SecretBox
-from pet_auth.domain.verification import EmailService
 from pet_auth.http import metrics
 from pet_auth.http.controllers.account import AccountController
 from pet_auth.http.controllers.auth import AuthController
 from pet_auth.http.controllers.health import HealthController
 from pet_auth.http.controllers.mfa import MfaController
-from pet_auth.http.controllers.recovery import RecoveryController
+from pet_auth.http.controllers.password_reset import PasswordResetController
+from pet_auth.http.controllers.security_events import SecurityEventsController
 from pet_auth.http.controllers.sessions import SessionsController
 from pet_auth.http.cookies import DEVICE_COOKIE_MAX_AGE, HttpOnlyCookie
 from pet_auth.http.cors import enable_cors
@@ -48,12 +49,12 @@ from pet_auth.http.requests import ApiRequest
 from pet_auth.http.security import OriginCheckMiddleware, security_headers
 from pet_auth.http.session_cookie import RedisSessionConfig
 from pet_auth.keys import derive_keys, derive_mfa_keys
-from pet_auth.mail import ConsoleMailer, Mailer, SmtpMailer
+from pet_auth.mail import ConsoleMailer, Mailer, MailNotifier, SmtpMailer
 from pet_auth.pwned import PwnedPasswords, create_client, miss_counter
-from pet_auth.ratelimit import RedisRateLimiter
-from pet_auth.redis_topology import TIMEOUT_SECONDS, create_redis
-from pet_auth.sessions.pending import PendingSignInStore
-from pet_auth.sessions.store import SessionStore
+from pet_auth.redis_store.client import TIMEOUT_SECONDS, create_redis
+from pet_auth.redis_store.pending import PendingSignInStore
+from pet_auth.redis_store.ratelimit import RedisRateLimiter
+from pet_auth.redis_store.sessions import SessionStore
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -73,6 +74,8 @@ def create_mailer(settings: Settings, address_hash: Callable[[str], str]) -> Mai
 
 
 HOUR = 3600
+# Notices to an address an account left, per hour: a loop of address changes must not flood it.
+EMAIL_CHANGED_NOTICES_PER_HOUR = 3
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -91,6 +94,9 @@ def limits_from(settings: Settings) -> Limits:
             "password-changes-account", settings.rate_limit_password_changes_per_account, HOUR
         ),
         new_devices_per_account=Limit("new-devices-account", settings.rate_limit_new_devices_per_account, HOUR),
+        mfa_failures_per_account=Limit("mfa-failures-account", FAILED_CODES_NOTICED - 1, window),
+        mfa_failure_notices_per_account=Limit("mfa-failure-notices-account", 1, window),
+        email_changed_notices_per_address=Limit("email-changed-notices", EMAIL_CHANGED_NOTICES_PER_HOUR, HOUR),
     )
 
 
@@ -136,7 +142,7 @@ def create_app(settings: Settings) -> Litestar:
     # The worker processes share the cores: together they get one hash thread per core, not one each.
     hasher = PasswordHasher(threads=max(1, (os.cpu_count() or 1) // settings.web_concurrency))
     audit = AuditLog(keys.audit)
-    mailer = create_mailer(settings, audit.email_hash)
+    notifier = MailNotifier(create_mailer(settings, audit.email_hash))
     background = BackgroundTasks()
     registry = CollectorRegistry() if settings.metrics_enabled else None
     # One HTTP client for every breach check of the process; none when the check is off (nothing is ever asked).
@@ -144,7 +150,7 @@ def create_app(settings: Settings) -> Litestar:
     policy = password_policy(settings, http, registry)
 
     links = EmailLinks(
-        mailer=mailer,
+        notifier=notifier,
         spawn=background.spawn,
         secret=keys.email_link,
         frontend_url=settings.frontend_url,
@@ -166,19 +172,19 @@ def create_app(settings: Settings) -> Litestar:
         devices=DeviceTokens(keys.device_cookie),
         links=links,
         pending=pending,
-        mailer=mailer,
+        notifier=notifier,
         spawn=background.spawn,
         audit=audit,
         frontend_url=settings.frontend_url,
         policy=policy,
     )
-    recovery = RecoveryService(
+    password_reset = PasswordResetService(
         db=db,
         hasher=hasher,
         limiter=limiter,
         limits=limits,
         sessions=sessions,
-        mailer=mailer,
+        notifier=notifier,
         spawn=background.spawn,
         audit=audit,
         secret=keys.reset_token,
@@ -194,21 +200,22 @@ def create_app(settings: Settings) -> Litestar:
         limiter=limiter,
         limits=limits,
         sessions=sessions,
-        mailer=mailer,
+        notifier=notifier,
         spawn=background.spawn,
         audit=audit,
         policy=policy,
     )
-    emails = EmailService(
+    addresses = AddressService(
         db=db,
         auth=auth,
         links=links,
         limiter=limiter,
         limits=limits,
         sessions=sessions,
-        mailer=mailer,
+        notifier=notifier,
         spawn=background.spawn,
         audit=audit,
+        frontend_url=settings.frontend_url,
     )
     mfa_root = decode_key(settings.mfa_encryption_key)
     encryption_key, recovery_code_key = derive_mfa_keys(mfa_root, settings.session_secret)
@@ -221,9 +228,10 @@ def create_app(settings: Settings) -> Litestar:
         pending=pending,
         secret_box=SecretBox(encryption_key),
         recovery_code_key=recovery_code_key,
-        mailer=mailer,
+        notifier=notifier,
         spawn=background.spawn,
         audit=audit,
+        frontend_url=settings.frontend_url,
     )
     pings: dict[str, Callable[[], Awaitable[object]]] = {"postgresql": db.ping, "redis": redis.ping}
 
@@ -239,9 +247,10 @@ def create_app(settings: Settings) -> Litestar:
     route_handlers: list[Any] = [
         AuthController,
         MfaController,
-        RecoveryController,
+        PasswordResetController,
         AccountController,
         SessionsController,
+        SecurityEventsController,
         HealthController,
     ]
     middleware: list[Any] = [
@@ -270,9 +279,9 @@ def create_app(settings: Settings) -> Litestar:
         state=State({"require_verified_email": settings.require_verified_email}),
         dependencies={
             "auth": _provide(auth),
-            "recovery": _provide(recovery),
+            "password_reset": _provide(password_reset),
             "account": _provide(account),
-            "emails": _provide(emails),
+            "addresses": _provide(addresses),
             "mfa": _provide(mfa),
             "pings": _provide(pings),
             "device_cookie": _provide(

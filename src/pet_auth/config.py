@@ -99,6 +99,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     # 32 bytes (64 hex digits or base64): the root of the keys that seal TOTP secrets and hash recovery codes.
     # Empty: derived from SESSION_SECRET (then changing SESSION_SECRET makes every user set up MFA again).
     mfa_encryption_key: str = ""
+    # Days the activity log keeps an event; older ones go with `python -m pet_auth purge` (`make purge`).
+    security_events_retention_days: Positive = 90
     # The shortest new password (register, change, reset; existing ones keep working): for an account whose
     # password is its only factor, and for one with two-factor sign-in on. 15 for the first meets NIST SP 800-63B-4.
     password_min_length_single_factor: PasswordLength = 8

@@ -3,6 +3,7 @@ in tests/conftest.py, which no test file imports).
 
 clients.py        the API through a test client: register, unique_email, PASSWORD, Client, MakeClient,
                   forget_device, set_cookies, problem_code
+accounts.py       an account through the API: signed_up, me, login, change_email, VERIFY_SUBJECT, CONFIRM_SUBJECT
 recovery.py       password recovery through the API: request_token, reset, assert_invalid_token, NEW_PASSWORD
 authenticator.py  TOTP codes computed from the secret, two-factor sign-in turned on through the API
 database.py       Alembic on a throwaway database, the admin connection that makes them

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pet_auth.domain.account import AccountService
+from pet_auth.domain.addresses import AddressService
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.devices import DeviceTokens
@@ -31,19 +32,22 @@ from pet_auth.domain.mfa import MfaService
 from pet_auth.domain.models import (
     Client,
     Credentials,
+    CurrentUser,
     LockedAccount,
     MfaRecord,
     PendingSignIn,
+    Profile,
     SessionInfo,
     SessionRef,
     SignIn,
     User,
 )
+from pet_auth.domain.notices import ConfirmNewEmail, Notice, ResetLink, VerifyEmail
+from pet_auth.domain.password_reset import PasswordResetService
 from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy
-from pet_auth.domain.ports import Check, Limit, Limits, Message, Outcome, Repositories
-from pet_auth.domain.recovery import RecoveryService
+from pet_auth.domain.ports import Check, Limit, Limits, Outcome, Repositories
 from pet_auth.domain.secret_box import SecretBox
-from pet_auth.domain.verification import EmailService
+from pet_auth.domain.security_events import EventKind, EventPage, RecordedEvent, SecurityEvent
 
 T = TypeVar("T")
 
@@ -52,7 +56,7 @@ NEW_PASSWORD = "a brand new passphrase, 2nd edition"
 ADA_ID = 7
 ADA_EMAIL = "ada@example.com"
 IP = "192.0.2.1"
-CLIENT = Client(IP, "Firefox 133 on Linux")
+CLIENT = Client(IP, "Firefox 133 on Linux", known_device="Firefox 133 on Linux")
 FRONTEND_URL = "https://pets.example"
 LIMITS = Limits(
     login_per_account=Limit("login-account", 10, 900, cleared_by_success=True),
@@ -64,10 +68,14 @@ LIMITS = Limits(
     email_links_per_account=Limit("email-links", 3, 900),
     password_changes_per_account=Limit("password-changes", 5, 3600),
     new_devices_per_account=Limit("new-devices", 5, 3600),
+    mfa_failures_per_account=Limit("mfa-failures", 2, 900),
+    mfa_failure_notices_per_account=Limit("mfa-failure-notices", 1, 900),
+    email_changed_notices_per_address=Limit("email-changed-notices", 3, 3600),
 )
 # Two-factor sign-in turned on within this before a reset is removed by it (RESET_REMOVES_MFA_ENABLED_WITHIN).
 REMOVES_MFA_ENABLED_WITHIN = timedelta(days=1)
 _LINK_TOKEN = re.compile(r"token=([A-Za-z0-9_-]{43})")
+LinkNotice = ResetLink | VerifyEmail | ConfirmNewEmail
 
 
 # --- the database ---------------------------------------------------------------------------------------------------
@@ -116,6 +124,10 @@ class Tables:
     reset_tokens: dict[str, ResetTokenRow] = field(default_factory=dict)  # by token hash
     email_tokens: dict[str, EmailTokenRow] = field(default_factory=dict)  # by token hash
     mfa: dict[int, MfaRow] = field(default_factory=dict)  # by user id
+    security_events: list[tuple[int, RecordedEvent]] = field(default_factory=list)  # (user id, event)
+
+    def events(self, user_id: int) -> list[EventKind]:
+        return [event.kind for owner, event in self.security_events if owner == user_id]
 
 
 def _now() -> datetime:
@@ -131,14 +143,8 @@ class FakeUsers:
 
     def _user(self, row: UserRow) -> User:
         mfa = self._db.tables.mfa.get(row.id)
-        return User(
-            row.id,
-            row.email,
-            row.created_at,
-            email_verified=row.email_verified,
-            profile_version=row.profile_version,
-            mfa_enabled=mfa is not None and mfa.enabled_at is not None,
-        )
+        mfa_enabled = mfa is not None and mfa.enabled_at is not None
+        return User(row.id, Profile(row.email, row.created_at, row.email_verified, mfa_enabled), row.profile_version)
 
     def _by_email(self, email: str) -> UserRow | None:
         return next((row for row in self._db.tables.users.values() if row.email == email), None)
@@ -394,12 +400,39 @@ class FakeMfa:
         return row.enabled_at is not None
 
 
+class FakeSecurityEvents:
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+
+    async def add(self, user_id: int, event: SecurityEvent) -> None:
+        if user_id not in self._db.tables.users:
+            return  # the foreign key: a deleted account logs nothing
+        events = self._db.tables.security_events
+        recorded = RecordedEvent(len(events) + 1, event.kind, _now(), event.network, event.device, event.detail)
+        events.append((user_id, recorded))
+        self._db.note(f"event {event.kind} for user {user_id}")
+
+    async def page_for_user(self, user_id: int, before: int | None, limit: int) -> EventPage:
+        mine = [e for owner, e in reversed(self._db.tables.security_events) if owner == user_id]
+        older = [e for e in mine if before is None or e.id < before]
+        page = older[:limit]
+        return EventPage(page, page[-1].id if len(older) > limit else None)
+
+    async def purge_older_than(self, days: int) -> int:
+        events = self._db.tables.security_events
+        cutoff = _now() - timedelta(days=days)
+        kept = [(owner, e) for owner, e in events if e.occurred_at >= cutoff]
+        purged, events[:] = len(events) - len(kept), kept
+        return purged
+
+
 class FakeRepositories:
     def __init__(self, db: FakeDatabase) -> None:
         self.users = FakeUsers(db)
         self.reset_tokens = FakeResetTokens(db)
         self.email_tokens = FakeEmailTokens(db)
         self.mfa = FakeMfa(db)
+        self.security_events = FakeSecurityEvents(db)
 
 
 class FakeDatabase:
@@ -477,7 +510,7 @@ class FakeSessions:
         if not force and credential_version < self._floor.get(user.id, 0):
             raise CredentialsChanged
         if replaces is not None:
-            await self.end_session(replaces.user_id, replaces.handle)
+            await self.end_one_session(replaces.user_id, replaces.handle)
         token = secrets.token_urlsafe(16)
         self.live[token] = FakeSession(user.id, credential_version, secrets.token_hex(4))
         self.journal.append(f"session of user {user.id} started at version {credential_version}")
@@ -499,7 +532,7 @@ class FakeSessions:
         now = _now()
         return [SessionInfo(session.handle, now, now, "a browser", IP) for session in self.of(user_id)]
 
-    async def end_session(self, user_id: int, handle: str) -> bool:
+    async def end_one_session(self, user_id: int, handle: str) -> bool:
         for token, session in list(self.live.items()):
             if session.user_id == user_id and session.handle == handle:
                 del self.live[token]
@@ -541,11 +574,13 @@ class FakePending:
 
 @dataclass
 class FakeLimiter:
-    """Counts nothing and refuses nothing: it records what the rules count, under which subjects."""
+    """Refuses nothing: it records what the rules count, under which subjects. `reached_by_failures`: every failure
+    reaches every limit it is counted under (the answer of `end_attempt`)."""
 
     hits: list[tuple[Check, ...]] = field(default_factory=list)
     begun: list[tuple[Check, ...]] = field(default_factory=list)
     ended: list[Outcome] = field(default_factory=list)
+    reached_by_failures: bool = False
 
     async def hit(self, *checks: Check) -> None:
         self.hits.append(checks)
@@ -554,33 +589,34 @@ class FakeLimiter:
         self.begun.append(checks)
         return f"attempt {len(self.begun)}"
 
-    async def end_attempt(self, attempt: str, outcome: Outcome, *checks: Check) -> None:
+    async def end_attempt(self, attempt: str, outcome: Outcome, *checks: Check) -> tuple[Check, ...]:
         self.ended.append(outcome)
+        return checks if self.reached_by_failures and outcome is Outcome.FAILURE else ()
 
 
-# --- mail, and work after the response ------------------------------------------------------------------------------
+# --- notices, and work after the response ---------------------------------------------------------------------------
 
 
 @dataclass
-class FakeMailer:
-    sent: list[Message] = field(default_factory=list)
+class FakeNotifier:
+    sent: list[Notice] = field(default_factory=list)
 
-    async def send(self, message: Message) -> None:
-        self.sent.append(message)
+    async def notify(self, notice: Notice) -> None:
+        self.sent.append(notice)
 
-    def subjects(self) -> list[str]:
-        return [message.subject for message in self.sent]
+    def of(self, kind: type[T]) -> list[T]:
+        return [notice for notice in self.sent if isinstance(notice, kind)]
 
-    def token(self, subject: str) -> str:
-        """The token of the link in the last mail of this subject."""
-        message = next(message for message in reversed(self.sent) if message.subject == subject)
-        match = _LINK_TOKEN.search(message.text)
-        assert match is not None, message.text
+    def token(self, kind: type[LinkNotice]) -> str:
+        """The token of the link in the last notice of this kind."""
+        notice = self.of(kind)[-1]
+        match = _LINK_TOKEN.search(notice.link)
+        assert match is not None, notice.link
         return match[1]
 
 
 class Spawned:
-    """The work a service leaves for after the response (mail), kept until `run`."""
+    """The work a service leaves for after the response (notices), kept until `run`."""
 
     def __init__(self) -> None:
         self.work: list[tuple[str, Coroutine[Any, Any, None]]] = []
@@ -644,7 +680,7 @@ class Fakes:
         self.limiter = FakeLimiter()
         self.sessions = FakeSessions(self.journal)
         self.pending = FakePending(self.journal)
-        self.mailer = FakeMailer()
+        self.notifier = FakeNotifier()
         self.spawned = Spawned()
         self.hasher = hasher
         self.devices = DeviceTokens(b"d" * 32)
@@ -653,7 +689,7 @@ class Fakes:
         audit = AuditLog(b"a" * 32)
         policy = policy or PasswordPolicy()
         self.links = EmailLinks(
-            mailer=self.mailer,
+            notifier=self.notifier,
             spawn=self.spawned,
             secret=b"e" * 32,
             frontend_url=FRONTEND_URL,
@@ -669,19 +705,19 @@ class Fakes:
             devices=self.devices,
             links=self.links,
             pending=self.pending,
-            mailer=self.mailer,
+            notifier=self.notifier,
             spawn=self.spawned,
             audit=audit,
             frontend_url=FRONTEND_URL,
             policy=policy,
         )
-        self.recovery = RecoveryService(
+        self.password_reset = PasswordResetService(
             db=self.db,
             hasher=hasher,
             limiter=self.limiter,
             limits=LIMITS,
             sessions=self.sessions,
-            mailer=self.mailer,
+            notifier=self.notifier,
             spawn=self.spawned,
             audit=audit,
             secret=b"r" * 32,
@@ -697,21 +733,22 @@ class Fakes:
             limiter=self.limiter,
             limits=LIMITS,
             sessions=self.sessions,
-            mailer=self.mailer,
+            notifier=self.notifier,
             spawn=self.spawned,
             audit=audit,
             policy=policy,
         )
-        self.email = EmailService(
+        self.addresses = AddressService(
             db=self.db,
             auth=self.auth,
             links=self.links,
             limiter=self.limiter,
             limits=LIMITS,
             sessions=self.sessions,
-            mailer=self.mailer,
+            notifier=self.notifier,
             spawn=self.spawned,
             audit=audit,
+            frontend_url=FRONTEND_URL,
         )
         self.mfa = MfaService(
             db=self.db,
@@ -722,9 +759,10 @@ class Fakes:
             pending=self.pending,
             secret_box=self.secret_box,
             recovery_code_key=self.recovery_code_key,
-            mailer=self.mailer,
+            notifier=self.notifier,
             spawn=self.spawned,
             audit=audit,
+            frontend_url=FRONTEND_URL,
         )
 
     # Arranged directly in the tables, as the integration tests arrange rows in SQL.
@@ -740,8 +778,13 @@ class Fakes:
         return self.db.tables.users[user_id]
 
     def user(self, user_id: int = ADA_ID) -> User:
-        """The account as a session shows it now."""
+        """The account as PostgreSQL has it now."""
         return FakeUsers(self.db)._user(self.row(user_id))
+
+    def current(self, user_id: int = ADA_ID) -> CurrentUser:
+        """The account as a session of it shows it now."""
+        user = self.user(user_id)
+        return CurrentUser(user.id, user.profile)
 
     def change_committed_elsewhere(self, user_id: int = ADA_ID) -> None:
         """A credential change (a reset, say) committed by another request: the version moves on."""
@@ -759,9 +802,9 @@ class Fakes:
 
     async def reset_token(self, email: str = ADA_EMAIL) -> str:
         """The token of a reset link mailed to the address."""
-        await self.recovery.request_reset(email, IP)
+        await self.password_reset.request_reset(email, IP)
         await self.spawned.run()
-        return self.mailer.token("Reset your Pet Manager password")
+        return self.notifier.token(ResetLink)
 
 
 def in_order(journal: list[str], *events: str) -> bool:

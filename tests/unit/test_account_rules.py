@@ -7,8 +7,11 @@ from __future__ import annotations
 import pytest
 
 from pet_auth.domain.errors import InvalidCredentials, SessionEnded
+from pet_auth.domain.notices import PasswordChanged
 from pet_auth.domain.ports import Outcome
+from pet_auth.domain.security_events import EventKind
 from tests.unit.fakes import (
+    ADA_EMAIL,
     ADA_ID,
     CLIENT,
     LIMITS,
@@ -20,8 +23,6 @@ from tests.unit.fakes import (
     transactions,
 )
 
-CHANGED = "Your Pet Manager password was changed"
-
 
 async def test_a_change_ends_every_session_and_renews_only_the_caller(fakes: Fakes) -> None:
     await fakes.add_account()
@@ -29,7 +30,7 @@ async def test_a_change_ends_every_session_and_renews_only_the_caller(fakes: Fak
     fakes.journal.clear()
 
     renewed = await fakes.account.change_password(
-        fakes.user(), fakes.sessions.handle(laptop), PASSWORD, NEW_PASSWORD, CLIENT, None
+        fakes.current(), fakes.sessions.handle(laptop), PASSWORD, NEW_PASSWORD, CLIENT, None
     )
 
     [change] = transactions(fakes.journal)
@@ -37,6 +38,7 @@ async def test_a_change_ends_every_session_and_renews_only_the_caller(fakes: Fak
         change,
         "begin",
         "password of user 7 changed: version 2",
+        "event password_changed for user 7",  # written with the change, or not at all
         "sessions of user 7 ended at version 2",
         "commit",
     ), change
@@ -49,7 +51,7 @@ async def test_a_change_ends_every_session_and_renews_only_the_caller(fakes: Fak
     assert (await fakes.hasher.verify(fakes.row().password_hash, NEW_PASSWORD)).ok
     assert fakes.limiter.hits[-1] == ((LIMITS.password_changes_per_account, "user:7"),)
     await fakes.spawned.run()
-    assert fakes.mailer.subjects()[-1] == CHANGED
+    assert fakes.notifier.of(PasswordChanged) == [PasswordChanged(ADA_EMAIL, this_device_kept=True)]
 
 
 async def test_a_change_whose_verified_version_moved_is_refused_and_starts_no_session(
@@ -63,7 +65,7 @@ async def test_a_change_whose_verified_version_moved_is_refused_and_starts_no_se
 
     with pytest.raises(InvalidCredentials):
         await fakes.account.change_password(
-            fakes.user(), fakes.sessions.handle(laptop), PASSWORD, NEW_PASSWORD, CLIENT, None
+            fakes.current(), fakes.sessions.handle(laptop), PASSWORD, NEW_PASSWORD, CLIENT, None
         )
 
     assert fakes.row().credential_version == 2  # the reset's, not advanced again
@@ -72,6 +74,7 @@ async def test_a_change_whose_verified_version_moved_is_refused_and_starts_no_se
     assert transactions(fakes.journal)[-1][-1] == "rollback"
     assert not any(event.startswith("session of user 7 started") for event in fakes.journal)
     assert not any(event.startswith("sessions of user 7 ended") for event in fakes.journal)
+    assert EventKind.PASSWORD_CHANGED not in fakes.db.tables.events(ADA_ID)  # rolled back with the change
     assert await fakes.spawned.run() == []  # no mail says it changed
 
 
@@ -79,9 +82,9 @@ async def test_a_change_from_a_session_ended_meanwhile_changes_nothing(fakes: Fa
     await fakes.add_account()
     laptop = await fakes.sign_in()
     handle = fakes.sessions.handle(laptop)
-    await fakes.sessions.end_session(ADA_ID, handle)  # signed out in another tab
+    await fakes.sessions.end_one_session(ADA_ID, handle)  # signed out in another tab
     with pytest.raises(SessionEnded):
-        await fakes.account.change_password(fakes.user(), handle, PASSWORD, NEW_PASSWORD, CLIENT, None)
+        await fakes.account.change_password(fakes.current(), handle, PASSWORD, NEW_PASSWORD, CLIENT, None)
     assert transactions(fakes.journal)[-1][-1] == "rollback"
     assert fakes.row().credential_version == 1
     assert (await fakes.hasher.verify(fakes.row().password_hash, PASSWORD)).ok
@@ -91,9 +94,10 @@ async def test_a_change_from_a_session_ended_meanwhile_changes_nothing(fakes: Fa
 async def test_a_wrong_current_password_counts_as_a_failed_sign_in_and_changes_nothing(fakes: Fakes) -> None:
     await fakes.add_account()
     laptop = await fakes.sign_in()
+    fakes.journal.clear()
     with pytest.raises(InvalidCredentials):
         await fakes.account.change_password(
-            fakes.user(), fakes.sessions.handle(laptop), "not the password", NEW_PASSWORD, CLIENT, None
+            fakes.current(), fakes.sessions.handle(laptop), "not the password", NEW_PASSWORD, CLIENT, None
         )
     assert fakes.limiter.begun[-1][0] == (LIMITS.login_per_account, "user:7:1")
     assert fakes.limiter.ended[-1] is Outcome.FAILURE

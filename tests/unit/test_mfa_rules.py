@@ -12,6 +12,7 @@ from pet_auth.domain.errors import EmailNotVerified, InvalidCode, InvalidSignInC
 from pet_auth.domain.mfa import MAX_WRONG_CODES, RecoveryCodes
 from pet_auth.domain.models import MfaChallenge, SignIn
 from pet_auth.domain.ports import Outcome
+from pet_auth.domain.security_events import EventKind
 from tests.support.authenticator import STEP, code_at
 from tests.unit.fakes import (
     ADA_EMAIL,
@@ -40,7 +41,7 @@ async def set_up(fakes: Fakes) -> tuple[str, str]:
     """A signed-in session (its token) with an authenticator set up, not yet confirmed; and the secret (base32)."""
     await fakes.add_account()
     laptop = await fakes.sign_in()
-    setup = await fakes.mfa.begin_setup(fakes.user(), PASSWORD, CLIENT, None)
+    setup = await fakes.mfa.begin_setup(fakes.current(), PASSWORD, CLIENT, None)
     fakes.journal.clear()
     return laptop, setup.secret
 
@@ -49,7 +50,7 @@ async def turned_on(fakes: Fakes) -> tuple[str, int, RecoveryCodes]:
     """Two-factor sign-in on with the current step's code: the secret, that step, the recovery codes."""
     laptop, secret = await set_up(fakes)
     step = now_step()
-    codes = await fakes.mfa.confirm_setup(fakes.user(), fakes.sessions.handle(laptop), code_at(secret, step), CLIENT)
+    codes = await fakes.mfa.confirm_setup(fakes.current(), fakes.sessions.handle(laptop), code_at(secret, step), CLIENT)
     await fakes.spawned.run()
     return secret, step, codes
 
@@ -63,7 +64,7 @@ async def password_step(fakes: Fakes) -> str:
 async def test_confirm_with_a_wrong_code_counts_a_failure_and_turns_nothing_on(fakes: Fakes) -> None:
     laptop, secret = await set_up(fakes)
     with pytest.raises(InvalidCode):
-        await fakes.mfa.confirm_setup(fakes.user(), fakes.sessions.handle(laptop), wrong_code(secret), CLIENT)
+        await fakes.mfa.confirm_setup(fakes.current(), fakes.sessions.handle(laptop), wrong_code(secret), CLIENT)
     # Under the codes' own subject: a right password must not forget wrong codes.
     assert fakes.limiter.begun[-1] == ((LIMITS.login_per_account, "user:7:1:mfa"), (LIMITS.login_per_ip, IP))
     assert fakes.limiter.ended[-1] is Outcome.FAILURE
@@ -76,7 +77,7 @@ async def test_confirm_with_a_wrong_code_counts_a_failure_and_turns_nothing_on(f
 async def test_confirm_with_a_right_code_turns_it_on_as_a_credential_change(fakes: Fakes) -> None:
     laptop, secret = await set_up(fakes)
     step = now_step()
-    codes = await fakes.mfa.confirm_setup(fakes.user(), fakes.sessions.handle(laptop), code_at(secret, step), CLIENT)
+    codes = await fakes.mfa.confirm_setup(fakes.current(), fakes.sessions.handle(laptop), code_at(secret, step), CLIENT)
     [confirm] = transactions(fakes.journal)
     assert in_order(
         confirm,
@@ -85,13 +86,14 @@ async def test_confirm_with_a_right_code_turns_it_on_as_a_credential_change(fake
         "lock second factor of user 7",
         f"code of step {step} used",
         "second factor of user 7 on",
+        "event mfa_enabled for user 7",
         "version of user 7 advanced: version 2",
         "sessions of user 7 ended at version 2",
         "commit",
     ), confirm
     assert fakes.limiter.ended[-1] is Outcome.SUCCESS
     assert len(codes.codes) == 10
-    assert fakes.user().mfa_enabled
+    assert fakes.user().profile.mfa_enabled
     assert laptop not in fakes.sessions.live
     assert [session.credential_version for session in fakes.sessions.of(ADA_ID)] == [2]
     assert codes.renewed.session_token in fakes.sessions.live
@@ -100,7 +102,7 @@ async def test_confirm_with_a_right_code_turns_it_on_as_a_credential_change(fake
 async def test_setup_needs_a_verified_address(fakes: Fakes) -> None:
     await fakes.add_account(verified=False)
     with pytest.raises(EmailNotVerified):
-        await fakes.mfa.begin_setup(fakes.user(), PASSWORD, CLIENT, None)
+        await fakes.mfa.begin_setup(fakes.current(), PASSWORD, CLIENT, None)
     assert fakes.db.tables.mfa == {}
 
 
@@ -112,6 +114,8 @@ async def test_a_code_works_once(fakes: Fakes) -> None:
     assert fakes.limiter.begun[-1][0] == (LIMITS.login_per_account, "user:7:2:mfa")
     assert fakes.limiter.ended[-1] is Outcome.FAILURE
     assert fakes.pending.wrong_codes[pending] == 1
+    # Its transaction rolled back; the refusal is logged in one of its own.
+    assert fakes.db.tables.events(ADA_ID)[-1] is EventKind.SIGN_IN_FAILED
 
     sign_in = await fakes.mfa.complete_sign_in(pending, code_at(secret, step + 1), None, CLIENT, None, None)
     assert isinstance(sign_in, SignIn)

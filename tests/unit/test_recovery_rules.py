@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pet_auth.domain.errors import InvalidInput, InvalidToken
+from pet_auth.domain.notices import PasswordChanged
+from pet_auth.domain.password_reset import PasswordResetService
 from pet_auth.domain.passwords import BreachCheck, PasswordPolicy
-from pet_auth.domain.recovery import RecoveryService
+from pet_auth.domain.security_events import EventKind
 from tests.unit.fakes import (
+    ADA_EMAIL,
     ADA_ID,
     CLIENT,
-    IP,
     LIMITS,
     NEW_PASSWORD,
     PASSWORD,
@@ -28,8 +30,6 @@ from tests.unit.fakes import (
     transactions,
 )
 
-CHANGED = "Your Pet Manager password was changed"
-
 
 async def test_a_reset_consumes_the_link_and_advances_the_version_under_the_lock_and_ends_sessions(
     fakes: Fakes,
@@ -39,7 +39,7 @@ async def test_a_reset_consumes_the_link_and_advances_the_version_under_the_lock
     token = await fakes.reset_token()
     fakes.journal.clear()
 
-    await fakes.recovery.reset(token, NEW_PASSWORD, IP)
+    await fakes.password_reset.reset(token, NEW_PASSWORD, CLIENT)
 
     [reset] = transactions(fakes.journal)
     assert in_order(
@@ -48,6 +48,7 @@ async def test_a_reset_consumes_the_link_and_advances_the_version_under_the_lock
         "lock user 7",  # first, as every credential change
         "reset link consumed",
         "password of user 7 changed: version 2",
+        "event password_reset for user 7",
         "sessions of user 7 ended at version 2",  # inside the transaction: a Redis failure undoes the reset
         "commit",
     ), reset
@@ -57,15 +58,15 @@ async def test_a_reset_consumes_the_link_and_advances_the_version_under_the_lock
     assert phone not in fakes.sessions.live
     assert fakes.sessions.of(ADA_ID) == []  # the reset signs no one in
     assert await fakes.spawned.run() == ["password changed email"]
-    assert fakes.mailer.subjects()[-1] == CHANGED
+    assert fakes.notifier.of(PasswordChanged) == [PasswordChanged(ADA_EMAIL, this_device_kept=False)]
 
 
 async def test_a_link_works_once(fakes: Fakes) -> None:
     await fakes.add_account()
     token = await fakes.reset_token()
-    await fakes.recovery.reset(token, NEW_PASSWORD, IP)
+    await fakes.password_reset.reset(token, NEW_PASSWORD, CLIENT)
     with pytest.raises(InvalidToken):
-        await fakes.recovery.reset(token, "yet another fine passphrase", IP)
+        await fakes.password_reset.reset(token, "yet another fine passphrase", CLIENT)
     assert (await fakes.hasher.verify(fakes.row().password_hash, NEW_PASSWORD)).ok
     assert fakes.row().credential_version == 2
 
@@ -76,23 +77,24 @@ async def test_a_reset_that_cannot_end_the_sessions_changes_nothing_and_the_link
     token = await fakes.reset_token()
     fakes.sessions.down = True
     with pytest.raises(ConnectionError):
-        await fakes.recovery.reset(token, NEW_PASSWORD, IP)
+        await fakes.password_reset.reset(token, NEW_PASSWORD, CLIENT)
     assert transactions(fakes.journal)[-1][-1] == "rollback"
     assert fakes.row().credential_version == 1
     assert (await fakes.hasher.verify(fakes.row().password_hash, PASSWORD)).ok
     assert session in fakes.sessions.live
+    assert EventKind.PASSWORD_RESET not in fakes.db.tables.events(ADA_ID)
 
     fakes.sessions.down = False
-    await fakes.recovery.reset(token, NEW_PASSWORD, IP)
+    await fakes.password_reset.reset(token, NEW_PASSWORD, CLIENT)
     assert fakes.row().credential_version == 2
     assert fakes.sessions.of(ADA_ID) == []
 
 
 async def test_a_reset_ends_the_links_mailed_before_it_but_its_own_record(fakes: Fakes) -> None:
     await fakes.add_account()
-    await fakes.email.request_change(fakes.user(), PASSWORD, "ada@new.example", CLIENT, None)
+    await fakes.addresses.request_change(fakes.current(), PASSWORD, "ada@new.example", CLIENT, None)
     token = await fakes.reset_token()
-    await fakes.recovery.reset(token, NEW_PASSWORD, IP)
+    await fakes.password_reset.reset(token, NEW_PASSWORD, CLIENT)
     assert fakes.db.tables.email_tokens == {}
     assert [row.used for row in fakes.db.tables.reset_tokens.values()] == [True]
 
@@ -114,12 +116,12 @@ async def test_a_reset_removes_a_second_factor_it_cannot_trust(
     turned_on_at = datetime.now(UTC) - turned_on
     fakes.db.tables.mfa[ADA_ID] = MfaRow(b"sealed", created_at=turned_on_at, enabled_at=turned_on_at)
     token = await fakes.reset_token()
-    await fakes.recovery.reset(token, NEW_PASSWORD, IP)
+    await fakes.password_reset.reset(token, NEW_PASSWORD, CLIENT)
     assert (ADA_ID not in fakes.db.tables.mfa) == removed
     assert fakes.row().email_verified  # the link proved the mailbox
     await fakes.spawned.run()
-    [changed] = [message for message in fakes.mailer.sent if message.subject == CHANGED]
-    assert ("Two-factor sign-in" in changed.text) == removed
+    [changed] = fakes.notifier.of(PasswordChanged)
+    assert changed.mfa_removed == removed
 
 
 async def test_a_password_too_short_for_the_account_the_reset_leaves_undoes_the_reset(hasher: HookedHasher) -> None:
@@ -131,13 +133,13 @@ async def test_a_password_too_short_for_the_account_the_reset_leaves_undoes_the_
         fakes.db.tables.mfa[ADA_ID] = MfaRow(b"sealed", created_at=now, enabled_at=now)
         token = await fakes.reset_token()
         with pytest.raises(InvalidInput):
-            await fakes.recovery.reset(token, "ten chars!", IP)
+            await fakes.password_reset.reset(token, "ten chars!", CLIENT)
         assert transactions(fakes.journal)[-1][-1] == "rollback"
         assert ADA_ID in fakes.db.tables.mfa
         assert fakes.row().credential_version == 1
         assert not fakes.row().email_verified
         assert "sessions of user 7 ended at version 2" not in fakes.journal
-        await fakes.recovery.reset(token, "fifteen chars, or more", IP)  # the link stays usable
+        await fakes.password_reset.reset(token, "fifteen chars, or more", CLIENT)  # the link stays usable
         assert fakes.row().credential_version == 2
     finally:
         fakes.spawned.close()
@@ -148,13 +150,13 @@ async def test_a_reset_with_a_token_that_is_not_live_hashes_no_password_and_asks
         async def appearances(self, password: str) -> int | None:
             raise AssertionError("asked about a password for a token that is not live")
 
-    recovery = RecoveryService(
+    password_reset = PasswordResetService(
         db=FakeDatabase([]),
         hasher=Unused(),  # type: ignore[arg-type]
         limiter=FakeLimiter(),
         limits=LIMITS,
         sessions=Unused(),
-        mailer=Unused(),
+        notifier=Unused(),
         spawn=Spawned(),
         audit=Unused(),  # type: ignore[arg-type]
         secret=b"r" * 32,
@@ -164,4 +166,4 @@ async def test_a_reset_with_a_token_that_is_not_live_hashes_no_password_and_asks
         policy=PasswordPolicy(breach_check=BreachCheck.FAIL_CLOSED, breached=NoBreachCorpus()),
     )
     with pytest.raises(InvalidToken):
-        await recovery.reset("x" * 43, "a brand new passphrase", IP)
+        await password_reset.reset("x" * 43, "a brand new passphrase", CLIENT)

@@ -10,7 +10,7 @@ import hmac
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.recovery_codes import code_hash
 from pet_auth.domain.tokens import TOKEN_PATTERN, keyed_digest, new_token, short_keyed_digest
-from pet_auth.sessions.store import session_handle
+from pet_auth.redis_store.sessions import session_handle
 
 KEY = b"k" * 32
 

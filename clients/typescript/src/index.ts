@@ -35,6 +35,11 @@ export type RequestBody<Id extends OperationId> = operations[Id] extends {
 
 export type User = components["schemas"]["UserOut"];
 export type Session = components["schemas"]["SessionOut"];
+/** An entry of the account's activity log. */
+export type SecurityEvent = components["schemas"]["SecurityEventOut"];
+export type SecurityEventKind = components["schemas"]["EventKind"];
+/** A page of the activity log: `before` (the previous page's `nextBefore`) and `limit` (1 to 100, default 20). */
+export type SecurityEventsQuery = { before?: number; limit?: number };
 
 export interface FieldError {
   readonly field: string;
@@ -175,6 +180,9 @@ export function createAuthClient({ baseUrl, fetch }: AuthClientOptions) {
     disableMfa: (body: RequestBody<"disableMfa">) => outcome("disableMfa", api.POST("/api/auth/mfa/disable", { body })),
     /** The second step of a sign-in that answered `{mfaRequired: true}`: `{code}` or `{recoveryCode}`. */
     loginMfa: (body: RequestBody<"loginMfa">) => outcome("loginMfa", api.POST("/api/auth/login/mfa", { body })),
+    /** The account's activity log, newest first; pass the answer's `nextBefore` as `before` for the next page. */
+    securityEvents: (query: SecurityEventsQuery = {}) =>
+      outcome("securityEvents", api.GET("/api/auth/security-events", { params: { query } })),
     /** Delete the account; every session ends. */
     deleteAccount: (body: RequestBody<"deleteAccount">) =>
       outcome("deleteAccount", api.POST("/api/auth/delete-account", { body })),

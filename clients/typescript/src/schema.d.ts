@@ -304,7 +304,7 @@ export interface paths {
         /**
          * ConfirmEmail
          * @description Move the account to the address the link was mailed to, verified; every session and device cookie of the
-         *     account ends.
+         *     account ends, and the old address gets a notice.
          */
         post: operations["confirmEmail"];
         delete?: never;
@@ -435,6 +435,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/security-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * SecurityEvents
+         * @description The account's activity log, newest first: sign-ins, changes of the password, address and second factor,
+         *     sessions ended, locks. Each event has its kind, time, approximate place (the client's network) and device.
+         *     Page with `before` (the previous answer's `nextBefore`, null after the last page).
+         */
+        get: operations["securityEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -514,6 +536,11 @@ export interface components {
         DeleteAccountRequest: {
             currentPassword: string;
         };
+        /**
+         * EventKind
+         * @enum {string}
+         */
+        EventKind: "sign_in" | "sign_in_failed" | "new_device" | "password_changed" | "password_reset" | "email_change_requested" | "email_changed" | "email_verified" | "mfa_enabled" | "mfa_disabled" | "recovery_code_used" | "recovery_codes_regenerated" | "session_ended" | "other_sessions_revoked" | "account_locked";
         /** ForgotPasswordRequest */
         ForgotPasswordRequest: {
             /**
@@ -592,6 +619,25 @@ export interface components {
              * @example correct horse battery staple
              */
             password: string;
+        };
+        /** SecurityEventOut */
+        SecurityEventOut: {
+            id: number;
+            kind: components["schemas"]["EventKind"];
+            /** Format: date-time */
+            occurredAt: string;
+            /** @example 203.0.113.0/24 */
+            network: string | null;
+            /** @example Firefox 133 on Windows */
+            device: string;
+            detail: {
+                [key: string]: number | boolean | string;
+            };
+        };
+        /** SecurityEventsResponse */
+        SecurityEventsResponse: {
+            events: components["schemas"]["SecurityEventOut"][];
+            nextBefore: number | null;
         };
         /** SessionOut */
         SessionOut: {
@@ -3212,6 +3258,87 @@ export interface operations {
                         detail: string;
                         /** @enum {string} */
                         code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description Service Unavailable: `service_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 503;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "service_unavailable";
+                    };
+                };
+            };
+        };
+    };
+    securityEvents: {
+        parameters: {
+            query?: {
+                /** @description Only events older than this one: the `nextBefore` of the previous page. Omitted: the newest. */
+                before?: number | null;
+                /** @description Most events in the answer. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecurityEventsResponse"];
+                };
+            };
+            /** @description Bad Request: `validation_error` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 400;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "validation_error";
+                        /** @description Field errors; only with `validation_error`. */
+                        errors?: {
+                            field: string;
+                            message: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Unauthorized: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 401;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "not_authenticated";
                     };
                 };
             };

@@ -131,3 +131,47 @@ test("change the password; forgot and reset answer with their own codes", async 
   assert.equal(unknown.status, 400);
   assert.equal(unknown.code, "invalid_token");
 });
+
+test("the activity log: newest first, in pages, each user's own", async () => {
+  const email = uniqueEmail("activity");
+  const laptop = device();
+  await laptop.register({ email, password: PASSWORD });
+  for (let signIn = 0; signIn < 3; signIn += 1) {
+    await device().login({ email, password: PASSWORD });
+  }
+  await authError("changePassword", () =>
+    laptop.changePassword({ currentPassword: "not the password", newPassword: "another fine passphrase" }),
+  );
+
+  // Three sign-ins from new devices: a sign_in and a new_device each; the refused change wrote nothing.
+  const { events, nextBefore } = await laptop.securityEvents();
+  assert.deepEqual(
+    events.map((event) => event.kind),
+    ["new_device", "sign_in", "new_device", "sign_in", "new_device", "sign_in"],
+  );
+  assert.equal(nextBefore, null);
+  assert.ok(events.every((event) => typeof event.occurredAt === "string" && typeof event.device === "string"));
+
+  const pages = [];
+  let page = await laptop.securityEvents({ limit: 4 });
+  pages.push(page.events.length);
+  while (page.nextBefore !== null) {
+    page = await laptop.securityEvents({ limit: 4, before: page.nextBefore });
+    pages.push(page.events.length);
+  }
+  assert.deepEqual(pages, [4, 2]);
+
+  const other = device();
+  await other.register({ email: uniqueEmail("other"), password: PASSWORD });
+  assert.deepEqual((await other.securityEvents()).events, []);
+
+  const bad = await authError("securityEvents", () => laptop.securityEvents({ limit: 0 }));
+  assert.equal(bad.status, 400);
+  assert.equal(bad.code, "validation_error");
+  assert.deepEqual(
+    bad.errors.map((error) => error.field),
+    ["limit"],
+  );
+  const anonymous = await authError("securityEvents", () => device().securityEvents());
+  assert.equal(anonymous.code, "not_authenticated");
+});

@@ -1,5 +1,13 @@
 // Compile-time tests of the client's types (`npm run typecheck`); nothing here runs.
-import { type AuthClient, type ErrorCode, isAuthError, type Session, type User } from "../src/index.js";
+import {
+  type AuthClient,
+  type ErrorCode,
+  isAuthError,
+  type SecurityEvent,
+  type SecurityEventKind,
+  type Session,
+  type User,
+} from "../src/index.js";
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function assertType<_ extends true>(): void {}
@@ -12,6 +20,9 @@ assertType<Equal<Result<"me">, { user: User }>>();
 assertType<Equal<Result<"listSessions">, { sessions: Session[] }>>();
 assertType<Equal<Result<"forgotPassword">, { message: string }>>();
 assertType<Equal<Result<"logout">, undefined>>();
+assertType<Equal<Result<"securityEvents">, { events: SecurityEvent[]; nextBefore: number | null }>>();
+assertType<Equal<SecurityEvent["kind"], SecurityEventKind>>();
+assertType<Equal<ErrorCode<"securityEvents">, "validation_error" | "not_authenticated" | "service_unavailable">>();
 
 // Each operation's own codes, and none of another's.
 assertType<
@@ -36,6 +47,8 @@ const notALoginCode: ErrorCode<"login"> = "email_taken";
 declare const auth: AuthClient;
 // @ts-expect-error password is required
 void auth.register({ email: "ada@example.com" });
+// @ts-expect-error a cursor is an event's id
+void auth.securityEvents({ before: "newest" });
 
 // The guard narrows a caught error to the operation's codes.
 export function describe(error: unknown): string {

@@ -13,7 +13,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from pet_auth.db.repositories import EmailTokenRepository, MfaRepository, ResetTokenRepository, UserRepository
+from pet_auth.db.repositories import (
+    EmailTokenRepository,
+    MfaRepository,
+    ResetTokenRepository,
+    SecurityEventRepository,
+    UserRepository,
+)
 from pet_auth.domain.errors import TransactionConflict
 
 T = TypeVar("T")
@@ -74,6 +80,7 @@ class Repositories:
     reset_tokens: ResetTokenRepository
     email_tokens: EmailTokenRepository
     mfa: MfaRepository
+    security_events: SecurityEventRepository
 
 
 def _repositories(connection: AsyncConnection) -> Repositories:
@@ -82,6 +89,7 @@ def _repositories(connection: AsyncConnection) -> Repositories:
         reset_tokens=ResetTokenRepository(connection),
         email_tokens=EmailTokenRepository(connection),
         mfa=MfaRepository(connection),
+        security_events=SecurityEventRepository(connection),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -10,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Identity,
+    Index,
     LargeBinary,
     MetaData,
     String,
@@ -17,6 +19,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -42,11 +45,11 @@ class UserRow(Base):
     password_hash: Mapped[str] = mapped_column(Text, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     # Advanced by every credential change, in the transaction that makes it; a session is only stored for the
-    # version it was verified against (see sessions/store.py).
+    # version it was verified against (see redis_store/sessions.py).
     credential_version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
     email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Advanced by every change of what a session shows of the user (address, verification), so that a sign-in that
-    # read the user before the change cannot put the old profile back in Redis (see sessions/store.py).
+    # read the user before the change cannot put the old profile back in Redis (see redis_store/sessions.py).
     profile_version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
 
 
@@ -104,3 +107,26 @@ class MfaRecoveryCodeRow(Base):
     # HMAC-SHA256 of the user id and the code: the codes themselves are shown once and never stored.
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SecurityEventRow(Base):
+    """An entry of a user's activity log (domain/security_events.py); it goes with the account."""
+
+    __tablename__ = "security_events"
+    __table_args__ = (
+        # The per-user cursor, newest first: `WHERE user_id = ? AND id < ? ORDER BY id DESC`.
+        Index("ix_security_events_user_id_id", "user_id", "id"),
+        # The retention purge.
+        Index("ix_security_events_occurred_at", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The client's network (an IPv4 /24, an IPv6 /64), never its address; NULL when it had none.
+    network: Mapped[str | None] = mapped_column(String(43))
+    # The short device description of the sessions list ("Firefox 133 on Windows"), never the raw User-Agent.
+    device: Mapped[str] = mapped_column(String(64))
+    # A few plain facts (counts, flags); never a secret.
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))

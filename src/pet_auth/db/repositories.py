@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import fields
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import String, bindparam, delete, exists, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pet_auth.db.models import EmailTokenRow, MfaRecoveryCodeRow, PasswordResetTokenRow, UserMfaRow, UserRow
+from pet_auth.db.models import (
+    EmailTokenRow,
+    MfaRecoveryCodeRow,
+    PasswordResetTokenRow,
+    SecurityEventRow,
+    UserMfaRow,
+    UserRow,
+)
 from pet_auth.domain.errors import EmailTaken
-from pet_auth.domain.models import Credentials, LockedAccount, MfaRecord, User
+from pet_auth.domain.models import Credentials, LockedAccount, MfaRecord, Profile, User
+from pet_auth.domain.security_events import EventKind, EventPage, RecordedEvent, SecurityEvent
 
 _MFA_ENABLED = exists().where(UserMfaRow.user_id == UserRow.id, UserMfaRow.enabled_at.is_not(None)).label("mfa_enabled")
+# The profile's fields kept as a users column of the same name (a field added to both needs no change here); the
+# others are derived below.
+_PLAIN_PROFILE_FIELDS = tuple(field.name for field in fields(Profile) if field.name in UserRow.__table__.c)
 # The users row's own columns of a User; a new user has no second factor, so its row is all it needs.
-_OWN_USER_COLUMNS = (UserRow.id, UserRow.email, UserRow.created_at, UserRow.email_verified_at, UserRow.profile_version)
+_OWN_USER_COLUMNS = (
+    UserRow.id,
+    *(getattr(UserRow, name) for name in _PLAIN_PROFILE_FIELDS),
+    UserRow.email_verified_at,
+    UserRow.profile_version,
+)
 _USER_COLUMNS = (*_OWN_USER_COLUMNS, _MFA_ENABLED)
 # Every sign-in runs this one: built once, its compiled-cache key is computed once too (building the statement
 # per call cost more event-loop time than the rest of the query).
@@ -26,14 +44,13 @@ _CREDENTIALS_BY_EMAIL = select(*_USER_COLUMNS, UserRow.password_hash, UserRow.cr
 
 
 def _user(row: Any) -> User:  # a Row of _USER_COLUMNS (a new user's lacks mfa_enabled)
-    return User(
-        id=row.id,
-        email=row.email,
-        created_at=row.created_at,
+    columns = row._mapping
+    profile = Profile(
+        **{name: columns[name] for name in _PLAIN_PROFILE_FIELDS},
         email_verified=row.email_verified_at is not None,
-        profile_version=row.profile_version,
-        mfa_enabled=row._mapping.get("mfa_enabled", False),
+        mfa_enabled=columns.get("mfa_enabled", False),
     )
+    return User(id=row.id, profile=profile, profile_version=row.profile_version)
 
 
 class UserRepository:
@@ -375,3 +392,69 @@ class MfaRepository:
     async def delete(self, user_id: int) -> None:
         """Two-factor sign-in off: the secret goes, and the recovery codes with it (ON DELETE CASCADE)."""
         await self._connection.execute(delete(UserMfaRow).where(UserMfaRow.user_id == user_id))
+
+
+_EVENT_COLUMNS = (
+    SecurityEventRow.id,
+    SecurityEventRow.kind,
+    SecurityEventRow.occurred_at,
+    SecurityEventRow.network,
+    SecurityEventRow.device,
+    SecurityEventRow.detail,
+)
+# Rows of a kind this release does not know (written by a newer one, before a rollback) are not shown.
+_KNOWN_KINDS = [kind.value for kind in EventKind]
+
+
+class SecurityEventRepository:
+    """A user's activity log (`security_events`), newest first."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, user_id: int, event: SecurityEvent) -> None:
+        """Record an event of the user, in one statement that takes a key-share lock on the user's row: a deletion
+        of the account in flight ends first, and then nothing is recorded (no foreign-key error)."""
+        user = (
+            select(
+                UserRow.id,
+                literal(event.kind.value, String()),
+                literal(event.network, String()),
+                literal(event.device, String()),
+                literal(dict(event.detail), JSONB()),
+            )
+            .where(UserRow.id == user_id)
+            .with_for_update(read=True, key_share=True)
+        )
+        columns = ["user_id", "kind", "network", "device", "detail"]
+        await self._connection.execute(insert(SecurityEventRow).from_select(columns, user))
+
+    async def page_for_user(self, user_id: int, before: int | None, limit: int) -> EventPage:
+        """Up to `limit` of the user's events older than the event `before` (None: the newest), newest first."""
+        statement = (
+            select(*_EVENT_COLUMNS)
+            .where(SecurityEventRow.user_id == user_id, SecurityEventRow.kind.in_(_KNOWN_KINDS))
+            .order_by(SecurityEventRow.id.desc())
+            .limit(limit + 1)  # one more tells whether another page follows
+        )
+        if before is not None:
+            statement = statement.where(SecurityEventRow.id < before)
+        rows = (await self._connection.execute(statement)).all()
+        events = [
+            RecordedEvent(
+                id=row.id,
+                kind=EventKind(row.kind),
+                occurred_at=row.occurred_at,
+                network=row.network,
+                device=row.device,
+                detail=row.detail,
+            )
+            for row in rows[:limit]
+        ]
+        return EventPage(events, next_before=events[-1].id if len(rows) > limit else None)
+
+    async def purge_older_than(self, days: int) -> int:
+        """Delete every user's events older than `days` days; returns how many went."""
+        statement = delete(SecurityEventRow).where(SecurityEventRow.occurred_at < func.now() - timedelta(days=days))
+        result = await self._connection.execute(statement)
+        return int(result.rowcount)

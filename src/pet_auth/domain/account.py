@@ -1,4 +1,4 @@
-"""A signed-in user's own security: change password, see and end sessions."""
+"""A signed-in user's own security: change password, see and end sessions, review the activity log."""
 
 from __future__ import annotations
 
@@ -6,10 +6,19 @@ from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, SessionNotFound
 from pet_auth.domain.limits import within_limits
-from pet_auth.domain.models import Client, Credentials, Renewed, SessionInfo, User
+from pet_auth.domain.models import Client, Credentials, CurrentUser, Renewed, SessionInfo
+from pet_auth.domain.notices import AccountDeleted, PasswordChanged
 from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy
-from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
-from pet_auth.mail.messages import account_deleted_message, password_changed_message
+from pet_auth.domain.ports import Limits, Notifier, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
+from pet_auth.domain.security_events import (
+    DEFAULT_PAGE_SIZE,
+    MAX_EVENT_ID,
+    MAX_PAGE_SIZE,
+    EventKind,
+    EventPage,
+    record_alone,
+    security_event,
+)
 
 NEW_PASSWORD = "newPassword"  # noqa: S105 - a field's name
 # Past any version an account can reach: a sign-in still in flight for a deleted account stores no session.
@@ -26,18 +35,18 @@ class AccountService:
         limiter: RateLimiter,
         limits: Limits,
         sessions: SessionRegistry,
-        mailer: Mailer,
+        notifier: Notifier,
         spawn: Spawn,
         audit: AuditLog,
         policy: PasswordPolicy,
     ) -> None:
         self._db, self._hasher, self._auth, self._sessions, self._policy = db, hasher, auth, sessions, policy
         self._limiter, self._limits = limiter, limits
-        self._mailer, self._spawn, self._audit = mailer, spawn, audit
+        self._notifier, self._spawn, self._audit = notifier, spawn, audit
 
     async def change_password(
         self,
-        user: User,
+        user: CurrentUser,
         caller: str | None,
         current_password: str,
         new_password: str,
@@ -48,13 +57,13 @@ class AccountService:
         its handle) still exists when it is written: every session and device cookie of the user ends, and the
         caller gets new ones. Reset links already mailed stay usable: the mailbox outranks a session. The new
         password's minimum length is that of a password used with a second factor when two-factor sign-in is on."""
-        self._policy.check(new_password, NEW_PASSWORD, mfa=user.mfa_enabled)  # as the session knows the account
+        self._policy.check(new_password, NEW_PASSWORD, mfa=user.profile.mfa_enabled)  # as the session knows the account
         if new_password == current_password:
             raise InvalidInput(FieldError(NEW_PASSWORD, "must differ from the current password"))
-        credentials, _ = await self._auth.confirm_password(user, current_password, client.ip, device_token)
+        credentials, _ = await self._auth.confirm_password(user, current_password, client, device_token)
         # As the database knows it (the change below is conditional on these credentials, and turning two-factor
         # sign-in on or off advances them).
-        self._policy.check(new_password, NEW_PASSWORD, mfa=credentials.user.mfa_enabled)
+        self._policy.check(new_password, NEW_PASSWORD, mfa=credentials.user.profile.mfa_enabled)
         # Only a caller who knows the password gets the corpus of breached passwords asked; before the budget of
         # changes, which a refused password does not spend.
         await self._policy.check_not_breached(new_password, NEW_PASSWORD)
@@ -67,21 +76,22 @@ class AccountService:
             version = await repos.users.change_password_hash(user.id, new_hash, verified_version=credentials.version)
             if version is None:  # a credential change (a reset) committed since the password was checked
                 raise InvalidCredentials
+            await repos.security_events.add(user.id, security_event(EventKind.PASSWORD_CHANGED, client))
             # Inside the transaction: if Redis fails, or the caller's session has ended, nothing commits.
             await self._sessions.credentials_changed(user.id, version, caller)
             return version
 
         version = await self._db.retrying(change)
         self._audit.record("password_changed", ip=client.ip, user_id=user.id)
-        self._spawn(self._mailer.send(password_changed_message(user.email, this_device_kept=True)), "password email")
+        self._spawn(self._notifier.notify(PasswordChanged(user.profile.email, this_device_kept=True)), "password email")
         return await self._auth.renew(Credentials(credentials.user, new_hash, version), client)
 
     async def delete_account(
-        self, user: User, caller: str | None, current_password: str, client: Client, device_token: str | None
+        self, user: CurrentUser, caller: str | None, current_password: str, client: Client, device_token: str | None
     ) -> None:
         """Delete the account with its tokens, if the credentials verified are still current and the caller's
         session still exists; every session ends, and none can be stored for it again."""
-        credentials, _ = await self._auth.confirm_password(user, current_password, client.ip, device_token)
+        credentials, _ = await self._auth.confirm_password(user, current_password, client, device_token)
 
         async def delete(repos: Repositories) -> None:
             if not await repos.users.delete(user.id, credentials.version):
@@ -92,16 +102,31 @@ class AccountService:
 
         await self._db.retrying(delete)
         self._audit.record("account_deleted", ip=client.ip, user_id=user.id)
-        self._spawn(self._mailer.send(account_deleted_message(credentials.user.email)), "goodbye email")
+        self._spawn(self._notifier.notify(AccountDeleted(credentials.user.profile.email)), "goodbye email")
 
     async def sessions(self, user_id: int) -> list[SessionInfo]:
         return sorted(await self._sessions.list_sessions(user_id), key=lambda s: s.last_seen_at, reverse=True)
 
-    async def end_session(self, user_id: int, handle: str, ip: str) -> None:
-        if not await self._sessions.end_session(user_id, handle):
+    async def revoke_session(self, user_id: int, handle: str, client: Client) -> None:
+        if not await self._sessions.end_one_session(user_id, handle):
             raise SessionNotFound
-        self._audit.record("session_ended", ip=ip, user_id=user_id)
+        self._audit.record("session_ended", ip=client.ip, user_id=user_id)
+        # Sessions live in Redis: no transaction to join. The event gets a small one, once the session has ended.
+        await record_alone(self._db, user_id, security_event(EventKind.SESSION_ENDED, client))
 
-    async def end_other_sessions(self, user_id: int, current_session: str | None, ip: str) -> None:
-        await self._sessions.end_all_sessions(user_id, keep=current_session)
-        self._audit.record("other_sessions_ended", ip=ip, user_id=user_id)
+    async def end_other_sessions(self, user_id: int, current_session: str | None, client: Client) -> None:
+        ended = await self._sessions.end_all_sessions(user_id, keep=current_session)
+        self._audit.record("other_sessions_ended", ip=client.ip, user_id=user_id)
+        # As `revoke_session`: a small transaction of its own, once they have ended.
+        event = security_event(EventKind.OTHER_SESSIONS_REVOKED, client, sessionsEnded=ended)
+        await record_alone(self._db, user_id, event)
+
+    async def security_events(self, user_id: int, before: int | None, limit: int = DEFAULT_PAGE_SIZE) -> EventPage:
+        """The user's own activity log, newest first: up to `limit` events older than the event `before` (None:
+        from the newest)."""
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidInput(FieldError("limit", f"must be from 1 to {MAX_PAGE_SIZE}"))
+        if before is not None and not 1 <= before <= MAX_EVENT_ID:
+            raise InvalidInput(FieldError("before", "must be the id of an event"))
+        async with self._db.read() as repos:
+            return await repos.security_events.page_for_user(user_id, before, limit)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import VERIFY, EmailLinks
@@ -13,6 +11,7 @@ from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import (
     Client,
     Credentials,
+    CurrentUser,
     MfaChallenge,
     PendingSignIn,
     Renewed,
@@ -20,11 +19,12 @@ from pet_auth.domain.models import (
     SignIn,
     User,
 )
-from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy
+from pet_auth.domain.notices import NewDevice
+from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy, Verification
 from pet_auth.domain.ports import (
     Check,
     Limits,
-    Mailer,
+    Notifier,
     Outcome,
     PendingSignIns,
     RateLimiter,
@@ -32,7 +32,7 @@ from pet_auth.domain.ports import (
     Spawn,
     UnitOfWork,
 )
-from pet_auth.mail.messages import new_device_message
+from pet_auth.domain.security_events import EventKind, now_in_words, record_alone, security_event
 
 
 class AuthService:
@@ -47,7 +47,7 @@ class AuthService:
         devices: DeviceTokens,
         links: EmailLinks,
         pending: PendingSignIns,
-        mailer: Mailer,
+        notifier: Notifier,
         spawn: Spawn,
         audit: AuditLog,
         frontend_url: str,
@@ -55,7 +55,7 @@ class AuthService:
     ) -> None:
         self._db, self._hasher, self._limiter, self._limits, self._policy = db, hasher, limiter, limits, policy
         self._sessions, self._devices, self._links, self._pending = sessions, devices, links, pending
-        self._mailer, self._spawn, self._audit = mailer, spawn, audit
+        self._notifier, self._spawn, self._audit = notifier, spawn, audit
         self._frontend_url = frontend_url.rstrip("/")
 
     async def register(self, email: str, password: str, client: Client, replaces: SessionRef | None) -> SignIn:
@@ -68,7 +68,7 @@ class AuthService:
         password_hash = await self._hasher.hash(password)
         async with self._db.transaction() as repos:
             credentials = await repos.users.add(email, password_hash)
-            verification = await self._links.issue(repos, credentials, VERIFY, email)
+            verification = await self._links.issue(repos, credentials.user.id, credentials.version, VERIFY, email)
         user = credentials.user
         self._audit.record("register", ip=client.ip, user_id=user.id)
         session_token = await self.start_session(credentials, client, replaces)
@@ -78,23 +78,35 @@ class AuthService:
     async def login(
         self, email: str, password: str, client: Client, device_token: str | None, replaces: SessionRef | None
     ) -> SignIn | MfaChallenge:
-        credentials, device_id = await self.authenticate(email, password, client.ip, device_token)
+        credentials, device_id = await self.authenticate(email, password, client, device_token)
         user = credentials.user
-        if user.mfa_enabled:
+        if user.profile.mfa_enabled:
             # A password alone proves too little here: no session and no device cookie before the second factor.
             self._audit.record("login_mfa_required", ip=client.ip, user_id=user.id)
             return MfaChallenge(await self._pending.start(PendingSignIn(user.id, credentials.version, device_id)))
         return await self.finish_login(credentials, client, device_token, replaces)
 
     async def finish_login(
-        self, credentials: Credentials, client: Client, device_token: str | None, replaces: SessionRef | None
+        self,
+        credentials: Credentials,
+        client: Client,
+        device_token: str | None,
+        replaces: SessionRef | None,
+        second_factor: str | None = None,
     ) -> SignIn:
-        """What every completed sign-in does (after the password, or after the second factor): a new session and
-        the device cookie."""
+        """What every completed sign-in does (after the password, or after the `second_factor`): a new session,
+        the device cookie, and the activity log's events."""
         user = credentials.user
         session_token = await self.start_session(credentials, client, replaces)
         self._audit.record("login", ip=client.ip, user_id=user.id)
-        if device_token is not None and self._devices.device_of(device_token, user.id, credentials.version):
+        known = device_token is not None and self._devices.device_of(device_token, user.id, credentials.version)
+        detail = {} if second_factor is None else {"secondFactor": second_factor}
+        events = [security_event(EventKind.SIGN_IN, client, **detail)]
+        if not known:
+            events.append(security_event(EventKind.NEW_DEVICE, client))
+        # The session lives in Redis: no transaction to join. The events get a small one, once it is stored.
+        await record_alone(self._db, user.id, *events)
+        if known:
             return SignIn(user, session_token, device_token, new_device=False)
         self._notify_new_device(user, client)
         return SignIn(user, session_token, await self._new_device_token(credentials, client.ip), new_device=True)
@@ -117,16 +129,16 @@ class AuthService:
         return self._devices.issue(user_id, credentials.version)
 
     def _notify_new_device(self, user: User, client: Client) -> None:
-        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         forgot_link = f"{self._frontend_url}/forgot-password"
-        message = new_device_message(user.email, client.device, client.ip, when, forgot_link)
-        self._spawn(self._mailer.send(message), "new device email")
+        # A notice names a known browser and system only, never text taken from the User-Agent.
+        notice = NewDevice(user.profile.email, client.known_device, client.ip, now_in_words(), forgot_link)
+        self._spawn(self._notifier.notify(notice), "new device email")
 
     def logged_out(self, user_id: int, ip: str) -> None:
         self._audit.record("logout", ip=ip, user_id=user_id)
 
     async def authenticate(
-        self, email: str, password: str, ip: str, device_token: str | None
+        self, email: str, password: str, client: Client, device_token: str | None
     ) -> tuple[Credentials, str | None]:
         """Check a password under the sign-in limits; return the credentials and the device id of a genuine
         device token for the account. A weaker hash of the right password is replaced by a current one."""
@@ -139,27 +151,25 @@ class AuthService:
             if credentials is None
             else self._devices.device_of(device_token, credentials.user.id, credentials.version)
         )
-        checks = (self._account_check(credentials, email, device_id), (self._limits.login_per_ip, ip))
+        account_check = self._account_check(credentials, email, device_id)
+        checks = (account_check, (self._limits.login_per_ip, client.ip))
         try:
             attempt = await self._limiter.begin_attempt(*checks)
         except RateLimited:
-            self._audit.record("login_rate_limited", ip=ip, email=email)
+            self._audit.record("login_rate_limited", ip=client.ip, email=email)
             raise
         outcome = Outcome.ABANDONED  # unless the password gets an answer, the attempt counts as nothing
         try:
-            if credentials is None:
-                await self._hasher.verify_dummy(password)
-                outcome = Outcome.FAILURE
-                self._audit.record("login_failed", ip=ip, email=email)
-                raise InvalidCredentials
-            verification = await self._hasher.verify(credentials.password_hash, password)
-            if not verification.ok:
-                outcome = Outcome.FAILURE
-                self._audit.record("login_failed", ip=ip, user_id=credentials.user.id)
-                raise InvalidCredentials
-            outcome = Outcome.SUCCESS
+            verification = await self._verify(credentials, password)
+            outcome = Outcome.FAILURE if verification is None else Outcome.SUCCESS
         finally:
-            await self._limiter.end_attempt(attempt, outcome, *checks)
+            reached = await self._limiter.end_attempt(attempt, outcome, *checks)
+        if credentials is None or verification is None:
+            user_id = None if credentials is None else credentials.user.id
+            self._audit.record("login_failed", ip=client.ip, user_id=user_id, email=email if user_id is None else None)
+            if credentials is not None and account_check in reached:
+                await self.account_locked(credentials.user.id, account_check, client, factor="password")
+            raise InvalidCredentials
         if verification.needs_rehash:
             new_hash = await self._hasher.hash(password)
             async with self._db.transaction() as repos:
@@ -167,12 +177,28 @@ class AuthService:
                 await repos.users.upgrade_password_hash(credentials.user.id, credentials.password_hash, new_hash)
         return credentials, device_id
 
+    async def _verify(self, credentials: Credentials | None, password: str) -> Verification | None:
+        """The verification of a right password; None for a wrong one, or no account (a dummy hash is verified)."""
+        if credentials is None:
+            await self._hasher.verify_dummy(password)
+            return None
+        verification = await self._hasher.verify(credentials.password_hash, password)
+        return verification if verification.ok else None
+
+    async def account_locked(self, user_id: int, check: Check, client: Client, *, factor: str) -> None:
+        """Log a lock of the account: failures (of passwords, or of codes) reached the limit that browsers without
+        a device cookie for it share. A device's own limit locks only that device."""
+        if check[0] != self._limits.login_per_account:
+            return
+        # The limits live in Redis: no transaction to join. The event gets a small one, right after the failure.
+        await record_alone(self._db, user_id, security_event(EventKind.ACCOUNT_LOCKED, client, factor=factor))
+
     async def confirm_password(
-        self, user: User, password: str, ip: str, device_token: str | None
+        self, user: CurrentUser, password: str, client: Client, device_token: str | None
     ) -> tuple[Credentials, str | None]:
         """The signed-in user's own password, checked under the sign-in limits (as `authenticate`); an address that
         now names another account is no match."""
-        credentials, device_id = await self.authenticate(user.email, password, ip, device_token)
+        credentials, device_id = await self.authenticate(user.profile.email, password, client, device_token)
         if credentials.user.id != user.id:
             raise InvalidCredentials
         return credentials, device_id

@@ -12,38 +12,39 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from pet_auth.domain.errors import InvalidLink
-from pet_auth.domain.models import Credentials, LockedAccount
-from pet_auth.domain.ports import Mailer, Repositories, Spawn
+from pet_auth.domain.models import LockedAccount
+from pet_auth.domain.notices import ConfirmNewEmail, VerifyEmail
+from pet_auth.domain.ports import Notifier, Repositories, Spawn
 from pet_auth.domain.tokens import TOKEN_PATTERN, keyed_digest, new_token
-from pet_auth.mail.messages import confirm_new_email_message, verify_email_message
 
 VERIFY, CHANGE = "verify", "change"
 
 
 class EmailLinks:
-    """Issues, mails and consumes the links; shared by sign-up (the first verification link) and `EmailService`."""
+    """Issues, mails and consumes the links; shared by sign-up (the first verification link) and `AddressService`."""
 
     def __init__(
         self,
         *,
-        mailer: Mailer,
+        notifier: Notifier,
         spawn: Spawn,
         secret: bytes,
         frontend_url: str,
         verify_ttl: int,
         change_ttl: int,
     ) -> None:
-        self._mailer, self._spawn, self._secret = mailer, spawn, secret
+        self._notifier, self._spawn, self._secret = notifier, spawn, secret
         self._frontend_url, self._verify_ttl, self._change_ttl = frontend_url.rstrip("/"), verify_ttl, change_ttl
 
-    async def issue(self, repos: Repositories, credentials: Credentials, purpose: str, email: str) -> str:
-        """A new link of this purpose for `email`, under the credentials just checked (the caller holds the lock on
-        the user's row); earlier links of the purpose end. Returns the token, for `mail` after the response."""
+    async def issue(self, repos: Repositories, user_id: int, credential_version: int, purpose: str, email: str) -> str:
+        """A new link of this purpose for `email`, under the credential version just checked (the caller holds the
+        lock on the user's row); earlier links of the purpose end. Returns the token, for `mail` after the
+        response."""
         token = new_token()
         ttl = self._verify_ttl if purpose == VERIFY else self._change_ttl
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
         await repos.email_tokens.replace_for_user(
-            credentials.user.id, purpose, email, keyed_digest(self._secret, token), expires_at, credentials.version
+            user_id, purpose, email, keyed_digest(self._secret, token), expires_at, credential_version
         )
         return token
 
@@ -54,10 +55,10 @@ class EmailLinks:
     async def send(self, purpose: str, email: str, token: str) -> None:
         if purpose == VERIFY:
             link = f"{self._frontend_url}/verify-email?{urlencode({'token': token})}"
-            await self._mailer.send(verify_email_message(email, link, max(1, self._verify_ttl // 3600)))
+            await self._notifier.notify(VerifyEmail(email, link, max(1, self._verify_ttl // 3600)))
         else:
             link = f"{self._frontend_url}/confirm-email?{urlencode({'token': token})}"
-            await self._mailer.send(confirm_new_email_message(email, link, max(1, self._change_ttl // 60)))
+            await self._notifier.notify(ConfirmNewEmail(email, link, max(1, self._change_ttl // 60)))
 
     async def consume(self, repos: Repositories, token: str, purpose: str) -> tuple[int, str, LockedAccount]:
         """Use up a live link of this purpose issued under the user's current credentials: its user id, the address

@@ -1,4 +1,5 @@
-"""Request budgets (sign-ups, reset requests, mailed links): counted, and a refusal audited."""
+"""Request budgets (sign-ups, reset requests, mailed links): counted, and a refusal audited; and counts that decide
+whether a notice goes out."""
 
 from __future__ import annotations
 
@@ -22,3 +23,12 @@ async def within_limits(
     except RateLimited:
         audit.record(f"{action}_rate_limited", ip=ip, email=email, user_id=user_id)
         raise
+
+
+async def counted_within(limiter: RateLimiter, *checks: Check) -> bool:
+    """Count one event under each check; whether every check is still within its limit (nothing is raised)."""
+    try:
+        await limiter.hit(*checks)
+    except RateLimited:
+        return False
+    return True

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pet_auth.domain import recovery_codes, totp
 from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.auth import AuthService
+from pet_auth.domain.clients import display_network
 from pet_auth.domain.errors import (
     EmailNotVerified,
     InvalidCode,
@@ -34,10 +35,22 @@ from pet_auth.domain.errors import (
     MfaSetupRequired,
     RateLimited,
 )
-from pet_auth.domain.models import Client, Credentials, MfaRecord, Renewed, SessionRef, SignIn, User
+from pet_auth.domain.limits import counted_within
+from pet_auth.domain.models import (
+    Client,
+    Credentials,
+    CurrentUser,
+    MfaRecord,
+    PendingSignIn,
+    Renewed,
+    SessionRef,
+    SignIn,
+    User,
+)
+from pet_auth.domain.notices import MfaDisabled, MfaEnabled, MfaFailures, RecoveryCodesReplaced, RecoveryCodeUsed
 from pet_auth.domain.ports import (
     Limits,
-    Mailer,
+    Notifier,
     Outcome,
     PendingSignIns,
     RateLimiter,
@@ -47,17 +60,22 @@ from pet_auth.domain.ports import (
     UnitOfWork,
 )
 from pet_auth.domain.secret_box import SecretBox
-from pet_auth.mail.messages import (
-    mfa_disabled_message,
-    mfa_enabled_message,
-    recovery_code_used_message,
-    recovery_codes_replaced_message,
+from pet_auth.domain.security_events import (
+    EventKind,
+    activity_link,
+    now_in_words,
+    record_alone,
+    security_event,
 )
 
 # Wrong codes that end a pending sign-in (the password must then be given again).
 MAX_WRONG_CODES = 5
 # How long an authenticator setup waits for its first code.
 SETUP_LIFETIME = timedelta(minutes=10)
+# Second factors refused after the right password, in a window, that mail the owner (once per window): someone has
+# the password. `Limits.mfa_failures_per_account` tolerates one fewer.
+FAILED_CODES_NOTICED = 3
+TOTP, RECOVERY_CODE = "totp", "recovery_code"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +117,15 @@ class MfaService:
         pending: PendingSignIns,
         secret_box: SecretBox,
         recovery_code_key: bytes,
-        mailer: Mailer,
+        notifier: Notifier,
         spawn: Spawn,
         audit: AuditLog,
+        frontend_url: str,
     ) -> None:
         self._db, self._auth, self._limiter, self._limits = db, auth, limiter, limits
         self._sessions, self._pending, self._box, self._code_key = sessions, pending, secret_box, recovery_code_key
-        self._mailer, self._spawn, self._audit = mailer, spawn, audit
+        self._notifier, self._spawn, self._audit = notifier, spawn, audit
+        self._activity_link = activity_link(frontend_url)
 
     async def status(self, user_id: int) -> MfaStatus:
         async with self._db.read() as repos:
@@ -115,11 +135,11 @@ class MfaService:
             return MfaStatus(enabled=True, recovery_codes_left=await repos.mfa.count_recovery_codes(user_id))
 
     async def begin_setup(
-        self, user: User, current_password: str, client: Client, device_token: str | None
+        self, user: CurrentUser, current_password: str, client: Client, device_token: str | None
     ) -> TotpSetup:
         """A new secret, not active until `confirm_setup` sees a code of it; it replaces an unconfirmed one. Only
         for a verified address."""
-        credentials, _ = await self._auth.confirm_password(user, current_password, client.ip, device_token)
+        credentials, _ = await self._auth.confirm_password(user, current_password, client, device_token)
         secret = totp.new_secret()
 
         async def begin(repos: Repositories) -> None:
@@ -133,9 +153,9 @@ class MfaService:
 
         await self._db.retrying(begin)
         self._audit.record("mfa_setup_started", ip=client.ip, user_id=user.id)
-        return TotpSetup(secret=totp.base32(secret), otpauth_uri=totp.otpauth_uri(secret, user.email))
+        return TotpSetup(secret=totp.base32(secret), otpauth_uri=totp.otpauth_uri(secret, user.profile.email))
 
-    async def confirm_setup(self, user: User, caller: str | None, code: str, client: Client) -> RecoveryCodes:
+    async def confirm_setup(self, user: CurrentUser, caller: str | None, code: str, client: Client) -> RecoveryCodes:
         """Turn two-factor sign-in on with a first code of the new secret, within the setup's lifetime, from a
         session (`caller`, its handle) that still exists when it is written. Wrong codes count against the
         account's budget for codes, as at sign-in."""
@@ -144,7 +164,7 @@ class MfaService:
             version = await repos.users.credential_version(user.id)
         if version is None:
             raise InvalidCredentials
-        async with self._code_attempt(user.id, version, None, client.ip) as attempt:
+        async with self._code_attempt(user.id, version, None, client) as attempt:
 
             async def enable(repos: Repositories) -> Credentials:
                 await repos.users.lock(user.id)  # first, as every credential change: one lock order
@@ -157,40 +177,55 @@ class MfaService:
                     attempt.outcome = Outcome.FAILURE
                     raise InvalidCode
                 await repos.mfa.enable(user.id, self._hashes(user.id, codes))
+                await repos.security_events.add(user.id, security_event(EventKind.MFA_ENABLED, client))
                 return await self._credentials_changed(repos, user.id, version, caller)
 
             credentials = await self._db.retrying(enable)
             attempt.outcome = Outcome.SUCCESS
         renewed = await self._auth.renew(credentials, client)
         self._audit.record("mfa_enabled", ip=client.ip, user_id=user.id)
-        self._spawn(self._mailer.send(mfa_enabled_message(user.email)), "mfa enabled email")
+        self._spawn(self._notifier.notify(MfaEnabled(user.profile.email)), "mfa enabled email")
         return RecoveryCodes(codes, renewed)
 
     async def replace_recovery_codes(
-        self, user: User, caller: str | None, current_password: str, code: str, client: Client, device_token: str | None
+        self,
+        user: CurrentUser,
+        caller: str | None,
+        current_password: str,
+        code: str,
+        client: Client,
+        device_token: str | None,
     ) -> RecoveryCodes:
         codes = recovery_codes.new_codes()
 
         async def replace(repos: Repositories) -> None:
             await repos.mfa.replace_recovery_codes(user.id, self._hashes(user.id, codes))
+            await repos.security_events.add(user.id, security_event(EventKind.RECOVERY_CODES_REGENERATED, client))
 
         renewed = await self._change_with_code(user, caller, current_password, code, client, device_token, replace)
         self._audit.record("mfa_recovery_codes_replaced", ip=client.ip, user_id=user.id)
-        self._spawn(self._mailer.send(recovery_codes_replaced_message(user.email)), "recovery codes email")
+        self._spawn(self._notifier.notify(RecoveryCodesReplaced(user.profile.email)), "recovery codes email")
         return RecoveryCodes(codes, renewed)
 
     async def disable(
-        self, user: User, caller: str | None, current_password: str, code: str, client: Client, device_token: str | None
+        self,
+        user: CurrentUser,
+        caller: str | None,
+        current_password: str,
+        code: str,
+        client: Client,
+        device_token: str | None,
     ) -> Renewed:
         """Turn two-factor sign-in off (the secret and the recovery codes are deleted); returns the caller's new
         session and device cookie."""
 
         async def delete(repos: Repositories) -> None:
             await repos.mfa.delete(user.id)
+            await repos.security_events.add(user.id, security_event(EventKind.MFA_DISABLED, client))
 
         renewed = await self._change_with_code(user, caller, current_password, code, client, device_token, delete)
         self._audit.record("mfa_disabled", ip=client.ip, user_id=user.id)
-        self._spawn(self._mailer.send(mfa_disabled_message(user.email)), "mfa disabled email")
+        self._spawn(self._notifier.notify(MfaDisabled(user.profile.email)), "mfa disabled email")
         return renewed
 
     async def complete_sign_in(
@@ -209,49 +244,106 @@ class MfaService:
         pending = None if pending_token is None else await self._pending.get(pending_token)
         if pending_token is None or pending is None:
             raise MfaExpired
-        user_id = pending.user_id
-        async with self._code_attempt(user_id, pending.credential_version, pending.device_id, client.ip) as attempt:
-            async with self._db.transaction() as repos:
-                account = await repos.users.lock(user_id)  # first, as every credential change: one lock order
-                record = await repos.mfa.lock(user_id)
-                # Under the lock: a request that completed this sign-in, or a fifth wrong code, has ended it by now;
-                # a credential change since the password (a reset, two-factor sign-in turned off) made it stale.
-                if (
-                    account is None
-                    or record is None
-                    or not record.enabled
-                    or account.credential_version != pending.credential_version
-                    or await self._pending.get(pending_token) is None
-                ):
-                    await self._pending.end(pending_token)
-                    raise MfaExpired
-                if recovery_code is None:
-                    accepted = await self._use_totp(repos, user_id, record, code or "")
-                else:
-                    accepted = await self._use_recovery_code(repos, user_id, recovery_code)
-                if not accepted:
-                    attempt.outcome = Outcome.FAILURE
-                    self._audit.record("login_mfa_failed", ip=client.ip, user_id=user_id)
-                    await self._pending.failed(pending_token, MAX_WRONG_CODES)
-                    raise InvalidSignInCode
-                # Before the commit: should it fail, the code stays unused and the pending sign-in is gone.
-                await self._pending.end(pending_token)
-                user = await repos.users.get(user_id)
-                codes_left = None if recovery_code is None else await repos.mfa.count_recovery_codes(user_id)
+        method = TOTP if recovery_code is None else RECOVERY_CODE
+        async with self._code_attempt(
+            pending.user_id, pending.credential_version, pending.device_id, client
+        ) as attempt:
+            try:
+                async with self._db.transaction() as repos:
+                    user, codes_left = await self._second_factor(
+                        repos, pending_token, pending, code, recovery_code, client
+                    )
+            except InvalidSignInCode:
+                attempt.outcome = Outcome.FAILURE
+                await self._second_factor_refused(pending.user_id, client, method)
+                raise
             attempt.outcome = Outcome.SUCCESS
-        if user is None:  # the FOR SHARE lock on the user's row kept it
-            raise MfaExpired
         # A credential change committed since the lock was released still wins: `CredentialsChanged`, a 401.
         credentials = Credentials(user, password_hash="", version=pending.credential_version)  # no hash needed
-        sign_in = await self._auth.finish_login(credentials, client, device_token, replaces)
+        sign_in = await self._auth.finish_login(credentials, client, device_token, replaces, second_factor=method)
         if codes_left is not None:
-            self._audit.record("recovery_code_used", ip=client.ip, user_id=user_id)
-            self._spawn(self._mailer.send(recovery_code_used_message(user.email, codes_left)), "recovery code email")
+            self._audit.record("recovery_code_used", ip=client.ip, user_id=user.id)
+            self._spawn(self._notifier.notify(RecoveryCodeUsed(user.profile.email, codes_left)), "recovery code email")
         return sign_in
+
+    async def _second_factor(
+        self,
+        repos: Repositories,
+        pending_token: str,
+        pending: PendingSignIn,
+        code: str | None,
+        recovery_code: str | None,
+        client: Client,
+    ) -> tuple[User, int | None]:
+        """Check the code of a pending sign-in and end it, in the caller's transaction: the user, and the recovery
+        codes left when one was used. `InvalidSignInCode` for a wrong code (counted against the pending sign-in),
+        `MfaExpired` for a sign-in that can no longer complete."""
+        user_id = pending.user_id
+        account = await repos.users.lock(user_id)  # first, as every credential change: one lock order
+        record = await repos.mfa.lock(user_id)
+        # Under the lock: a request that completed this sign-in, or a fifth wrong code, has ended it by now; a
+        # credential change since the password (a reset, two-factor sign-in turned off) made it stale.
+        if (
+            account is None
+            or record is None
+            or not record.enabled
+            or account.credential_version != pending.credential_version
+            or await self._pending.get(pending_token) is None
+        ):
+            await self._pending.end(pending_token)
+            raise MfaExpired
+        if recovery_code is None:
+            accepted = await self._use_totp(repos, user_id, record, code or "")
+        else:
+            accepted = await self._use_recovery_code(repos, user_id, recovery_code)
+        if not accepted:
+            self._audit.record("login_mfa_failed", ip=client.ip, user_id=user_id)
+            await self._pending.failed(pending_token, MAX_WRONG_CODES)
+            raise InvalidSignInCode
+        # Before the commit: should it fail, the code stays unused and the pending sign-in is gone.
+        await self._pending.end(pending_token)
+        user = await repos.users.get(user_id)
+        if user is None:  # the lock on the user's row kept it
+            raise MfaExpired
+        if recovery_code is None:
+            return user, None
+        codes_left = await repos.mfa.count_recovery_codes(user_id)
+        event = security_event(EventKind.RECOVERY_CODE_USED, client, codesLeft=codes_left)
+        await repos.security_events.add(user_id, event)
+        return user, codes_left
+
+    async def _second_factor_refused(self, user_id: int, client: Client, method: str) -> None:
+        """After a wrong second factor (whose transaction rolled back, leaving nothing to join): the event, in a
+        small transaction of its own; and, in the background, the owner's notice once such failures add up."""
+        await record_alone(self._db, user_id, security_event(EventKind.SIGN_IN_FAILED, client, secondFactor=method))
+        self._spawn(self._notice_failures(user_id, client), "failed second factors email")
+
+    async def _notice_failures(self, user_id: int, client: Client) -> None:
+        """Mail the owner at the `FAILED_CODES_NOTICED`th failure in a window: the one past the counter's limit
+        (concurrent failures count atomically), and at most one such mail per window, whatever follows."""
+        subject = f"user:{user_id}:mfa-failed"
+        failures = (self._limits.mfa_failures_per_account, subject)
+        notices = (self._limits.mfa_failure_notices_per_account, subject)
+        if await counted_within(self._limiter, failures) or not await counted_within(self._limiter, notices):
+            return
+        async with self._db.read() as repos:
+            user = await repos.users.get(user_id)
+        if user is None:
+            return
+        notice = MfaFailures(
+            user.profile.email,
+            FAILED_CODES_NOTICED,
+            max(1, self._limits.mfa_failures_per_account.window_seconds // 60),
+            client.known_device,  # never text taken from the User-Agent
+            display_network(client.ip),
+            now_in_words(),
+            self._activity_link,
+        )
+        await self._notifier.notify(notice)
 
     async def _change_with_code(
         self,
-        user: User,
+        user: CurrentUser,
         caller: str | None,
         current_password: str,
         code: str,
@@ -261,21 +353,24 @@ class MfaService:
     ) -> Renewed:
         """The password, then a code (TOTP or recovery code), then `change`, made as a credential change from the
         caller's session; returns the caller's new session and device cookie."""
-        credentials, device_id = await self._auth.confirm_password(user, current_password, client.ip, device_token)
-        async with self._code_attempt(user.id, credentials.version, device_id, client.ip) as attempt:
+        credentials, device_id = await self._auth.confirm_password(user, current_password, client, device_token)
+        async with self._code_attempt(user.id, credentials.version, device_id, client) as attempt:
 
             async def change_with_code(repos: Repositories) -> Credentials:
                 await repos.users.lock(user.id)  # first, as every credential change: one lock order
                 record = await repos.mfa.lock(user.id)
                 if record is None or not record.enabled:
                     raise MfaNotEnabled
-                if totp.as_code(code) is not None:
+                is_totp = totp.as_code(code) is not None
+                if is_totp:
                     accepted = await self._use_totp(repos, user.id, record, code)
                 else:
                     accepted = await self._use_recovery_code(repos, user.id, code)
                 if not accepted:
                     attempt.outcome = Outcome.FAILURE
                     raise InvalidCode
+                if not is_totp:
+                    await repos.security_events.add(user.id, security_event(EventKind.RECOVERY_CODE_USED, client))
                 await change(repos)
                 return await self._credentials_changed(repos, user.id, credentials.version, caller)
 
@@ -299,27 +394,29 @@ class MfaService:
 
     @asynccontextmanager
     async def _code_attempt(
-        self, user_id: int, credential_version: int, device_id: str | None, ip: str
+        self, user_id: int, credential_version: int, device_id: str | None, client: Client
     ) -> AsyncIterator[_Attempt]:
         """One check of a second factor under the sign-in limits (the device rules as for passwords). Codes have
         counters of their own beside the password's: a right password forgets the password's failures, and must
-        not forget wrong codes."""
+        not forget wrong codes. The wrong code that reaches the account's limit locks it (an event)."""
         account = f"user:{user_id}:{credential_version}:mfa"
         if device_id is None:
             check = (self._limits.login_per_account, account)
         else:
             check = (self._limits.login_per_device, f"{account}:device:{device_id}")
-        checks = (check, (self._limits.login_per_ip, ip))
+        checks = (check, (self._limits.login_per_ip, client.ip))
         try:
             attempt_id = await self._limiter.begin_attempt(*checks)
         except RateLimited:
-            self._audit.record("mfa_rate_limited", ip=ip, user_id=user_id)
+            self._audit.record("mfa_rate_limited", ip=client.ip, user_id=user_id)
             raise
         attempt = _Attempt()
         try:
             yield attempt
         finally:
-            await self._limiter.end_attempt(attempt_id, attempt.outcome, *checks)
+            reached = await self._limiter.end_attempt(attempt_id, attempt.outcome, *checks)
+            if check in reached:
+                await self._auth.account_locked(user_id, check, client, factor="code")
 
     async def _use_totp(self, repos: Repositories, user_id: int, record: MfaRecord, code: str) -> bool:
         """Accept a code of the current step or a neighbour, later than the last one accepted, and remember its

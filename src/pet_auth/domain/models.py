@@ -7,15 +7,34 @@ from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
-class User:
-    id: int
+class Profile:
+    """The user's own fields that a session serves (`GET /me` answers from it, no SQL): one declaration, read from
+    PostgreSQL (db/repositories.py), kept in Redis (redis_store/sessions.py) and shown (http/schemas.py `UserOut`)."""
+
     email: str
     created_at: datetime
-    email_verified: bool
-    # Advanced by every change of the fields above but the id: signed-in sessions show the newest.
-    profile_version: int
+    email_verified: bool = False
     # Sign-in asks for a second factor (a TOTP code or a recovery code) after the password.
     mfa_enabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    """The signed-in user as their session knows them: what a request needs, no SQL. Writes read the user (and
+    its profile version) from PostgreSQL."""
+
+    id: int
+    profile: Profile
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A user as PostgreSQL has them."""
+
+    id: int
+    profile: Profile
+    # Advanced by every change of the profile: signed-in sessions show the newest.
+    profile_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +47,14 @@ class Credentials:
 
 @dataclass(frozen=True, slots=True)
 class Client:
-    """Who is calling: the client address and a short description of the device (`Firefox 133 on Windows`)."""
+    """Who is calling: the client address and a short description of the device (`Firefox 133 on Windows`; for
+    other clients their first product token, `curl/8.5.0`)."""
 
     ip: str
     device: str
+    # The description when it names a known browser and system only, which is all a mail may show: `device` of
+    # another client is text the client chose. None for any other client.
+    known_device: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """What the domain services need from the outside world, as interfaces: the unit of work and its repositories
-(db/ implements them), the mailer (mail/), the session registry and pending sign-ins (sessions/), the rate limiter
-(ratelimit.py), the corpus of breached passwords (pwned.py). The services depend on these alone, never on a concrete
-adapter."""
+(db/ implements them), the notifier (mail/), the session registry, pending sign-ins and the rate limiter (all three
+in Redis: redis_store/), the corpus of breached passwords (pwned.py). The services depend on these alone, never on a
+concrete adapter."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from pet_auth.domain.models import (
     SessionRef,
     User,
 )
+from pet_auth.domain.notices import Notice
+from pet_auth.domain.security_events import EventPage, SecurityEvent
 
 T = TypeVar("T")
 
@@ -51,6 +53,13 @@ class Limits:
     password_changes_per_account: Limit
     # New device cookies: each would bring a guessing budget of its own.
     new_devices_per_account: Limit
+    # Second factors refused after the right password, per account: the one past this limit (the third) mails the
+    # owner, within `mfa_failure_notices_per_account`.
+    mfa_failures_per_account: Limit
+    # Notices, so that no loop floods a mailbox: of failed second factors per account, of completed address changes
+    # per old address.
+    mfa_failure_notices_per_account: Limit
+    email_changed_notices_per_address: Limit
 
 
 Check = tuple[Limit, str]  # a limit and the subject it is counted for
@@ -72,8 +81,9 @@ class RateLimiter(Protocol):
         attempts in flight never exceed a limit: while attempts in flight hold the rest of the budget, this
         waits for them; when the failures alone reach it, it raises `RateLimited`."""
 
-    async def end_attempt(self, attempt: str, outcome: Outcome, *checks: Check) -> None:
-        """Release the attempt's place; count it as a failure, or forget earlier failures on success."""
+    async def end_attempt(self, attempt: str, outcome: Outcome, *checks: Check) -> tuple[Check, ...]:
+        """Release the attempt's place; count it as a failure, or forget earlier failures on success. Returns the
+        checks whose limit this failure reached (once per window each): from now on they refuse."""
 
 
 class SessionRegistry(Protocol):
@@ -94,7 +104,7 @@ class SessionRegistry(Protocol):
 
     async def list_sessions(self, user_id: int) -> list[SessionInfo]: ...
 
-    async def end_session(self, user_id: int, handle: str) -> bool: ...
+    async def end_one_session(self, user_id: int, handle: str) -> bool: ...
 
     async def end_all_sessions(self, user_id: int, keep: str | None = None) -> int: ...
 
@@ -199,6 +209,14 @@ class MfaRepository(Protocol):
     async def delete_enabled_after(self, user_id: int, since: datetime | None) -> bool: ...
 
 
+class SecurityEventRepository(Protocol):
+    async def add(self, user_id: int, event: SecurityEvent) -> None: ...
+
+    async def page_for_user(self, user_id: int, before: int | None, limit: int) -> EventPage: ...
+
+    async def purge_older_than(self, days: int) -> int: ...
+
+
 class Repositories(Protocol):
     """The repositories of one unit of work, bound to its transaction (or to its one read)."""
 
@@ -214,6 +232,9 @@ class Repositories(Protocol):
     @property
     def mfa(self) -> MfaRepository: ...
 
+    @property
+    def security_events(self) -> SecurityEventRepository: ...
+
 
 class UnitOfWork(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Repositories]:
@@ -227,19 +248,12 @@ class UnitOfWork(Protocol):
         serialization failure) runs again, a few times, before `TransactionConflict`."""
 
 
-# --- mail -----------------------------------------------------------------------------------------------------------
+# --- notices --------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    to: str
-    subject: str
-    text: str
-    html: str
-
-
-class Mailer(Protocol):
-    async def send(self, message: Message) -> None: ...
+class Notifier(Protocol):
+    async def notify(self, notice: Notice) -> None:
+        """Tell `notice.to` what happened (mail/ renders the notice and mails it)."""
 
 
 # --- breached passwords ---------------------------------------------------------------------------------------------

@@ -6,13 +6,12 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-import asyncpg.exceptions
 import redis.exceptions
-import sqlalchemy.exc
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
+from pet_auth.db.outages import DATABASE_ERRORS, is_database_outage
 from pet_auth.domain import errors as domain
 from pet_auth.http.litestar_compat import field_errors, is_malformed_body
 from pet_auth.http.schemas import FieldProblem, Problem
@@ -60,10 +59,10 @@ HTTP_PROBLEMS = {
 }
 
 # What an outage of PostgreSQL or Redis looks like from here, by exception type: each is a 503, never a 500.
-# Redis: refused, reset or closed connections, timeouts, a full connection pool, LOADING (BusyLoadingError, a
-# ConnectionError), no master known to the sentinels during a failover (MasterNotFoundError, a ConnectionError),
-# and a replica or a cluster that cannot take writes now (READONLY, MASTERDOWN, CLUSTERDOWN, TRYAGAIN, a slot
-# that no node serves while the cluster reshapes).
+# PostgreSQL: db/outages.py tells (`is_database_outage`). Redis: refused, reset or closed connections, timeouts, a
+# full connection pool, LOADING (BusyLoadingError, a ConnectionError), no master known to the sentinels during a
+# failover (MasterNotFoundError, a ConnectionError), and a replica or a cluster that cannot take writes now
+# (READONLY, MASTERDOWN, CLUSTERDOWN, TRYAGAIN, a slot that no node serves while the cluster reshapes).
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
@@ -71,38 +70,15 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.ClusterDownError,
     redis.exceptions.TryAgainError,
     redis.exceptions.SlotNotCoveredError,
-    sqlalchemy.exc.TimeoutError,  # no pooled connection came free in time
     OSError,
     TimeoutError,
 )
-# What PostgreSQL's driver raises, under SQLAlchemy's wrapper, when the server can't serve now: connection
-# failures (SQLSTATE class 08), too many connections and other exhausted resources (53), and the server starting
-# up, shutting down or cancelling statements (57: CannotConnectNowError, AdminShutdownError, QueryCanceledError).
-_DRIVER_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.OperatorInterventionError,
-    OSError,
-    TimeoutError,
-)
-
-
-_UNAVAILABLE_DBAPI_ERRORS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
 
 
 def is_unavailable(exc: BaseException) -> bool:
     """Whether an exception means that PostgreSQL or Redis can't serve now (a 503), not a bug (a 500)."""
-    if isinstance(exc, sqlalchemy.exc.DBAPIError):
-        if exc.connection_invalidated or isinstance(
-            exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
-        ):
-            return True
-        cause: BaseException | None = exc.orig
-        while cause is not None:  # the driver's own exception sits under SQLAlchemy's and its adapter's
-            if isinstance(cause, _DRIVER_UNAVAILABLE):
-                return True
-            cause = cause.__cause__
-        return False
+    if isinstance(exc, DATABASE_ERRORS):
+        return is_database_outage(exc)
     return isinstance(exc, UNAVAILABLE_ERRORS)
 
 
@@ -181,7 +157,7 @@ def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]
     return problem(503, "service_unavailable", _UNAVAILABLE_DETAIL)
 
 
-def _database_error(request: Request[Any, Any, Any], exc: sqlalchemy.exc.DBAPIError) -> Response[Problem]:
+def _database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     return _unavailable(request, exc) if is_unavailable(exc) else _unexpected(request, exc)
 
 
@@ -195,8 +171,9 @@ def exception_handlers() -> ExceptionHandlersMap:
         domain.DomainError: _domain_error,
         HTTPException: _http_error,
         Exception: _unexpected,
-        sqlalchemy.exc.DBAPIError: _database_error,
     }
+    for error in DATABASE_ERRORS:
+        handlers[error] = _database_error
     for error in UNAVAILABLE_ERRORS:
         handlers[error] = _unavailable
     return handlers

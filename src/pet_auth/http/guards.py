@@ -12,12 +12,12 @@ from litestar.handlers import BaseRouteHandler
 from litestar.types import Guard
 
 from pet_auth.domain.errors import EmailNotVerified
-from pet_auth.domain.models import Client, User
+from pet_auth.domain.models import Client, CurrentUser
 from pet_auth.http.litestar_compat import SharedHandlerRoute
 from pet_auth.http.openapi import SIGNED_IN
 from pet_auth.http.session_cookie import live_session
-from pet_auth.http.user_agents import describe_user_agent
-from pet_auth.sessions.store import LiveSession
+from pet_auth.http.user_agents import describe_user_agent, known_user_agent
+from pet_auth.redis_store.sessions import LiveSession
 
 
 def _signed_in_session(connection: ASGIConnection[Any, Any, Any, Any]) -> LiveSession:
@@ -45,23 +45,15 @@ def guarded_get(path: str, **options: Any) -> SharedHandlerRoute:
     return SharedHandlerRoute(path, http_method=HttpMethod.GET, **options)
 
 
-def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> User:
+def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser:
     """The signed-in user, from the session alone: no SQL on the hot path.
 
-    The user's fields are kept once per user in Redis and rewritten for every session when they change (see
-    sessions/store.py). Routes use it behind `requires_login`; it refuses a session without a user too, so that a
+    The user's profile is kept once per user in Redis and rewritten for every session when it changes (see
+    redis_store/sessions.py). Routes use it behind `requires_login`; it refuses a session without a user too, so that a
     route that forgot the guard is a 401, never a 500.
     """
     live = _signed_in_session(request)
-    profile = live.profile
-    return User(
-        id=live.user_id,
-        email=profile.email,
-        created_at=profile.created_at,
-        email_verified=profile.email_verified,
-        profile_version=0,  # not kept per session; writes read the user from PostgreSQL
-        mfa_enabled=profile.mfa_enabled,
-    )
+    return CurrentUser(id=live.user_id, profile=live.profile)
 
 
 # The dependency that hands the signed-in user to handlers (beside the `requires_login` guard).
@@ -83,7 +75,9 @@ def signed_in(*more_guards: Guard) -> dict[str, Any]:
 def client_of(request: ASGIConnection[Any, Any, Any, Any]) -> Client:
     """The caller as a session records it: the address and a short device description, never the raw
     User-Agent."""
-    return Client(ip=client_ip(request), device=describe_user_agent(request.headers.get("user-agent", "")))
+    header = request.headers.get("user-agent", "")
+    known = known_user_agent(header)
+    return Client(ip=client_ip(request), device=known or describe_user_agent(header), known_device=known)
 
 
 def client_ip(request: ASGIConnection[Any, Any, Any, Any]) -> str:

@@ -36,6 +36,7 @@ from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from pet_auth.http.errors import PROBLEM_JSON, problem, problem_body
+from pet_auth.http.openapi import operation_id
 from pet_auth.http.session_cookie import came_signed_in
 
 if TYPE_CHECKING:
@@ -47,20 +48,22 @@ _STARTED = "pet_auth.started"
 # Litestar adds the charset of a text response itself.
 _MEDIA_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
 _LOGIN_OUTCOMES = {200: "success", 401: "failure", 429: "rate_limited", 503: "unavailable"}
-# Routes whose success ends sessions, and why.
+# Routes whose success ends sessions, and why, by the route's declared name (its operation id, http/openapi.py): a
+# path may move and a route be added without a change here.
 _REVOCATIONS = {
-    ("POST", "/api/auth/logout"): "logout",
-    ("DELETE", "/api/auth/sessions/{session_id}"): "revoke_one",
-    ("POST", "/api/auth/sessions/revoke-others"): "revoke_others",
-    ("POST", "/api/auth/change-password"): "password_change",
-    ("POST", "/api/auth/reset-password"): "password_reset",
-    ("POST", "/api/auth/delete-account"): "account_deleted",
-    ("POST", "/api/auth/mfa/totp/confirm"): "mfa_change",
-    ("POST", "/api/auth/mfa/disable"): "mfa_change",
-    ("POST", "/api/auth/mfa/recovery-codes"): "mfa_change",
+    "logout": "logout",
+    "endSession": "revoke_one",
+    "revokeOtherSessions": "revoke_others",
+    "changePassword": "password_change",
+    "resetPassword": "password_reset",
+    "deleteAccount": "account_deleted",
+    "confirmTotp": "mfa_change",
+    "disableMfa": "mfa_change",
+    "replaceRecoveryCodes": "mfa_change",
 }
 # Where a sign-in ends: the password step, or the second factor's (the password step's 202 asks for that one).
-_SIGN_IN_ROUTES = {("POST", "/api/auth/login"), ("POST", "/api/auth/login/mfa")}
+_SIGN_INS = {"login", "loginMfa"}
+_REGISTRATION = "register"
 
 
 class Metrics:
@@ -81,17 +84,21 @@ class Metrics:
             registry=registry,
         )
 
-    def record(self, method: str, route: str, status: int, seconds: float, signed_in: bool) -> None:
+    def record(
+        self, method: str, route: str, operation: str | None, status: int, seconds: float, signed_in: bool
+    ) -> None:
+        """One response: `route` is the route's template (the label), `operation` its declared name (None for a
+        request no route answered)."""
         self.duration.labels(method, route).observe(seconds)
         if status == 429:
             self.rate_limited.labels(route).inc()
-        if (method, route) in _SIGN_IN_ROUTES and status in _LOGIN_OUTCOMES:
+        if operation in _SIGN_INS and status in _LOGIN_OUTCOMES:
             self.logins.labels(_LOGIN_OUTCOMES[status]).inc()
-        elif status // 100 != 2:
+        elif status // 100 != 2 or operation is None:
             return
-        elif (method, route) == ("POST", "/api/auth/register"):
+        elif operation == _REGISTRATION:
             self.registrations.inc()
-        elif (reason := _REVOCATIONS.get((method, route))) is not None and (reason != "logout" or signed_in):
+        elif (reason := _REVOCATIONS.get(operation)) is not None and (reason != "logout" or signed_in):
             self.revocations.labels(reason).inc()
             if reason == "password_reset":
                 self.resets.inc()
@@ -116,9 +123,11 @@ def before_send(metrics: Metrics) -> Any:
         started = cast("dict[str, Any]", scope).get(_STARTED)
         if message["type"] != "http.response.start" or started is None:
             return
-        route = cast("dict[str, Any]", scope).get("path_template", "")
-        method = cast("dict[str, Any]", scope)["method"]
-        metrics.record(method, route, message["status"], time.perf_counter() - started, came_signed_in(scope))
+        fields = cast("dict[str, Any]", scope)
+        route, method, handler = fields.get("path_template", ""), fields["method"], fields.get("route_handler")
+        operation = operation_id(handler) if isinstance(handler, HTTPRouteHandler) else None
+        seconds = time.perf_counter() - started
+        metrics.record(method, route, operation, message["status"], seconds, came_signed_in(scope))
 
     return record
 

@@ -134,6 +134,13 @@ def _camel_case_handler_name(handler: HTTPRouteHandler, _method: object, _path: 
     return first + "".join(part.title() for part in rest)
 
 
+def operation_id(handler: HTTPRouteHandler) -> str:
+    """A route's declared name, its operation id in the document: the one a handler sets, else its name in
+    camelCase. Unique across the API (the metrics key routes on it)."""
+    declared = handler.operation_id
+    return declared if isinstance(declared, str) else _camel_case_handler_name(handler, None, ())
+
+
 # Checked against Litestar's public signature of an operation id creator (the method and path go unused).
 _operation_id: OperationIDCreator = _camel_case_handler_name
 

@@ -8,8 +8,9 @@ from typing import Annotated
 import msgspec
 
 from pet_auth.domain.emails import MAX_EMAIL_LENGTH
-from pet_auth.domain.models import SessionInfo, User
+from pet_auth.domain.models import CurrentUser, SessionInfo, User
 from pet_auth.domain.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from pet_auth.domain.security_events import DetailValue, EventKind, EventPage, RecordedEvent
 from pet_auth.domain.tokens import TOKEN_PATTERN
 
 # Mirrors the policy's refusal of control characters (Unicode category Cc), as an ECMA-262 pattern.
@@ -150,13 +151,14 @@ class UserOut(Schema):
     mfa_enabled: bool
 
     @classmethod
-    def of(cls, user: User) -> UserOut:
+    def of(cls, user: CurrentUser | User) -> UserOut:
+        profile = user.profile
         return cls(
             id=user.id,
-            email=user.email,
-            created_at=user.created_at,
-            email_verified=user.email_verified,
-            mfa_enabled=user.mfa_enabled,
+            email=profile.email,
+            created_at=profile.created_at,
+            email_verified=profile.email_verified,
+            mfa_enabled=profile.mfa_enabled,
         )
 
 
@@ -190,6 +192,42 @@ class SessionOut(Schema):
 
 class SessionsResponse(Schema):
     sessions: list[SessionOut]
+
+
+class SecurityEventOut(Schema):
+    """One entry of the account's activity log."""
+
+    id: int
+    kind: EventKind
+    occurred_at: datetime
+    # The approximate place: the client's network, its /24 (IPv4) or /64 (IPv6); null when it had no address.
+    network: Annotated[str | None, msgspec.Meta(examples=["203.0.113.0/24"])]
+    # The short device description, as in the sessions list.
+    device: Annotated[str, msgspec.Meta(examples=["Firefox 133 on Windows"])]
+    # A few plain facts, by kind: `secondFactor` ("totp" or "recovery_code"), `codesLeft`, `sessionsEnded`,
+    # `mfaRemoved`, `factor` ("password" or "code", of a lock).
+    detail: dict[str, DetailValue]
+
+    @classmethod
+    def of(cls, event: RecordedEvent) -> SecurityEventOut:
+        return cls(
+            id=event.id,
+            kind=event.kind,
+            occurred_at=event.occurred_at,
+            network=event.network,
+            device=event.device,
+            detail=dict(event.detail),
+        )
+
+
+class SecurityEventsResponse(Schema):
+    events: list[SecurityEventOut]
+    # The `before` of the next (older) page; null on the last page.
+    next_before: int | None
+
+    @classmethod
+    def of(cls, page: EventPage) -> SecurityEventsResponse:
+        return cls(events=[SecurityEventOut.of(event) for event in page.events], next_before=page.next_before)
 
 
 class FieldProblem(Schema):

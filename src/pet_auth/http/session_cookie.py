@@ -1,5 +1,5 @@
 """The session cookie (the transport): a backend of Litestar's session middleware, and that middleware extended,
-closing the gaps of its server-side backend. Storage is sessions/store.py's.
+closing the gaps of its server-side backend. Storage is redis_store/sessions.py's.
 
 Names: a session's *token* is the cookie value, the secret; its *handle* is the keyed hash of the token that Redis
 stores it under, public (the `id` of `GET /sessions`).
@@ -10,7 +10,7 @@ anonymous request and rewrites the session on every response. This backend:
   cookie), deleting the old session in the same step;
 - only reads ids it issued: an unknown or malformed cookie is expired, never adopted;
 - writes nothing for a request without a session, and nothing when a session did not change
-  (its last use is recorded at most once per touch interval, see sessions/store.py);
+  (its last use is recorded at most once per touch interval, see redis_store/sessions.py);
 - keys Redis by HMAC(secret, id), so a listing of Redis yields no usable cookie;
 - enforces the idle timeout and the absolute lifetime on every read.
 
@@ -36,7 +36,7 @@ from litestar.types import Empty, HTTPResponseStartEvent, Message, Scopes, Scope
 from pet_auth.domain.models import SessionRef
 from pet_auth.domain.tokens import TOKEN_PATTERN
 from pet_auth.http.errors import PROBLEM_JSON, is_unavailable, logger, unavailable_problem
-from pet_auth.sessions.store import LiveSession, SessionStore, session_handle
+from pet_auth.redis_store.sessions import LiveSession, SessionStore, session_handle
 
 _STATE_KEY = "pet_auth.session_state"
 _SESSION_TOKEN = re.compile(rf"([1-9][0-9]{{0,17}})\.{TOKEN_PATTERN.pattern}")  # <user id>.<new_token()>
@@ -109,7 +109,7 @@ class RedisSessionBackend(BaseSessionBackend["RedisSessionConfig"]):
         loaded = state.loaded
         if scope_session is Empty or not scope_session:
             if loaded is not None:
-                await self.config.sessions.end_session(loaded.live.user_id, loaded.live.handle)
+                await self.config.sessions.end_one_session(loaded.live.user_id, loaded.live.handle)
             if loaded is not None or state.stale_cookie:
                 _add_header(message, self._cookie("", max_age=0))
         # A signed-in session's data belongs to the store: it is written when the session starts, never back.
@@ -198,7 +198,9 @@ def begin_session(connection: ASGIConnection[Any, Any, Any, Any], token: str) ->
     session_state(connection).issued = token
 
 
-def end_session(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+def drop_session_cookie(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """Sign the request's session out: the response expires the cookie, and the session it named ends in Redis
+    (`RedisSessionBackend.store_in_message`)."""
     connection.scope["session"] = Empty
 
 

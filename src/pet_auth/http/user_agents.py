@@ -32,10 +32,20 @@ _SYSTEMS = (
 
 def describe_user_agent(header: str) -> str:
     header = header[:512]  # bounds the regex work on a hostile header
+    known = known_user_agent(header)
+    if known is not None:
+        return known
+    # Not a browser we know ("curl/8.5.0", "okhttp/4.12.0"): its first product token.
+    first, _, _ = header.strip().partition(" ")
+    return "".join(character for character in first if character.isprintable())[:MAX_LENGTH]
+
+
+def known_user_agent(header: str) -> str | None:
+    """The description of a known browser (and system): made of our own names and its major version only, never
+    of the header's text, so that a mail may show it. None for any other client."""
+    header = header[:512]
     browser = next((f"{name} {match[1]}" for name, pattern in _BROWSERS if (match := pattern.search(header))), None)
-    system = next((name for name, pattern in _SYSTEMS if pattern.search(header)), None)
     if browser is None:
-        # Not a browser we know ("curl/8.5.0", "okhttp/4.12.0"): its first product token.
-        first, _, _ = header.strip().partition(" ")
-        return "".join(character for character in first if character.isprintable())[:MAX_LENGTH]
-    return f"{browser} on {system}" if system else browser
+        return None
+    system = next((name for name, pattern in _SYSTEMS if pattern.search(header)), None)
+    return (f"{browser} on {system}" if system else browser)[:MAX_LENGTH]

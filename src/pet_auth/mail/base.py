@@ -1,7 +1,21 @@
-"""The mail port, as the domain declares it (domain/ports.py); console.py and smtp.py implement it."""
+"""A mail as we send it, and the interface of the mailers that send it (console.py, smtp.py)."""
 
 from __future__ import annotations
 
-from pet_auth.domain.ports import Mailer, Message
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    to: str
+    subject: str
+    text: str
+    html: str
+
+
+class Mailer(Protocol):
+    async def send(self, message: Message) -> None: ...
+
 
 __all__ = ["Mailer", "Message"]

@@ -1,9 +1,11 @@
-"""The texts of the emails we send, plain and HTML."""
+"""The texts of the emails we send, plain and HTML: `render` turns each kind of the domain's notices into its mail."""
 
 from __future__ import annotations
 
 from html import escape
+from typing import assert_never
 
+from pet_auth.domain import notices
 from pet_auth.mail.base import Message
 
 
@@ -175,3 +177,79 @@ def recovery_code_used_message(to: str, codes_left: int) -> Message:
         f"Someone just signed in to your Pet Manager account with a recovery code. You have {left}. {advice}",
         _NOT_YOU,
     )
+
+
+# How a mail names a client that is not a browser we know: never by text taken from its User-Agent.
+UNKNOWN_DEVICE = "an unrecognized browser or app"
+
+
+def _where(device: str, network: str | None, when: str) -> str:
+    place = "" if network is None else f", from the network {network}"
+    return f"{device}{place}, at {when}"
+
+
+def mfa_failures_message(
+    to: str, failures: int, window_minutes: int, device: str, network: str | None, when: str, activity_link: str
+) -> Message:
+    return _message(
+        to,
+        "Someone has your Pet Manager password",
+        [
+            "Someone gave the right password for your Pet Manager account, then a wrong two-factor code "
+            f"{failures} times within {window_minutes} minutes; the third came from "
+            f"{_where(device, network, when)}. Two-factor sign-in kept them out.",
+            "If it was not you, your password is known to someone else: change it now. Your account's activity "
+            "shows every sign-in and change.",
+        ],
+        ("Review your account's activity", activity_link),
+    )
+
+
+def email_changed_message(to: str, device: str, network: str | None, when: str, activity_link: str) -> Message:
+    return _message(
+        to,
+        "The email address of your Pet Manager account was changed",
+        [
+            "The email address of your Pet Manager account was just changed: the account now signs in with the new "
+            "address, and its mail (password resets too) goes there, no longer here. The change was confirmed from "
+            f"{_where(device, network, when)}.",
+            "If it was not you, contact support at once, and review your account's activity.",
+        ],
+        ("Review your account's activity", activity_link),
+    )
+
+
+def render(notice: notices.Notice) -> Message:
+    """The mail of a notice. A device we do not know is named as UNKNOWN_DEVICE, never by its User-Agent."""
+    match notice:
+        case notices.ResetLink(to, link, ttl_minutes):
+            return reset_link_message(to, link, ttl_minutes)
+        case notices.PasswordChanged(to, this_device_kept, mfa_removed):
+            return password_changed_message(to, this_device_kept=this_device_kept, mfa_removed=mfa_removed)
+        case notices.VerifyEmail(to, link, ttl_hours):
+            return verify_email_message(to, link, ttl_hours)
+        case notices.ConfirmNewEmail(to, link, ttl_minutes):
+            return confirm_new_email_message(to, link, ttl_minutes)
+        case notices.EmailChangeRequested(to):
+            return email_change_requested_message(to)
+        case notices.AddressInUse(to):
+            return address_in_use_message(to)
+        case notices.EmailChanged(to, device, network, when, activity_link):
+            return email_changed_message(to, device or UNKNOWN_DEVICE, network, when, activity_link)
+        case notices.AccountDeleted(to):
+            return account_deleted_message(to)
+        case notices.NewDevice(to, device, ip, when, forgot_link):
+            return new_device_message(to, device or UNKNOWN_DEVICE, ip, when, forgot_link)
+        case notices.MfaEnabled(to):
+            return mfa_enabled_message(to)
+        case notices.MfaDisabled(to):
+            return mfa_disabled_message(to)
+        case notices.RecoveryCodesReplaced(to):
+            return recovery_codes_replaced_message(to)
+        case notices.RecoveryCodeUsed(to, codes_left):
+            return recovery_code_used_message(to, codes_left)
+        case notices.MfaFailures(to, failures, window_minutes, device, network, when, activity_link):
+            return mfa_failures_message(
+                to, failures, window_minutes, device or UNKNOWN_DEVICE, network, when, activity_link
+            )
+    assert_never(notice)

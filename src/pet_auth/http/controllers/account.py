@@ -9,9 +9,9 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from pet_auth.domain.account import AccountService
+from pet_auth.domain.addresses import AddressService
 from pet_auth.domain.errors import EmailNotVerified, EmailTaken, InvalidCredentials, InvalidToken, RateLimited
-from pet_auth.domain.models import User
-from pet_auth.domain.verification import EmailService
+from pet_auth.domain.models import CurrentUser
 from pet_auth.http.cookies import HttpOnlyCookie, renewed_response
 from pet_auth.http.guards import client_ip, client_of, requires_verified_email, signed_in
 from pet_auth.http.openapi import problems
@@ -23,7 +23,7 @@ from pet_auth.http.schemas import (
     UserOut,
     UserResponse,
 )
-from pet_auth.http.session_cookie import current_session, current_session_handle, end_session
+from pet_auth.http.session_cookie import current_session, current_session_handle, drop_session_cookie
 
 AnyRequest = Request[Any, Any, Any]
 VERIFICATION_SENT_REPLY = "If your address is not verified yet, a new link is on its way."
@@ -39,13 +39,13 @@ class AccountController(Controller):
         self,
         data: JSONBody[TokenRequest],
         request: AnyRequest,
-        emails: NamedDependency[EmailService],
+        addresses: NamedDependency[AddressService],
         device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> Response[UserResponse]:
         """Verify the address a link was mailed to; needs no session. As the first proof of the address it ends
         every session, device cookie, link and second factor set up before it; a browser signed in to the account
         gets a new session and device cookie."""
-        verified = await emails.verify(data.token, client_of(request), current_session(request))
+        verified = await addresses.verify(data.token, client_of(request), current_session(request))
         content = UserResponse(user=UserOut.of(verified.user))
         if verified.renewed is None:
             return Response(content, status_code=200)
@@ -58,10 +58,10 @@ class AccountController(Controller):
         operation_class=problems(RateLimited),
     )
     async def resend_verification(
-        self, request: AnyRequest, user: NamedDependency[User], emails: NamedDependency[EmailService]
+        self, request: AnyRequest, user: NamedDependency[CurrentUser], addresses: NamedDependency[AddressService]
     ) -> MessageResponse:
         """Mail a fresh verification link, unless the address is verified already."""
-        await emails.resend_verification(user, client_ip(request))
+        await addresses.resend_verification(user, client_ip(request))
         return MessageResponse(message=VERIFICATION_SENT_REPLY)
 
     @post(
@@ -74,23 +74,23 @@ class AccountController(Controller):
         self,
         data: JSONBody[ChangeEmailRequest],
         request: AnyRequest,
-        user: NamedDependency[User],
-        emails: NamedDependency[EmailService],
+        user: NamedDependency[CurrentUser],
+        addresses: NamedDependency[AddressService],
         device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> MessageResponse:
         """Mail a confirmation link to the new address; the answer is the same whether or not it is taken."""
-        await emails.request_change(
+        await addresses.request_change(
             user, data.current_password, data.new_email, client_of(request), device_cookie.read(request)
         )
         return MessageResponse(message=CHANGE_REQUESTED_REPLY)
 
     @post("/confirm-email", status_code=200, operation_class=problems(InvalidToken, EmailTaken))
     async def confirm_email(
-        self, data: JSONBody[TokenRequest], request: AnyRequest, emails: NamedDependency[EmailService]
+        self, data: JSONBody[TokenRequest], request: AnyRequest, addresses: NamedDependency[AddressService]
     ) -> UserResponse:
         """Move the account to the address the link was mailed to, verified; every session and device cookie of the
-        account ends."""
-        return UserResponse(user=UserOut.of(await emails.confirm_change(data.token, client_ip(request))))
+        account ends, and the old address gets a notice."""
+        return UserResponse(user=UserOut.of(await addresses.confirm_change(data.token, client_of(request))))
 
     @post(
         "/delete-account",
@@ -102,7 +102,7 @@ class AccountController(Controller):
         self,
         data: JSONBody[DeleteAccountRequest],
         request: AnyRequest,
-        user: NamedDependency[User],
+        user: NamedDependency[CurrentUser],
         account: NamedDependency[AccountService],
         device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> None:
@@ -114,4 +114,4 @@ class AccountController(Controller):
             client_of(request),
             device_cookie.read(request),
         )
-        end_session(request)
+        drop_session_cookie(request)

@@ -11,7 +11,7 @@ from litestar.params import JSONBody
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.errors import EmailTaken, InvalidCredentials, PasswordCheckUnavailable, RateLimited
-from pet_auth.domain.models import MfaChallenge, User
+from pet_auth.domain.models import CurrentUser, MfaChallenge
 from pet_auth.http.cookies import HttpOnlyCookie, renewed_response, signed_in_response
 from pet_auth.http.guards import client_ip, client_of, guarded_get, signed_in
 from pet_auth.http.openapi import problems, response
@@ -23,7 +23,7 @@ from pet_auth.http.schemas import (
     UserOut,
     UserResponse,
 )
-from pet_auth.http.session_cookie import current_session, current_session_handle, end_session, live_session
+from pet_auth.http.session_cookie import current_session, current_session_handle, drop_session_cookie, live_session
 
 AnyRequest = Request[Any, Any, Any]
 LOGIN_RESPONSES = {
@@ -77,7 +77,7 @@ class AuthController(Controller):
     async def logout(self, request: AnyRequest, auth: NamedDependency[AuthService]) -> None:
         """Sign out: the server-side session is deleted and the cookie expired (the device cookie stays)."""
         live = live_session(request)
-        end_session(request)
+        drop_session_cookie(request)
         if live is not None:
             auth.logged_out(live.user_id, client_ip(request))
 
@@ -86,7 +86,7 @@ class AuthController(Controller):
         **signed_in(),
         operation_class=problems(read_only=True),
     )
-    async def me(self, user: NamedDependency[User]) -> UserResponse:
+    async def me(self, user: NamedDependency[CurrentUser]) -> UserResponse:
         """The signed-in user."""
         return UserResponse(user=UserOut.of(user))
 
@@ -100,7 +100,7 @@ class AuthController(Controller):
         self,
         data: JSONBody[ChangePasswordRequest],
         request: AnyRequest,
-        user: NamedDependency[User],
+        user: NamedDependency[CurrentUser],
         account: NamedDependency[AccountService],
         device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> Response[None]:

@@ -21,7 +21,7 @@ from pet_auth.domain.errors import (
     RateLimited,
 )
 from pet_auth.domain.mfa import MfaService
-from pet_auth.domain.models import User
+from pet_auth.domain.models import CurrentUser
 from pet_auth.http.cookies import HttpOnlyCookie, renewed_response, signed_in_response
 from pet_auth.http.errors import problem
 from pet_auth.http.guards import client_of, guarded_get, signed_in
@@ -46,7 +46,9 @@ class MfaController(Controller):
     tags = ["mfa"]
 
     @guarded_get("/mfa", operation_class=problems(read_only=True), **signed_in())
-    async def mfa_status(self, user: NamedDependency[User], mfa: NamedDependency[MfaService]) -> MfaStatusResponse:
+    async def mfa_status(
+        self, user: NamedDependency[CurrentUser], mfa: NamedDependency[MfaService]
+    ) -> MfaStatusResponse:
         """Whether two-factor sign-in is on, and how many recovery codes are left."""
         status = await mfa.status(user.id)
         return MfaStatusResponse(mfa_enabled=status.enabled, recovery_codes_left=status.recovery_codes_left)
@@ -61,7 +63,7 @@ class MfaController(Controller):
         self,
         data: JSONBody[CurrentPasswordRequest],
         request: AnyRequest,
-        user: NamedDependency[User],
+        user: NamedDependency[CurrentUser],
         mfa: NamedDependency[MfaService],
         device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> TotpSetupResponse:
@@ -80,7 +82,7 @@ class MfaController(Controller):
         self,
         data: JSONBody[CodeRequest],
         request: AnyRequest,
-        user: NamedDependency[User],
+        user: NamedDependency[CurrentUser],
         mfa: NamedDependency[MfaService],
         device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> Response[RecoveryCodesResponse]:
@@ -100,7 +102,7 @@ class MfaController(Controller):
         self,
         data: JSONBody[PasswordAndCodeRequest],
         request: AnyRequest,
-        user: NamedDependency[User],
+        user: NamedDependency[CurrentUser],
         mfa: NamedDependency[MfaService],
         device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> Response[RecoveryCodesResponse]:
@@ -126,7 +128,7 @@ class MfaController(Controller):
         self,
         data: JSONBody[PasswordAndCodeRequest],
         request: AnyRequest,
-        user: NamedDependency[User],
+        user: NamedDependency[CurrentUser],
         mfa: NamedDependency[MfaService],
         device_cookie: NamedDependency[HttpOnlyCookie],
     ) -> Response[None]:

@@ -10,12 +10,11 @@ from litestar.params import FromPath
 
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.errors import SessionNotFound
-from pet_auth.domain.models import User
-from pet_auth.http.guards import CURRENT_USER, client_ip, guarded_get, requires_login
+from pet_auth.domain.models import CurrentUser
+from pet_auth.http.guards import CURRENT_USER, client_of, guarded_get, requires_login
 from pet_auth.http.openapi import SIGNED_IN, problems
 from pet_auth.http.schemas import SessionOut, SessionsResponse
-from pet_auth.http.session_cookie import current_session_handle
-from pet_auth.http.session_cookie import end_session as sign_out
+from pet_auth.http.session_cookie import current_session_handle, drop_session_cookie
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -29,7 +28,7 @@ class SessionsController(Controller):
 
     @guarded_get("/", operation_class=problems(read_only=True))
     async def list_sessions(
-        self, request: AnyRequest, user: NamedDependency[User], account: NamedDependency[AccountService]
+        self, request: AnyRequest, user: NamedDependency[CurrentUser], account: NamedDependency[AccountService]
     ) -> SessionsResponse:
         """Every live session of the signed-in user, the current one marked."""
         current = current_session_handle(request)
@@ -40,17 +39,17 @@ class SessionsController(Controller):
         self,
         session_id: FromPath[str],
         request: AnyRequest,
-        user: NamedDependency[User],
+        user: NamedDependency[CurrentUser],
         account: NamedDependency[AccountService],
     ) -> None:
         """End one session; ending the current one signs out."""
-        await account.end_session(user.id, session_id, client_ip(request))
+        await account.revoke_session(user.id, session_id, client_of(request))
         if session_id == current_session_handle(request):
-            sign_out(request)
+            drop_session_cookie(request)
 
     @post("/revoke-others", status_code=204, operation_class=problems())
     async def revoke_other_sessions(
-        self, request: AnyRequest, user: NamedDependency[User], account: NamedDependency[AccountService]
+        self, request: AnyRequest, user: NamedDependency[CurrentUser], account: NamedDependency[AccountService]
     ) -> None:
         """End every session of the user but this one."""
-        await account.end_other_sessions(user.id, current_session_handle(request), client_ip(request))
+        await account.end_other_sessions(user.id, current_session_handle(request), client_of(request))

@@ -5,7 +5,7 @@ or the account's deletion ends a link already mailed, never a change made from a
 sign-in turned on or off). Once a reset answers, nothing that existed before it can sign in or change the account:
 every session, device cookie, pending sign-in and mailed link ends with the credential version it advances; a
 change racing it loses (each is conditional on the version it verified); and when it is the first proof of the
-address, the second factor set up before it goes too (verification.py).
+address, the second factor set up before it goes too (addresses.py).
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.emails import normalize_email
 from pet_auth.domain.errors import InvalidToken
 from pet_auth.domain.limits import within_limits
-from pet_auth.domain.models import User
+from pet_auth.domain.models import Client, User
+from pet_auth.domain.notices import PasswordChanged, ResetLink
 from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy
-from pet_auth.domain.ports import Limits, Mailer, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
+from pet_auth.domain.ports import Limits, Notifier, RateLimiter, Repositories, SessionRegistry, Spawn, UnitOfWork
+from pet_auth.domain.security_events import EventKind, security_event
 from pet_auth.domain.tokens import keyed_digest, new_token
-from pet_auth.mail.messages import password_changed_message, reset_link_message
 
 
-class RecoveryService:
+class PasswordResetService:
     def __init__(
         self,
         *,
@@ -33,7 +34,7 @@ class RecoveryService:
         limiter: RateLimiter,
         limits: Limits,
         sessions: SessionRegistry,
-        mailer: Mailer,
+        notifier: Notifier,
         spawn: Spawn,
         audit: AuditLog,
         secret: bytes,
@@ -44,7 +45,7 @@ class RecoveryService:
     ) -> None:
         self._db, self._hasher, self._policy = db, hasher, policy
         self._limiter, self._limits, self._sessions = limiter, limits, sessions
-        self._mailer, self._spawn, self._audit = mailer, spawn, audit
+        self._notifier, self._spawn, self._audit = notifier, spawn, audit
         self._secret, self._frontend_url, self._token_ttl = secret, frontend_url.rstrip("/"), token_ttl
         self._removes_mfa_enabled_within = removes_mfa_enabled_within
 
@@ -69,9 +70,9 @@ class RecoveryService:
                 return
             await repos.reset_tokens.replace_for_user(user_id, self._token_hash(token), expires_at)
         link = f"{self._frontend_url}/reset-password?{urlencode({'token': token})}"
-        await self._mailer.send(reset_link_message(email, link, max(1, self._token_ttl // 60)))
+        await self._notifier.notify(ResetLink(email, link, max(1, self._token_ttl // 60)))
 
-    async def reset(self, token: str, new_password: str, ip: str) -> None:
+    async def reset(self, token: str, new_password: str, client: Client) -> None:
         """The new password's minimum length is that of a password used with a second factor if two-factor
         sign-in is still on once the reset is done, else that of a password that is the only factor."""
         # Whether the account keeps a second factor is known only in the transaction: the lower minimum first.
@@ -105,13 +106,15 @@ class RecoveryService:
             assert user is not None  # likewise
             # The account as the reset leaves it (two-factor sign-in removed or kept): a password too short for
             # it undoes the whole transaction, and the link stays usable.
-            self._policy.check(new_password, mfa=user.mfa_enabled)
+            self._policy.check(new_password, mfa=user.profile.mfa_enabled)
+            event = security_event(EventKind.PASSWORD_RESET, client, mfaRemoved=mfa_removed)
+            await repos.security_events.add(user_id, event)
             # Inside the transaction: if Redis fails, nothing commits and the link stays usable. The new version
             # also starts the account's sign-in limits afresh: the link proved the mailbox.
             await self._sessions.credentials_changed(user_id, version)
             return user, mfa_removed
 
         user, mfa_removed = await self._db.retrying(reset)
-        self._audit.record("reset_completed", ip=ip, user_id=user_id)
-        message = password_changed_message(user.email, this_device_kept=False, mfa_removed=mfa_removed)
-        self._spawn(self._mailer.send(message), "password changed email")
+        self._audit.record("reset_completed", ip=client.ip, user_id=user_id)
+        notice = PasswordChanged(user.profile.email, this_device_kept=False, mfa_removed=mfa_removed)
+        self._spawn(self._notifier.notify(notice), "password changed email")

@@ -18,7 +18,7 @@ from typing import Any
 from redis.asyncio import RedisCluster
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
-from pet_auth.redis_topology import AnyRedis, connection_for
+from pet_auth.redis_store.client import AnyRedis, connection_for
 
 _Pending = list[tuple[tuple[Any, ...], "asyncio.Future[Any]"]]
 

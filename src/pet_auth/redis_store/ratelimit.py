@@ -28,7 +28,7 @@ from pet_auth.domain.clients import client_network
 from pet_auth.domain.errors import RateLimited
 from pet_auth.domain.ports import Check, Limit, Outcome
 from pet_auth.domain.tokens import keyed_digest
-from pet_auth.redis_topology import AnyRedis
+from pet_auth.redis_store.client import AnyRedis
 
 # For each key: count one hit, start its window on the first; return the counts and remaining milliseconds.
 _HIT = """
@@ -71,17 +71,22 @@ return {'ok', 0}
 """
 
 # KEYS as for _BEGIN. ARGV: attempt id, outcome, then per check its window (ms) and '1' if a success clears it.
+# Returns per check the failures counted after this one (0 unless it is a failure).
 _END = """
 local attempt, outcome = ARGV[1], ARGV[2]
+local counts = {}
 for i = 1, #KEYS / 2 do
   local counter = KEYS[2 * i - 1]
   redis.call('ZREM', KEYS[2 * i], attempt)
+  counts[i] = 0
   if outcome == 'failure' then
-    if redis.call('INCR', counter) == 1 then redis.call('PEXPIRE', counter, ARGV[1 + 2 * i]) end
+    counts[i] = redis.call('INCR', counter)
+    if counts[i] == 1 then redis.call('PEXPIRE', counter, ARGV[1 + 2 * i]) end
   elseif outcome == 'success' and ARGV[2 + 2 * i] == '1' then
     redis.call('DEL', counter)
   end
 end
+return counts
 """
 
 # An attempt holds its place at most this long, should its process die before releasing it.
@@ -162,12 +167,15 @@ class RedisRateLimiter:
             raise
         return [b"ok", 0]
 
-    async def end_attempt(self, attempt: str, outcome: Outcome, *checks: Check) -> None:
+    async def end_attempt(self, attempt: str, outcome: Outcome, *checks: Check) -> tuple[Check, ...]:
         groups = [(check,) for check in checks] if self._per_subject else [checks]
-        await asyncio.gather(*(self._end_group(attempt, outcome, group) for group in groups if group))
+        replies = await asyncio.gather(*(self._end_group(attempt, outcome, group) for group in groups if group))
+        counts = [int(count) for reply in replies for count in reply]
+        # The failure counted exactly at the limit is the one that reached it: once per window, however many race.
+        return tuple(check for check, count in zip(checks, counts, strict=True) if count == check[0].max_hits)
 
-    async def _end_group(self, attempt: str, outcome: Outcome, checks: tuple[Check, ...]) -> None:
+    async def _end_group(self, attempt: str, outcome: Outcome, checks: tuple[Check, ...]) -> list[Any]:
         args: list[str | int] = [attempt, outcome.value]
         for limit, _ in checks:
             args += [limit.window_seconds * 1000, "1" if limit.cleared_by_success else "0"]
-        await self._end(keys=self._attempt_keys(checks), args=args)
+        return list(await self._end(keys=self._attempt_keys(checks), args=args))

@@ -10,6 +10,7 @@ import pytest
 
 from pet_auth.domain.errors import InvalidCredentials, InvalidLink
 from pet_auth.domain.models import SessionRef
+from pet_auth.domain.notices import ConfirmNewEmail, VerifyEmail
 from tests.unit.fakes import (
     ADA_EMAIL,
     ADA_ID,
@@ -25,15 +26,13 @@ from tests.unit.fakes import (
 )
 
 NEW_EMAIL = "ada@new.example"
-CONFIRM_NEW = "Confirm your new Pet Manager email address"
-VERIFY = "Confirm your Pet Manager email address"
 
 
 async def change_link(fakes: Fakes) -> str:
     """A change-of-address link for NEW_EMAIL, asked for with the password and mailed."""
-    await fakes.email.request_change(fakes.user(), PASSWORD, NEW_EMAIL, CLIENT, None)
+    await fakes.addresses.request_change(fakes.current(), PASSWORD, NEW_EMAIL, CLIENT, None)
     await fakes.spawned.run()
-    return fakes.mailer.token(CONFIRM_NEW)
+    return fakes.notifier.token(ConfirmNewEmail)
 
 
 async def test_a_change_link_issued_under_an_old_credential_version_is_refused(fakes: Fakes) -> None:
@@ -42,13 +41,13 @@ async def test_a_change_link_issued_under_an_old_credential_version_is_refused(f
     token = await change_link(fakes)
     # Then a new password, from a session: the version moves on (the link itself is not deleted by it).
     renewed = await fakes.account.change_password(
-        fakes.user(), fakes.sessions.handle(laptop), PASSWORD, NEW_PASSWORD, CLIENT, None
+        fakes.current(), fakes.sessions.handle(laptop), PASSWORD, NEW_PASSWORD, CLIENT, None
     )
     assert [row.credential_version for row in fakes.db.tables.email_tokens.values()] == [1]
     fakes.journal.clear()
 
     with pytest.raises(InvalidLink):
-        await fakes.email.confirm_change(token, IP)
+        await fakes.addresses.confirm_change(token, CLIENT)
 
     assert fakes.journal == ["begin", "lock user 7", "change link not consumed at version 2", "rollback"]
     assert fakes.row().email == ADA_EMAIL
@@ -63,7 +62,7 @@ async def test_a_change_link_moves_the_account_and_ends_every_session(fakes: Fak
     await fakes.reset_token()  # mailed to the old address
     fakes.journal.clear()
 
-    user = await fakes.email.confirm_change(token, IP)
+    user = await fakes.addresses.confirm_change(token, CLIENT)
 
     [confirm] = transactions(fakes.journal)
     assert in_order(
@@ -76,12 +75,12 @@ async def test_a_change_link_moves_the_account_and_ends_every_session(fakes: Fak
         "sessions of user 7 ended at version 2",
         "commit",
     ), confirm
-    assert user.email == NEW_EMAIL
-    assert user.email_verified
+    assert user.profile.email == NEW_EMAIL
+    assert user.profile.email_verified
     assert laptop not in fakes.sessions.live
     assert fakes.db.tables.reset_tokens == {}
     with pytest.raises(InvalidLink):
-        await fakes.email.confirm_change(token, IP)
+        await fakes.addresses.confirm_change(token, CLIENT)
 
 
 async def test_a_change_request_under_credentials_changed_meanwhile_writes_no_link(
@@ -90,7 +89,7 @@ async def test_a_change_request_under_credentials_changed_meanwhile_writes_no_li
     await fakes.add_account()
     hasher.after_verify = fakes.change_committed_elsewhere  # a reset commits once the password is verified
     with pytest.raises(InvalidCredentials):
-        await fakes.email.request_change(fakes.user(), PASSWORD, NEW_EMAIL, CLIENT, None)
+        await fakes.addresses.request_change(fakes.current(), PASSWORD, NEW_EMAIL, CLIENT, None)
     assert fakes.db.tables.email_tokens == {}
     assert await fakes.spawned.run() == []
 
@@ -102,14 +101,14 @@ async def test_the_first_proof_of_the_address_cleans_the_account_and_renews_the_
     now = datetime.now(UTC)
     fakes.db.tables.mfa[ADA_ID] = MfaRow(b"sealed", created_at=now, enabled_at=now)
     await fakes.reset_token()
-    await fakes.email.resend_verification(fakes.user(), IP)
+    await fakes.addresses.resend_verification(fakes.current(), IP)
     await fakes.spawned.run()
-    token = fakes.mailer.token(VERIFY)
+    token = fakes.notifier.token(VerifyEmail)
 
-    verified = await fakes.email.verify(token, CLIENT, SessionRef(ADA_ID, fakes.sessions.handle(laptop)))
+    verified = await fakes.addresses.verify(token, CLIENT, SessionRef(ADA_ID, fakes.sessions.handle(laptop)))
 
-    assert verified.user.email_verified
-    assert not verified.user.mfa_enabled
+    assert verified.user.profile.email_verified
+    assert not verified.user.profile.mfa_enabled
     assert ADA_ID not in fakes.db.tables.mfa
     assert fakes.db.tables.reset_tokens == {}
     assert fakes.db.tables.email_tokens == {}
@@ -123,12 +122,12 @@ async def test_the_first_proof_of_the_address_cleans_the_account_and_renews_the_
 
 async def test_a_verification_link_for_an_address_already_verified_changes_no_credentials(fakes: Fakes) -> None:
     await fakes.add_account(verified=False)
-    await fakes.email.resend_verification(fakes.user(), IP)
+    await fakes.addresses.resend_verification(fakes.current(), IP)
     await fakes.spawned.run()
-    first = fakes.mailer.token(VERIFY)
+    first = fakes.notifier.token(VerifyEmail)
     laptop = await fakes.sign_in()
     fakes.row().email_verified = True  # proved meanwhile, by a reset
-    verified = await fakes.email.verify(first, CLIENT, None)
+    verified = await fakes.addresses.verify(first, CLIENT, None)
     assert verified.renewed is None
     assert fakes.row().credential_version == 1
     assert laptop in fakes.sessions.live

@@ -31,13 +31,14 @@ import msgspec
 from redis.commands.core import AsyncScript
 from redis.exceptions import AskError, ConnectionError, MovedError, ResponseError, TryAgainError
 
+from pet_auth.domain import models
 from pet_auth.domain.errors import CredentialsChanged, ProfileChanged, SessionEnded
 from pet_auth.domain.models import Client, SessionInfo, SessionRef, User
 from pet_auth.domain.tokens import new_token, short_keyed_digest
-from pet_auth.redis_topology import TIMEOUT_SECONDS, AnyRedis, connection_for
-from pet_auth.sessions.batch import ReadBatcher
+from pet_auth.redis_store.batch import ReadBatcher
+from pet_auth.redis_store.client import TIMEOUT_SECONDS, AnyRedis, connection_for
 
-logger = logging.getLogger("pet_auth.sessions")
+logger = logging.getLogger("pet_auth.sessions")  # the name the README documents, not the module's
 
 PROFILE = "u"
 PROFILE_VERSION = "p"
@@ -47,7 +48,8 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 class Profile(msgspec.Struct, array_like=True, frozen=True):
-    """The user's fields that a session serves (`GET /me` needs no SQL), stored once per user.
+    """How the user's profile (domain/models.py `Profile`, the fields a session serves: `GET /me` needs no SQL) is
+    stored, once per user; `of` and `to_domain` convert.
 
     Stored as a msgpack array, without field names. A field added later goes last, with a default: records written
     before it still decode, and a newer release's extra fields are ignored (a rolling upgrade, a rollback)."""
@@ -58,13 +60,17 @@ class Profile(msgspec.Struct, array_like=True, frozen=True):
     mfa_enabled: bool = False  # likewise
 
     @classmethod
-    def of(cls, user: User) -> Profile:
-        created_at_us = (user.created_at - _EPOCH) // _MICROSECOND
-        return cls(user.email, created_at_us, user.email_verified, user.mfa_enabled)
+    def of(cls, profile: models.Profile) -> Profile:
+        created_at_us = (profile.created_at - _EPOCH) // _MICROSECOND
+        return cls(profile.email, created_at_us, profile.email_verified, profile.mfa_enabled)
 
-    @property
-    def created_at(self) -> datetime:
-        return _EPOCH + timedelta(microseconds=self.created_at_us)
+    def to_domain(self) -> models.Profile:
+        return models.Profile(
+            email=self.email,
+            created_at=_EPOCH + timedelta(microseconds=self.created_at_us),
+            email_verified=self.email_verified,
+            mfa_enabled=self.mfa_enabled,
+        )
 
 
 class SessionRecord(msgspec.Struct, array_like=True, frozen=True):
@@ -82,7 +88,7 @@ class LiveSession:
 
     user_id: int
     handle: str
-    profile: Profile
+    profile: models.Profile
     record: SessionRecord
 
 
@@ -288,7 +294,7 @@ class SessionStore:
             if not self._is_live(record, now_ms):
                 await self.remove(user_id, handle)
                 return None
-            live = LiveSession(user_id, handle, _profile_decoder.decode(raw_profile), record)
+            live = LiveSession(user_id, handle, _profile_decoder.decode(raw_profile).to_domain(), record)
             if now_ms - record.last_seen_ms < self.touch_interval_ms:
                 return live
             touched = msgspec.structs.replace(record, last_seen_ms=now_ms)
@@ -309,7 +315,7 @@ class SessionStore:
         record = SessionRecord(issued_at=now_ms // 1000, last_seen_ms=now_ms, device=client.device, ip=client.ip)
         seen_cutoff, issued_cutoff = self._cutoffs(now_ms)
         args: list[str | bytes | int] = [
-            _encoder.encode(Profile.of(user)),
+            _encoder.encode(Profile.of(user.profile)),
             session_handle(self._secret, token),
             _encoder.encode(record),
             self.idle_timeout,
@@ -333,7 +339,7 @@ class SessionStore:
         return token
 
     async def profile_changed(self, user: User) -> None:
-        args: list[bytes | int] = [_encoder.encode(Profile.of(user)), user.profile_version]
+        args: list[bytes | int] = [_encoder.encode(Profile.of(user.profile)), user.profile_version]
         await self._profile_changed(keys=[self._user_key(user.id)], args=args)
 
     async def credentials_changed(self, user_id: int, credential_version: int, caller: str | None = None) -> None:
@@ -401,7 +407,7 @@ class SessionStore:
     async def end_all_sessions(self, user_id: int, keep: str | None = None) -> int:
         return int(await self._revoke(user_id, self._end, "all-but", keep or ""))
 
-    async def end_session(self, user_id: int, handle: str) -> bool:
+    async def end_one_session(self, user_id: int, handle: str) -> bool:
         """End one of the user's sessions (sign-out, or revoked from the list); False when the handle is not
         one of theirs."""
         if handle in (PROFILE, PROFILE_VERSION, CREDENTIAL_VERSION):

@@ -11,7 +11,7 @@ from typing import cast
 
 from pet_auth.domain.models import PendingSignIn
 from pet_auth.domain.tokens import TOKEN_PATTERN, new_token, short_keyed_digest
-from pet_auth.redis_topology import AnyRedis
+from pet_auth.redis_store.client import AnyRedis
 
 # Counts a wrong code (ARGV[1] the most allowed); the pending sign-in ends at the last. Never extends its life.
 _FAILED = """
