@@ -8,8 +8,8 @@ STAMP := $(VENV)/.installed
 CLIENT := clients/typescript
 CLIENT_DEPS := $(CLIENT)/node_modules/.package-lock.json
 
-.PHONY: dev start migrate revision test lint bench purge purge-tokens env client client-deps client-check infra-up \
-	infra-down infra-reset
+.PHONY: dev start migrate revision test test-fast lint bench purge purge-tokens env client client-deps client-check \
+	infra-up infra-down infra-reset
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,12 @@ purge-tokens: purge  ## the former name of purge
 
 test: $(STAMP) $(CLIENT_DEPS)  ## the whole suite, against real PostgreSQL and Redis (and the TypeScript client)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The edit loop, well under a minute: the unit tier (the domain's rules with in-memory fakes) and the api tier's smoke
+# tests (register, login, /me, logout, change password, reset; the app in-process against real PostgreSQL and Redis).
+# The tiers: tests/support/tiers.py.
+test-fast: $(STAMP)  ## the unit tier and the smoke tests, for the edit loop; make test is the whole suite
+	$(BIN)/pytest -m "unit or smoke" $(PYTEST_ARGS)
 
 # The TypeScript client's packages, exactly as package-lock.json pins them.
 $(CLIENT_DEPS): $(CLIENT)/package.json $(CLIENT)/package-lock.json

@@ -1,4 +1,6 @@
-"""Fixtures: real PostgreSQL and Redis, a throwaway database and Redis prefix per run, apps built from settings."""
+"""Fixtures: real PostgreSQL and Redis, a throwaway database and Redis prefix per run, apps built from settings.
+
+Only fixtures (and pytest's hooks) live here; the helpers the tests import are in tests/support/."""
 
 from __future__ import annotations
 
@@ -6,14 +8,10 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
-import asyncpg
-import msgspec
 import pytest
 from alembic import command
-from alembic.config import Config
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
@@ -21,16 +19,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from pet_auth.app import create_app
 from pet_auth.config import Settings, load_settings
-from tests.servers import Servers, find_servers
-from tests.smtp import MailSink, running_sink
+from tests.support.clients import API_ORIGIN, SPA_ORIGIN, Client, MakeClient
+from tests.support.database import admin_connection, alembic_config
+from tests.support.servers import Servers, find_servers
+from tests.support.smtp import MailSink, running_sink
+from tests.support.tiers import tier_of
 
-ROOT = Path(__file__).resolve().parent.parent
-API_ORIGIN = "http://testserver.local"
-SPA_ORIGIN = "http://localhost:5173"
-PASSWORD = "correct horse battery staple"
 
-Client = AsyncTestClient[Any]
-MakeClient = Callable[..., Awaitable[Client]]
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test gets the marker of its tier (unit, api, topology, contract, e2e), by its file: see
+    tests/support/tiers.py."""
+    for item in items:
+        item.add_marker(tier_of(item.path))
 
 
 @pytest.fixture(scope="session")
@@ -42,25 +43,11 @@ def servers() -> Iterator[Servers]:
         pytest.exit(str(exc), returncode=1)
 
 
-def alembic_config(database_url: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = database_url
-    config.attributes["configure_logger"] = False
-    return config
-
-
-async def _admin(servers: Servers) -> asyncpg.Connection:
-    url = make_url(servers.postgres_url)
-    return await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, password=url.password, database=url.database
-    )
-
-
 @pytest.fixture(scope="session")
 async def create_database(servers: Servers) -> AsyncIterator[Callable[[], Awaitable[str]]]:
     """Makes empty throwaway databases (asyncpg URLs); drops them all at the end of the run."""
     created: list[str] = []
-    admin = await _admin(servers)
+    admin = await admin_connection(servers.postgres_url)
 
     async def create() -> str:
         name = f"pet_auth_test_{secrets.token_hex(6)}"
@@ -165,19 +152,3 @@ def smtp() -> Iterator[MailSink]:
 def mail_settings(make_settings: Callable[..., Settings], smtp: MailSink) -> Settings:
     """Settings whose mail goes to `smtp`."""
     return make_settings(**smtp.settings)
-
-
-def unique_email(prefix: str = "user") -> str:
-    return f"{prefix}-{secrets.token_hex(5)}@example.com"
-
-
-def forget_device(client: Client) -> None:
-    """Drop the device cookie, so that the client's next sign-in comes from a device the account never saw."""
-    for name in [name for name in client.cookies if name.endswith("pet_auth_device")]:
-        client.cookies.delete(name)
-
-
-async def register(client: Client, email: str | None = None, password: str = PASSWORD) -> dict[str, Any]:
-    response = await client.post("/api/auth/register", json={"email": email or unique_email(), "password": password})
-    assert response.status_code == 201, response.text
-    return msgspec.json.decode(response.content)["user"]  # type: ignore[no-any-return]

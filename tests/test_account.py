@@ -6,11 +6,12 @@ import asyncio
 from typing import cast
 
 import msgspec
+import pytest
 from redis.asyncio import Redis
 
 from pet_auth.config import Settings
 from pet_auth.redis_store.sessions import SessionRecord
-from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
+from tests.support.clients import PASSWORD, Client, MakeClient, register, unique_email
 
 NEW_PASSWORD = "a brand new passphrase 42"
 
@@ -154,6 +155,7 @@ async def test_sessions_need_a_login(client: Client) -> None:
     assert (await client.delete("/api/auth/sessions/anything")).status_code == 401
 
 
+@pytest.mark.smoke
 async def test_change_password_leaves_exactly_one_live_session(make_client: MakeClient, settings: Settings) -> None:
     first, second, email = await signed_in_pair(make_client)
     old_cookie = first.cookies[settings.session_cookie_name]
@@ -170,6 +172,7 @@ async def test_change_password_leaves_exactly_one_live_session(make_client: Make
     assert (await third.post("/api/auth/login", json={"email": email, "password": NEW_PASSWORD})).status_code == 200
 
 
+@pytest.mark.smoke
 async def test_change_password_checks_the_current_password(client: Client) -> None:
     await register(client)
     response = await client.post(

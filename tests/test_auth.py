@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
-from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
-from tests.live_server import live_server
+from tests.support.clients import PASSWORD, Client, MakeClient, register, unique_email
+from tests.support.live_server import live_server
 
 
 async def _stored_hash(db: AsyncEngine, email: str) -> str:
@@ -29,6 +29,7 @@ async def _insert_legacy_user(db: AsyncEngine, email: str, password_hash: str) -
         )
 
 
+@pytest.mark.smoke
 async def test_register_creates_the_account_and_signs_in(client: Client) -> None:
     email = unique_email()
     response = await client.post("/api/auth/register", json={"email": email, "password": PASSWORD})
@@ -111,6 +112,7 @@ async def test_new_hashes_are_argon2id_at_owasp_minimum(client: Client, db: Asyn
     assert int(params["p"]) == 1
 
 
+@pytest.mark.smoke
 async def test_login_answers_the_user_and_wrong_password_is_401(client: Client) -> None:
     email = unique_email()
     user = await register(client, email)
@@ -181,6 +183,7 @@ async def test_concurrent_registrations_of_one_email_give_one_201(settings: Sett
     assert statuses == [201] + [409] * (attempts - 1)
 
 
+@pytest.mark.smoke
 async def test_me_without_a_session_is_401(client: Client) -> None:
     response = await client.get("/api/auth/me")
     assert response.status_code == 401

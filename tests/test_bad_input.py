@@ -15,9 +15,9 @@ from litestar.testing import AsyncTestClient
 
 from pet_auth.app import create_app
 from pet_auth.config import Settings, load_settings
-from tests.conftest import API_ORIGIN, PASSWORD, Client, register, unique_email
-from tests.live_server import live_server
-from tests.servers import Servers
+from tests.support.clients import API_ORIGIN, PASSWORD, Client, register, unique_email
+from tests.support.live_server import live_server
+from tests.support.servers import Servers
 
 # Each endpoint that takes a body, with a body it accepts; the change of password needs a signed-in client.
 ENDPOINTS: dict[str, tuple[str, dict[str, Any]]] = {

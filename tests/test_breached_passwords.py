@@ -21,13 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings, SettingsError, load_settings
 from pet_auth.domain.passwords import BREACHED, TOO_COMMON
-from tests.authenticator import enable_mfa
-from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
-from tests.smtp import MailSink
-from tests.test_metrics import samples, value
-from tests.test_mfa import turned_on_days_ago
-from tests.test_production import every_log_line
-from tests.test_recovery import request_token, reset
+from tests.support.authenticator import enable_mfa, turned_on_days_ago
+from tests.support.clients import PASSWORD, Client, MakeClient, register, unique_email
+from tests.support.logs import every_log_line
+from tests.support.metrics import samples, value
+from tests.support.recovery import request_token, reset
+from tests.support.smtp import MailSink
 from tools.devinfra import free_port
 
 REGISTER = "/api/auth/register"

@@ -2,10 +2,10 @@
 and sign out through the TypeScript client (clients/typescript, bundled by esbuild); any other origin is refused by
 CORS (the browser) and by the origin check (the server).
 
-The API runs as a real uvicorn server (tests/live_server.py) on 127.0.0.1 and is called as http://localhost:PORT,
-so the page at http://localhost:5173 is same-site with it (the SameSite=Lax cookie travels), while the page at
-http://127.0.0.1:5174 is cross-site and not an allowed origin. Both pages are tests/browser/index.html, served by
-the test itself beside the client's bundle.
+The API runs as a real uvicorn server (tests/support/live_server.py) on 127.0.0.1 and is called as
+http://localhost:PORT, so the page at http://localhost:5173 is same-site with it (the SameSite=Lax cookie travels),
+while the page at http://127.0.0.1:5174 is cross-site and not an allowed origin. Both pages are
+tests/browser/index.html, served by the test itself beside the client's bundle.
 
 Chromium is Debian's (`chromium`), never Playwright's download. Without it the test is skipped, unless
 PET_AUTH_REQUIRE_BROWSER is set (CI sets it): then it fails.
@@ -30,9 +30,10 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
-from tests.authenticator import code_at, current_step, mark_verified
-from tests.conftest import PASSWORD, ROOT, SPA_ORIGIN, unique_email
-from tests.live_server import LiveServer, live_server
+from tests.support import ROOT
+from tests.support.authenticator import code_at, current_step, mark_verified
+from tests.support.clients import PASSWORD, SPA_ORIGIN, unique_email
+from tests.support.live_server import LiveServer, live_server
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,8 @@ import pytest
 
 from pet_auth.config import Settings
 from pet_auth.domain.clients import client_network
-from tests.conftest import PASSWORD, unique_email
-from tests.live_server import live_server
+from tests.support.clients import PASSWORD, unique_email
+from tests.support.live_server import live_server
 
 LOGIN = "/api/auth/login"
 LIMIT = 3

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from httpx import Response
 
-from tests.conftest import API_ORIGIN, PASSWORD, SPA_ORIGIN, Client, register, unique_email
+from tests.support.clients import API_ORIGIN, PASSWORD, SPA_ORIGIN, Client, register, unique_email
 
 EVIL = "https://evil.example"
 

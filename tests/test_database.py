@@ -15,7 +15,7 @@ from pet_auth.db.database import TRANSACTION_ATTEMPTS, Database, create_engine
 from pet_auth.domain.errors import TransactionConflict
 from pet_auth.domain.ports import Repositories
 from pet_auth.http.errors import status_of
-from tests.conftest import unique_email
+from tests.support.clients import unique_email
 
 
 @pytest.fixture

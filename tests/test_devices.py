@@ -9,7 +9,7 @@ import httpx
 from redis.asyncio import Redis
 
 from pet_auth.config import Settings
-from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
+from tests.support.clients import PASSWORD, Client, MakeClient, register, unique_email
 
 LOGIN = "/api/auth/login"
 WRONG = "wrong password, surely"

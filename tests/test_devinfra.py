@@ -30,7 +30,8 @@ import yaml
 from dotenv import dotenv_values
 
 from pet_auth.reachability import answers
-from tests.conftest import PASSWORD, ROOT, unique_email
+from tests.support import ROOT
+from tests.support.clients import PASSWORD, unique_email
 from tools.devinfra import (
     POSTGRES,
     POSTGRES_BIN_GLOBS,

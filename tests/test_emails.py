@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from pet_auth.domain.emails import normalize_email
 from pet_auth.domain.errors import InvalidInput
-from tests.conftest import PASSWORD, Client, MakeClient, alembic_config, register, unique_email
+from tests.support.clients import PASSWORD, Client, MakeClient, register, unique_email
+from tests.support.database import alembic_config
 
 REINTERPRETED = {
     "trailing-comment": "alice@example.com(x)",  # Python's mail parser delivers this to alice@example.com

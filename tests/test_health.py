@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from tests.conftest import Client
+import pytest
+
+from tests.support.clients import Client
 
 
 async def test_health_answers_without_touching_dependencies(client: Client) -> None:
@@ -9,6 +11,7 @@ async def test_health_answers_without_touching_dependencies(client: Client) -> N
     assert response.json() == {"message": "ok"}
 
 
+@pytest.mark.smoke
 async def test_ready_pings_postgres_and_redis(client: Client) -> None:
     response = await client.get("/ready")
     assert response.status_code == 200, response.text

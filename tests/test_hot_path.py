@@ -20,8 +20,8 @@ from pet_auth.config import Settings
 from pet_auth.domain.passwords import PasswordHasher
 from pet_auth.redis_store.batch import ReadBatcher
 from pet_auth.redis_store.sessions import Profile, SessionRecord
-from tests.conftest import PASSWORD, Client, register, unique_email
-from tests.live_server import live_server
+from tests.support.clients import PASSWORD, Client, register, unique_email
+from tests.support.live_server import live_server
 from tools.devinfra import free_port
 
 PROFILE = Profile(email="ada@example.com", created_at_us=1_741_064_767_891_011, email_verified=True)

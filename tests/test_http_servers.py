@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from pet_auth.config import Settings
-from tests.conftest import PASSWORD, unique_email
-from tests.live_server import live_server, worker_processes
+from tests.support.clients import PASSWORD, unique_email
+from tests.support.live_server import live_server, worker_processes
 from tools.devinfra import free_port
 
 SERVERS = ["uvicorn", "granian"]

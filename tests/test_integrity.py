@@ -16,9 +16,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
-from tests.conftest import PASSWORD, unique_email
-from tests.live_server import LiveServer, live_server
-from tests.smtp import MailSink, running_sink
+from tests.support.clients import PASSWORD, unique_email
+from tests.support.live_server import LiveServer, live_server
+from tests.support.smtp import MailSink, running_sink
 
 ROUNDS = 20
 SIGN_IN_LOOPS = 4

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from pet_auth.config import Settings
 from pet_auth.keys import Keys, derive_keys
-from tests.conftest import Client, unique_email
+from tests.support.clients import Client, unique_email
 
 SECRET = "k" * 48
 

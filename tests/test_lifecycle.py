@@ -8,49 +8,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
-from tests.conftest import PASSWORD, SPA_ORIGIN, Client, MakeClient, register, unique_email
-from tests.smtp import Mail, MailSink
-from tests.test_recovery import assert_invalid_token, captured, request_token, reset
+from tests.support.accounts import CONFIRM_SUBJECT, VERIFY_SUBJECT, change_email, login, me, signed_up
+from tests.support.clients import PASSWORD, SPA_ORIGIN, Client, MakeClient, register, unique_email
+from tests.support.logs import captured
+from tests.support.recovery import assert_invalid_token, request_token, reset
+from tests.support.smtp import Mail, MailSink
 
-VERIFY_SUBJECT = "Confirm your Pet Manager email address"
-CONFIRM_SUBJECT = "Confirm your new Pet Manager email address"
 CHANGE_NOTICE_SUBJECT = "Your Pet Manager email address is being changed"
 IN_USE_SUBJECT = "Someone tried to use this address on Pet Manager"
 GOODBYE_SUBJECT = "Your Pet Manager account was deleted"
 NEW_DEVICE_SUBJECT = "New sign-in to your Pet Manager account"
 NEW_PASSWORD = "a brand new passphrase, 2nd edition"
 ME = "/api/auth/me"
-
-
-async def signed_up(make_client: MakeClient, settings: Settings, smtp: MailSink) -> tuple[Client, str, str]:
-    """A new user's browser, their address and the token of the verification link sign-up mailed them."""
-    client = await make_client(settings)
-    email = unique_email()
-    await register(client, email)
-    [mail] = await smtp.wait_for(email, VERIFY_SUBJECT)
-    return client, email, mail.token
-
-
-async def me(client: Client) -> dict[str, Any]:
-    response = await client.get(ME)
-    assert response.status_code == 200, response.text
-    return response.json()["user"]  # type: ignore[no-any-return]
-
-
-async def login(client: Client, email: str, password: str = PASSWORD) -> httpx.Response:
-    return await client.post("/api/auth/login", json={"email": email, "password": password})
-
-
-async def change_email(client: Client, new_email: str, password: str = PASSWORD) -> httpx.Response:
-    return await client.post("/api/auth/change-email", json={"currentPassword": password, "newEmail": new_email})
 
 
 def assert_no_link(mail: Mail) -> None:

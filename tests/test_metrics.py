@@ -7,30 +7,17 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from pet_auth.config import Settings
-from tests.conftest import PASSWORD, MakeClient, forget_device, register, unique_email
-from tests.live_server import live_server
-from tests.smtp import running_sink
-from tests.test_recovery import NEW_PASSWORD, request_token, reset
+from tests.support.clients import PASSWORD, MakeClient, forget_device, register, unique_email
+from tests.support.live_server import live_server
+from tests.support.metrics import samples, value
+from tests.support.recovery import NEW_PASSWORD, request_token, reset
+from tests.support.smtp import running_sink
 from tools.devinfra import free_port
 
 LOGIN = "/api/auth/login"
 TOKEN = "metrics-token-" + "y" * 20
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of a scrape, by name and sorted labels."""
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(scraped: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
-    return scraped.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 async def test_metrics_are_off_unless_enabled(make_client: MakeClient) -> None:

@@ -1,5 +1,5 @@
 """Two-factor sign-in over HTTP against real PostgreSQL, Redis and an in-process SMTP server; the TOTP codes are
-computed from the secret the API hands out (tests/authenticator.py)."""
+computed from the secret the API hands out (tests/support/authenticator.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import asyncio
 import base64
 import re
 from collections.abc import Callable, Iterator
-from http.cookies import SimpleCookie
-from typing import Any, cast
+from typing import cast
 from urllib.parse import quote
 
 import httpx
@@ -20,10 +19,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings, SettingsError, load_settings
 from pet_auth.domain import totp
-from tests.authenticator import CONFIRM, SETUP, STEP, Mfa, code_at, current_step, enable_mfa, mark_verified
-from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
-from tests.live_server import LiveServer, live_server
-from tests.smtp import MailSink
+from tests.support.authenticator import (
+    CONFIRM,
+    SETUP,
+    STEP,
+    Mfa,
+    code_at,
+    current_step,
+    enable_mfa,
+    mark_verified,
+    turned_on_days_ago,
+)
+from tests.support.clients import PASSWORD, Client, MakeClient, problem_code, register, set_cookies, unique_email
+from tests.support.live_server import LiveServer, live_server
+from tests.support.smtp import MailSink
 
 LOGIN = "/api/auth/login"
 LOGIN_MFA = "/api/auth/login/mfa"
@@ -50,20 +59,6 @@ async def password_step(client: Client, email: str, password: str = PASSWORD) ->
 async def sign_in(client: Client, mfa: Mfa, step: int) -> httpx.Response:
     await password_step(client, mfa.email)
     return await client.post(LOGIN_MFA, json={"code": code_at(mfa.secret, step)})
-
-
-def set_cookies(response: httpx.Response) -> dict[str, Any]:
-    cookies: dict[str, Any] = {}
-    for header in response.headers.get_list("set-cookie"):
-        jar: SimpleCookie = SimpleCookie()
-        jar.load(header)
-        cookies.update(jar)
-    return cookies
-
-
-def problem_code(response: httpx.Response) -> str:
-    assert response.headers["content-type"].startswith("application/problem+json"), response.text
-    return str(response.json()["code"])
 
 
 @pytest.fixture
@@ -453,17 +448,6 @@ async def test_turning_mfa_on_keeps_a_reset_link_already_mailed(
     assert reset.status_code == 204, reset.text
     assert (await browser.get(ME)).status_code == 401  # the reset ended the session that turned it on
     assert (await password_step(browser, email, "a new passphrase!")).json() == {"mfaRequired": True}
-
-
-async def turned_on_days_ago(db: AsyncEngine, email: str, days: int) -> None:
-    async with db.begin() as connection:
-        await connection.execute(
-            text(
-                "UPDATE user_mfa SET enabled_at = now() - make_interval(days => :days) "
-                "WHERE user_id = (SELECT id FROM users WHERE email = :email)"
-            ),
-            {"days": days, "email": email},
-        )
 
 
 async def test_a_password_reset_keeps_mfa_on_and_ends_pending_sign_ins(

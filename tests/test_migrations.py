@@ -9,7 +9,7 @@ from alembic import command
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import alembic_config
+from tests.support.database import alembic_config
 
 
 async def _tables(url: str) -> set[str]:

@@ -18,7 +18,8 @@ from pet_auth.config import Settings
 from pet_auth.domain.errors import EmailTaken
 from pet_auth.http import metrics
 from pet_auth.http.openapi import problems
-from tests.conftest import ROOT, Client
+from tests.support import ROOT
+from tests.support.clients import Client
 
 
 def problem_codes(operation: dict[str, Any]) -> dict[str, list[str]]:

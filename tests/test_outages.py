@@ -31,9 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from pet_auth.config import Settings
 from pet_auth.keys import derive_keys
-from tests.authenticator import code_at, current_step, enable_mfa
-from tests.conftest import PASSWORD, Client, MakeClient, alembic_config, register, unique_email
-from tests.live_server import live_server
+from tests.support.authenticator import code_at, current_step, enable_mfa
+from tests.support.clients import PASSWORD, Client, MakeClient, register, unique_email
+from tests.support.database import alembic_config
+from tests.support.live_server import live_server
 from tools.devinfra import PrivatePostgres, PrivateRedis, find_postgres_programs, find_redis_server, free_port
 
 STARTUP_TIMEOUT = 20.0

@@ -15,10 +15,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from pet_auth.db.database import Database, create_engine
-from tests.conftest import PASSWORD, ROOT, unique_email
-from tests.live_server import live_server
-from tests.servers import Servers
-from tests.topologies import PgBouncer, pgbouncer
+from tests.support import ROOT
+from tests.support.clients import PASSWORD, unique_email
+from tests.support.live_server import live_server
+from tests.support.servers import Servers
+from tests.support.topologies import PgBouncer, pgbouncer
 from tools.devinfra import free_port
 
 NEW_PASSWORD = "another horse, another battery"

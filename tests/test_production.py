@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -14,44 +13,23 @@ from pet_auth.app import create_app
 from pet_auth.config import Settings
 from pet_auth.domain.audit import AuditLog
 from pet_auth.keys import derive_keys
-from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
-from tests.smtp import running_sink
+from tests.support.clients import PASSWORD, Client, MakeClient, register, unique_email
+from tests.support.logs import every_log_line
+from tests.support.smtp import running_sink
 
 HSTS = "max-age=63072000; includeSubDomains"
 PRODUCTION = {"app_env": "production", "session_secret": "p" * 48}
 NEW_PASSWORD = "a brand new passphrase, 2nd edition"
 THIRD_PASSWORD = "and a third passphrase, for change"
 RESET_SUBJECT = "Reset your Pet Manager password"
+
+
 # The in-process SMTP server of the test (aiosmtpd) logs the conversation it receives; it is not the service.
-_NOT_THE_SERVICE = ("mail.log",)
-
-
 @asynccontextmanager
 async def production_client(settings: Settings) -> AsyncIterator[Client]:
     """Over https, as a production browser would be: the session cookie is Secure."""
     async with AsyncTestClient(create_app(settings), base_url="https://api.pets.example") as client:
         yield client
-
-
-@contextmanager
-def every_log_line() -> Iterator[list[str]]:
-    """Every line any logger of the process writes. Install it once the app has started: the app's logging
-    configuration replaces the root logger's handlers."""
-    lines: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if not record.name.startswith(_NOT_THE_SERVICE):
-                lines.append(self.format(record))
-
-    handler = Keep(logging.DEBUG)
-    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        yield lines
-    finally:
-        root.removeHandler(handler)
 
 
 async def test_production_sends_hsts(make_client: MakeClient) -> None:

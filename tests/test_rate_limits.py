@@ -25,8 +25,8 @@ from pet_auth.domain.errors import RateLimited
 from pet_auth.domain.ports import Limit, Outcome
 from pet_auth.keys import derive_keys
 from pet_auth.redis_store.ratelimit import RedisRateLimiter
-from tests.conftest import PASSWORD, Client, MakeClient, forget_device, register, unique_email
-from tests.live_server import live_server, worker_processes
+from tests.support.clients import PASSWORD, Client, MakeClient, forget_device, register, unique_email
+from tests.support.live_server import live_server, worker_processes
 
 LOGIN = "/api/auth/login"
 FORGOT = "/api/auth/forgot-password"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import logging
 import os
 import re
 import secrets
@@ -14,7 +13,7 @@ import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +28,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pet_auth.app import create_app
 from pet_auth.config import Settings
 from pet_auth.keys import derive_keys
-from tests.conftest import API_ORIGIN, PASSWORD, Client, MakeClient, forget_device, register, unique_email
-from tests.live_server import live_server, settings_environ
-from tests.smtp import MailSink, running_sink
+from tests.support.clients import API_ORIGIN, PASSWORD, Client, MakeClient, forget_device, register, unique_email
+from tests.support.live_server import live_server, settings_environ
+from tests.support.logs import captured
+from tests.support.recovery import (
+    FORGOT,
+    NEW_PASSWORD,
+    RESET,
+    RESET_SUBJECT,
+    assert_invalid_token,
+    forgot,
+    request_token,
+    reset,
+)
+from tests.support.smtp import MailSink, running_sink
 from tools.devinfra import free_port
 
-FORGOT = "/api/auth/forgot-password"
-RESET = "/api/auth/reset-password"
 LOGIN = "/api/auth/login"
 ME = "/api/auth/me"
-RESET_SUBJECT = "Reset your Pet Manager password"
 CHANGED_SUBJECT = "Your Pet Manager password was changed"
-NEW_PASSWORD = "a brand new passphrase, 2nd edition"
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32): 256 bits
 
 
@@ -56,37 +62,8 @@ async def app_client(settings: Settings) -> AsyncIterator[Client]:
         yield client
 
 
-@contextmanager
-def captured(logger_name: str) -> Iterator[list[logging.LogRecord]]:
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    handler = Keep(logging.DEBUG)
-    logger = logging.getLogger(logger_name)
-    logger.addHandler(handler)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
-
-
 def token_hash(settings: Settings, token: str) -> str:
     return hmac.new(derive_keys(settings.session_secret).reset_token, token.encode(), hashlib.sha256).hexdigest()
-
-
-async def forgot(client: Client | httpx.AsyncClient, email: str, **kwargs: Any) -> httpx.Response:
-    return await client.post(FORGOT, json={"email": email}, **kwargs)
-
-
-async def request_token(client: Client | httpx.AsyncClient, smtp: MailSink, email: str, nth: int = 1) -> str:
-    """Ask for a reset link and return the token of the `nth` reset email that user has received."""
-    response = await forgot(client, email)
-    assert response.status_code == 202, response.text
-    mails = await smtp.wait_for(email, RESET_SUBJECT, count=nth)
-    return mails[nth - 1].token
 
 
 async def registered_with_token(client: Client, smtp: MailSink) -> tuple[str, str]:
@@ -96,18 +73,8 @@ async def registered_with_token(client: Client, smtp: MailSink) -> tuple[str, st
     return email, await request_token(client, smtp, email)
 
 
-async def reset(client: Client | httpx.AsyncClient, token: str, password: str = NEW_PASSWORD) -> httpx.Response:
-    return await client.post(RESET, json={"token": token, "password": password})
-
-
 async def login(client: Client, email: str, password: str) -> httpx.Response:
     return await client.post(LOGIN, json={"email": email, "password": password})
-
-
-def assert_invalid_token(response: httpx.Response) -> None:
-    assert response.status_code == 400, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == "invalid_token"
 
 
 def assert_validation_error(response: httpx.Response) -> None:
@@ -169,6 +136,7 @@ async def test_mail_to_a_unicode_domain_goes_to_its_ascii_form(mail_client: Clie
     assert mail.message["To"] == f"{local}@xn--bcher-kva.de"
 
 
+@pytest.mark.smoke
 async def test_the_token_works_once(mail_client: Client, smtp: MailSink) -> None:
     email, token = await registered_with_token(mail_client, smtp)
 
@@ -180,6 +148,7 @@ async def test_the_token_works_once(mail_client: Client, smtp: MailSink) -> None
     assert (await login(mail_client, email, NEW_PASSWORD)).status_code == 200
 
 
+@pytest.mark.smoke
 async def test_the_new_password_logs_in_the_old_one_does_not_and_a_changed_email_is_sent(
     mail_client: Client, smtp: MailSink
 ) -> None:

@@ -14,10 +14,10 @@ from pet_auth.domain.errors import RateLimited
 from pet_auth.domain.ports import Limit, Outcome
 from pet_auth.redis_store.batch import ReadBatcher
 from pet_auth.redis_store.ratelimit import RedisRateLimiter
-from tests.conftest import PASSWORD, MakeClient, forget_device, register, unique_email
-from tests.smtp import MailSink, running_sink
-from tests.test_recovery import NEW_PASSWORD, request_token, reset
-from tests.topologies import Cluster, redis_cluster
+from tests.support.clients import PASSWORD, MakeClient, forget_device, register, unique_email
+from tests.support.recovery import NEW_PASSWORD, request_token, reset
+from tests.support.smtp import MailSink, running_sink
+from tests.support.topologies import Cluster, redis_cluster
 
 ME = "/api/auth/me"
 LOGIN = "/api/auth/login"

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PASSWORD, MakeClient, register, unique_email
-from tests.live_server import live_server
-from tests.test_recovery import captured
-from tests.topologies import SentinelSet, redis_cli, redis_sentinel
+from tests.support.clients import PASSWORD, MakeClient, register, unique_email
+from tests.support.live_server import live_server
+from tests.support.logs import captured
+from tests.support.topologies import SentinelSet, redis_cli, redis_sentinel
 
 ME = "/api/auth/me"
 LOGIN = "/api/auth/login"

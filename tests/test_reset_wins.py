@@ -21,11 +21,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
-from tests.authenticator import CONFIRM, SETUP, STEP, code_at
-from tests.conftest import PASSWORD, unique_email
-from tests.live_server import LiveServer, live_server
-from tests.smtp import MailSink, running_sink
-from tests.test_mfa import problem_code, set_cookies
+from tests.support.authenticator import CONFIRM, SETUP, STEP, code_at
+from tests.support.clients import PASSWORD, problem_code, set_cookies, unique_email
+from tests.support.live_server import LiveServer, live_server
+from tests.support.smtp import MailSink, running_sink
 
 ROUNDS = 20
 AUTH = "/api/auth"

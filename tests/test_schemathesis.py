@@ -20,8 +20,9 @@ import httpx
 import pytest
 
 from pet_auth.config import Settings
-from tests.conftest import ROOT, unique_email
-from tests.live_server import live_server
+from tests.support import ROOT
+from tests.support.clients import unique_email
+from tests.support.live_server import live_server
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("st"))
 MAX_EXAMPLES = 40

@@ -18,12 +18,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
-from tests.authenticator import code_at, current_step, enable_mfa
-from tests.conftest import PASSWORD, SPA_ORIGIN, Client, MakeClient, register, unique_email
-from tests.live_server import LiveServer, live_server, settings_environ
-from tests.smtp import Mail, MailSink
-from tests.test_lifecycle import CONFIRM_SUBJECT, change_email, login, me, signed_up
-from tests.test_recovery import NEW_PASSWORD, request_token, reset
+from tests.support.accounts import CONFIRM_SUBJECT, change_email, login, me, signed_up
+from tests.support.authenticator import code_at, current_step, enable_mfa
+from tests.support.clients import PASSWORD, SPA_ORIGIN, Client, MakeClient, register, unique_email
+from tests.support.live_server import LiveServer, live_server, settings_environ
+from tests.support.recovery import NEW_PASSWORD, request_token, reset
+from tests.support.smtp import Mail, MailSink
 
 EVENTS = "/api/auth/security-events"
 LOGIN = "/api/auth/login"

@@ -27,7 +27,7 @@ from pet_auth.redis_store.sessions import (
     SessionStore,
     session_handle,
 )
-from tests.conftest import PASSWORD, Client, MakeClient, register, unique_email
+from tests.support.clients import PASSWORD, Client, MakeClient, register, unique_email
 
 
 def session_cookie(response_headers: list[str], name: str) -> SimpleCookie:
@@ -274,6 +274,7 @@ async def test_redis_keys_are_keyed_hashes_and_hold_no_secret(client: Client, se
     assert not any(isinstance(value, str) and value.startswith("$argon2") for value in data.values())
 
 
+@pytest.mark.smoke
 async def test_logout_deletes_the_key_and_expires_the_cookie_alike(
     client: Client, settings: Settings, redis: Redis
 ) -> None:

@@ -10,7 +10,7 @@ import bcrypt
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PASSWORD, MakeClient, register, unique_email
+from tests.support.clients import PASSWORD, MakeClient, register, unique_email
 
 ROUNDS = 9
 # The Node version hashed with bcrypt cost 10; its users may be imported at any time.

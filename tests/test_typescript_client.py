@@ -11,8 +11,8 @@ import subprocess
 import pytest
 
 from pet_auth.config import Settings
-from tests.conftest import ROOT
-from tests.live_server import live_server
+from tests.support import ROOT
+from tests.support.live_server import live_server
 
 CLIENT_DIR = ROOT / "clients" / "typescript"
 

@@ -22,8 +22,8 @@ from sqlalchemy.engine import make_url
 
 from pet_auth.app import create_app
 from pet_auth.config import Settings
-from tests.conftest import API_ORIGIN, PASSWORD, MakeClient, register, unique_email
-from tests.servers import Servers
+from tests.support.clients import API_ORIGIN, PASSWORD, MakeClient, register, unique_email
+from tests.support.servers import Servers
 
 
 def raised_by_sqlalchemy(driver_error: Exception) -> sqlalchemy.exc.DBAPIError:

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.domain.emails import normalize_email
-from tests.conftest import PASSWORD
+from tests.support.clients import PASSWORD
 
 SETUP = "/api/auth/mfa/totp/setup"
 CONFIRM = "/api/auth/mfa/totp/confirm"
@@ -65,3 +65,14 @@ async def enable_mfa(client: httpx.AsyncClient, email: str, db: AsyncEngine) -> 
     confirm = await client.post(CONFIRM, json={"code": code_at(secret, step - 1)})
     assert confirm.status_code == 200, confirm.text
     return Mfa(email, secret, confirm.json()["recoveryCodes"], step - 1)
+
+
+async def turned_on_days_ago(db: AsyncEngine, email: str, days: int) -> None:
+    async with db.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE user_mfa SET enabled_at = now() - make_interval(days => :days) "
+                "WHERE user_id = (SELECT id FROM users WHERE email = :email)"
+            ),
+            {"days": days, "email": email},
+        )

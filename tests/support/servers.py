@@ -3,7 +3,7 @@
 In order: TEST_DATABASE_URL / TEST_REDIS_URL when set; else testcontainers when a Docker engine answers;
 else the servers at the default local addresses; else throwaway private servers in a temporary directory
 (tools.devinfra), stopped at the end of the run. Each run then makes its own throwaway database and
-Redis key prefix (see conftest.py), so a developer's data is never touched.
+Redis key prefix (see tests/conftest.py), so a developer's data is never touched.
 """
 
 from __future__ import annotations
