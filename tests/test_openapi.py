@@ -17,6 +17,7 @@ from pet_auth.app import create_app
 from pet_auth.config import Settings
 from pet_auth.domain.errors import EmailTaken
 from pet_auth.http import metrics
+from pet_auth.http.guards import requires_login
 from pet_auth.http.openapi import problems
 from tests.support import ROOT
 from tests.support.clients import Client
@@ -166,6 +167,18 @@ def test_guarded_operations_require_the_session_cookie(printed_document: dict[st
         "disableMfa",
         "securityEvents",
     }
+
+
+def test_the_signed_in_router_alone_guards_routes() -> None:
+    """A route has the security requirement exactly when it has the login guard (first) and the current user: all
+    three are the signed-in router's (http/routes.py), so the document cannot say one thing and the route do another."""
+    app = create_app(Settings(app_env="production", session_secret="s" * 48, openapi_enabled=True))
+    handlers = [handler for route in app.routes for handler in getattr(route, "route_handlers", ())]
+    assert len(handlers) > 20
+    for handler in handlers:
+        secured = bool(handler.resolve_security())
+        assert (handler.resolve_guards()[:1] == [requires_login]) is secured, handler.handler_name
+        assert ("user" in handler.resolve_dependencies()) is secured, handler.handler_name
 
 
 def test_the_cookie_scheme_names_the_cookie_the_settings_use() -> None:

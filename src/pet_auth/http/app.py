@@ -16,18 +16,12 @@ from litestar.middleware import DefineMiddleware
 from pet_auth.bootstrap import Services
 from pet_auth.config import Settings
 from pet_auth.http import metrics
-from pet_auth.http.controllers.account import AccountController
-from pet_auth.http.controllers.auth import AuthController
-from pet_auth.http.controllers.health import HealthController
-from pet_auth.http.controllers.mfa import MfaController
-from pet_auth.http.controllers.password_reset import PasswordResetController
-from pet_auth.http.controllers.security_events import SecurityEventsController
-from pet_auth.http.controllers.sessions import SessionsController
 from pet_auth.http.cookies import DEVICE_COOKIE_MAX_AGE, HttpOnlyCookie
 from pet_auth.http.cors import enable_cors
 from pet_auth.http.errors import exception_handlers
 from pet_auth.http.openapi import openapi_config
 from pet_auth.http.requests import ApiRequest
+from pet_auth.http.routes import route_handlers as app_routes
 from pet_auth.http.security import OriginCheckMiddleware, security_headers
 from pet_auth.http.session_cookie import RedisSessionConfig
 
@@ -80,15 +74,7 @@ def _pipeline(services: Services, settings: Settings) -> tuple[list[Any], list[A
         max_age=settings.session_absolute_lifetime,
         exclude=["^/health", "^/ready", "^/schema", f"^{metrics.PATH}$"],
     )
-    route_handlers: list[Any] = [
-        AuthController,
-        MfaController,
-        PasswordResetController,
-        AccountController,
-        SessionsController,
-        SecurityEventsController,
-        HealthController,
-    ]
+    route_handlers: list[Any] = app_routes()
     middleware: list[Any] = [
         DefineMiddleware(OriginCheckMiddleware, allowed_origins=settings.cors_origins),
         session_config.middleware,

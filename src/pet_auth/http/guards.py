@@ -1,4 +1,5 @@
-"""The login guard and the current user, handed to handlers by dependency injection."""
+"""The login guard and the current user, handed to handlers by dependency injection: the signed-in router
+(http/routes.py) gives both to every route it holds."""
 
 from __future__ import annotations
 
@@ -9,12 +10,10 @@ from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import BaseRouteHandler
-from litestar.types import Guard
 
 from pet_auth.domain.errors import EmailNotVerified
 from pet_auth.domain.models import Client, CurrentUser
 from pet_auth.http.litestar_compat import SharedHandlerRoute
-from pet_auth.http.openapi import SIGNED_IN
 from pet_auth.http.session_cookie import live_session
 from pet_auth.http.user_agents import describe_user_agent, known_user_agent
 from pet_auth.redis_store.sessions import LiveSession
@@ -33,8 +32,9 @@ async def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: Base
 
 
 async def requires_verified_email(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """With REQUIRE_VERIFIED_EMAIL, a signed-in user whose address is not verified is refused (403); put it after
-    `requires_login`."""
+    """With REQUIRE_VERIFIED_EMAIL, a signed-in user whose address is not verified is refused (403). A signed-in route
+    adds it to its own guards (`guards=[requires_verified_email]`): the signed-in router's `requires_login` runs
+    first."""
     if connection.app.state.require_verified_email and not _signed_in_session(connection).profile.email_verified:
         raise EmailNotVerified
 
@@ -56,20 +56,9 @@ def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> Current
     return CurrentUser(id=live.user_id, profile=live.profile)
 
 
-# The dependency that hands the signed-in user to handlers (beside the `requires_login` guard).
+# The dependency that hands the signed-in user to handlers (beside the `requires_login` guard); both are the
+# signed-in router's (http/routes.py).
 CURRENT_USER = {"user": Provide(provide_current_user, sync_to_thread=False)}
-
-
-def signed_in(*more_guards: Guard) -> dict[str, Any]:
-    """The options of a route for signed-in users: the login guard (then `more_guards`), the current user by
-    dependency injection, and the OpenAPI security requirement that says so. `@post(path, **signed_in(), ...)`.
-
-    Per route rather than a guarded `Router` of the signed-in routes: the OpenAPI document lists paths in the order
-    they are registered, and within a controller (alphabetically by handler) signed-in and public routes alternate
-    (`/api/auth`: change-password, login, logout, me, register), so a router of their own would reorder the
-    document and the TypeScript client's types generated from it. A controller whose routes are all signed-in sets
-    these at its level instead (`SessionsController`)."""
-    return {"guards": [requires_login, *more_guards], "dependencies": CURRENT_USER, "security": SIGNED_IN}
 
 
 def client_of(request: ASGIConnection[Any, Any, Any, Any]) -> Client:

@@ -13,7 +13,7 @@ from pet_auth.domain.addresses import AddressService
 from pet_auth.domain.errors import EmailNotVerified, EmailTaken, InvalidCredentials, InvalidToken, RateLimited
 from pet_auth.domain.models import CurrentUser
 from pet_auth.http.cookies import HttpOnlyCookie, renewed_response
-from pet_auth.http.guards import client_ip, client_of, requires_verified_email, signed_in
+from pet_auth.http.guards import client_ip, client_of, requires_verified_email
 from pet_auth.http.openapi import problems
 from pet_auth.http.schemas import (
     ChangeEmailRequest,
@@ -30,7 +30,9 @@ VERIFICATION_SENT_REPLY = "If your address is not verified yet, a new link is on
 CHANGE_REQUESTED_REPLY = "Check the new address for a link to confirm the change."
 
 
-class AccountController(Controller):
+class EmailLinkController(Controller):
+    """The links mailed to an address (verify it, confirm a change to it): no session needed."""
+
     path = "/api/auth"
     tags = ["account"]
 
@@ -51,12 +53,23 @@ class AccountController(Controller):
             return Response(content, status_code=200)
         return renewed_response(request, verified.renewed, device_cookie, content, 200)
 
-    @post(
-        "/verify-email/resend",
-        status_code=202,
-        **signed_in(),
-        operation_class=problems(RateLimited),
-    )
+    @post("/confirm-email", status_code=200, operation_class=problems(InvalidToken, EmailTaken))
+    async def confirm_email(
+        self, data: JSONBody[TokenRequest], request: AnyRequest, addresses: NamedDependency[AddressService]
+    ) -> UserResponse:
+        """Move the account to the address the link was mailed to, verified; every session and device cookie of the
+        account ends, and the old address gets a notice."""
+        return UserResponse(user=UserOut.of(await addresses.confirm_change(data.token, client_of(request))))
+
+
+class AccountController(Controller):
+    """The signed-in user's account; in the signed-in router (http/routes.py), which adds `/api/auth`, the login guard,
+    the current user and the security requirement."""
+
+    path = ""
+    tags = ["account"]
+
+    @post("/verify-email/resend", status_code=202, operation_class=problems(RateLimited))
     async def resend_verification(
         self, request: AnyRequest, user: NamedDependency[CurrentUser], addresses: NamedDependency[AddressService]
     ) -> MessageResponse:
@@ -67,7 +80,7 @@ class AccountController(Controller):
     @post(
         "/change-email",
         status_code=202,
-        **signed_in(requires_verified_email),
+        guards=[requires_verified_email],
         operation_class=problems(InvalidCredentials, EmailNotVerified, RateLimited),
     )
     async def change_email(
@@ -84,18 +97,10 @@ class AccountController(Controller):
         )
         return MessageResponse(message=CHANGE_REQUESTED_REPLY)
 
-    @post("/confirm-email", status_code=200, operation_class=problems(InvalidToken, EmailTaken))
-    async def confirm_email(
-        self, data: JSONBody[TokenRequest], request: AnyRequest, addresses: NamedDependency[AddressService]
-    ) -> UserResponse:
-        """Move the account to the address the link was mailed to, verified; every session and device cookie of the
-        account ends, and the old address gets a notice."""
-        return UserResponse(user=UserOut.of(await addresses.confirm_change(data.token, client_of(request))))
-
     @post(
         "/delete-account",
         status_code=204,
-        **signed_in(requires_verified_email),
+        guards=[requires_verified_email],
         operation_class=problems(InvalidCredentials, EmailNotVerified, RateLimited),
     )
     async def delete_account(

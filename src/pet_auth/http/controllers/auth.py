@@ -13,7 +13,7 @@ from pet_auth.domain.auth import AuthService
 from pet_auth.domain.errors import EmailTaken, InvalidCredentials, PasswordCheckUnavailable, RateLimited
 from pet_auth.domain.models import CurrentUser, MfaChallenge
 from pet_auth.http.cookies import HttpOnlyCookie, renewed_response, signed_in_response
-from pet_auth.http.guards import client_ip, client_of, guarded_get, signed_in
+from pet_auth.http.guards import client_ip, client_of, guarded_get
 from pet_auth.http.openapi import problems, response
 from pet_auth.http.schemas import (
     ChangePasswordRequest,
@@ -33,6 +33,8 @@ LOGIN_RESPONSES = {
 
 
 class AuthController(Controller):
+    """Sign-up, sign-in and sign-out: no session needed."""
+
     path = "/api/auth"
     tags = ["auth"]
 
@@ -81,11 +83,15 @@ class AuthController(Controller):
         if live is not None:
             auth.logged_out(live.user_id, client_ip(request))
 
-    @guarded_get(
-        "/me",
-        **signed_in(),
-        operation_class=problems(read_only=True),
-    )
+
+class SignedInAuthController(Controller):
+    """Who-am-I and change password; in the signed-in router (http/routes.py), which adds `/api/auth`, the login
+    guard, the current user and the security requirement."""
+
+    path = ""
+    tags = ["auth"]
+
+    @guarded_get("/me", operation_class=problems(read_only=True))
     async def me(self, user: NamedDependency[CurrentUser]) -> UserResponse:
         """The signed-in user."""
         return UserResponse(user=UserOut.of(user))
@@ -93,7 +99,6 @@ class AuthController(Controller):
     @post(
         "/change-password",
         status_code=204,
-        **signed_in(),
         operation_class=problems(InvalidCredentials, RateLimited, PasswordCheckUnavailable),
     )
     async def change_password(

@@ -24,7 +24,7 @@ from pet_auth.domain.mfa import MfaService
 from pet_auth.domain.models import CurrentUser
 from pet_auth.http.cookies import HttpOnlyCookie, renewed_response, signed_in_response
 from pet_auth.http.errors import problem
-from pet_auth.http.guards import client_of, guarded_get, signed_in
+from pet_auth.http.guards import client_of, guarded_get
 from pet_auth.http.openapi import problems, response
 from pet_auth.http.schemas import (
     CodeRequest,
@@ -42,10 +42,13 @@ AnyRequest = Request[Any, Any, Any]
 
 
 class MfaController(Controller):
-    path = "/api/auth"
+    """The signed-in user's second factor; in the signed-in router (http/routes.py), which adds `/api/auth`, the login
+    guard, the current user and the security requirement."""
+
+    path = ""
     tags = ["mfa"]
 
-    @guarded_get("/mfa", operation_class=problems(read_only=True), **signed_in())
+    @guarded_get("/mfa", operation_class=problems(read_only=True))
     async def mfa_status(
         self, user: NamedDependency[CurrentUser], mfa: NamedDependency[MfaService]
     ) -> MfaStatusResponse:
@@ -57,7 +60,6 @@ class MfaController(Controller):
         "/mfa/totp/setup",
         status_code=200,
         operation_class=problems(InvalidCredentials, EmailNotVerified, MfaAlreadyEnabled, RateLimited),
-        **signed_in(),
     )
     async def setup_totp(
         self,
@@ -76,7 +78,6 @@ class MfaController(Controller):
         "/mfa/totp/confirm",
         status_code=200,
         operation_class=problems(InvalidCode, MfaSetupRequired, MfaAlreadyEnabled, RateLimited),
-        **signed_in(),
     )
     async def confirm_totp(
         self,
@@ -96,7 +97,6 @@ class MfaController(Controller):
         "/mfa/recovery-codes",
         status_code=200,
         operation_class=problems(InvalidCredentials, InvalidCode, MfaNotEnabled, RateLimited),
-        **signed_in(),
     )
     async def replace_recovery_codes(
         self,
@@ -122,7 +122,6 @@ class MfaController(Controller):
         "/mfa/disable",
         status_code=204,
         operation_class=problems(InvalidCredentials, InvalidCode, MfaNotEnabled, RateLimited),
-        **signed_in(),
     )
     async def disable_mfa(
         self,
@@ -143,6 +142,13 @@ class MfaController(Controller):
             device_cookie.read(request),
         )
         return renewed_response(request, renewed, device_cookie, None, 204)
+
+
+class MfaSignInController(Controller):
+    """The sign-in's second step: no session yet."""
+
+    path = "/api/auth"
+    tags = ["mfa"]
 
     @post(
         "/login/mfa",

@@ -12,7 +12,7 @@ from pet_auth.domain.account import AccountService
 from pet_auth.domain.errors import InvalidInput
 from pet_auth.domain.models import CurrentUser
 from pet_auth.domain.security_events import DEFAULT_PAGE_SIZE, MAX_EVENT_ID, MAX_PAGE_SIZE
-from pet_auth.http.guards import guarded_get, signed_in
+from pet_auth.http.guards import guarded_get
 from pet_auth.http.openapi import problems
 from pet_auth.http.schemas import SecurityEventsResponse
 
@@ -28,10 +28,13 @@ Limit = Annotated[int, Parameter(ge=1, le=MAX_PAGE_SIZE, description="Most event
 
 
 class SecurityEventsController(Controller):
-    path = "/api/auth"
+    """In the signed-in router (http/routes.py), which adds `/api/auth`, the login guard, the current user and the
+    security requirement."""
+
+    path = ""
     tags = ["account"]
 
-    @guarded_get("/security-events", operation_class=problems(InvalidInput, read_only=True), **signed_in())
+    @guarded_get("/security-events", operation_class=problems(InvalidInput, read_only=True))
     async def security_events(
         self,
         user: NamedDependency[CurrentUser],

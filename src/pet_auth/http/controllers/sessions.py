@@ -11,8 +11,8 @@ from litestar.params import FromPath
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.errors import SessionNotFound
 from pet_auth.domain.models import CurrentUser
-from pet_auth.http.guards import CURRENT_USER, client_of, guarded_get, requires_login
-from pet_auth.http.openapi import SIGNED_IN, problems
+from pet_auth.http.guards import client_of, guarded_get
+from pet_auth.http.openapi import problems
 from pet_auth.http.schemas import SessionOut, SessionsResponse
 from pet_auth.http.session_cookie import current_session_handle, drop_session_cookie
 
@@ -20,11 +20,11 @@ AnyRequest = Request[Any, Any, Any]
 
 
 class SessionsController(Controller):
-    path = "/api/auth/sessions"
+    """In the signed-in router (http/routes.py), which adds `/api/auth`, the login guard, the current user and the
+    security requirement."""
+
+    path = "/sessions"
     tags = ["sessions"]
-    guards = [requires_login]
-    security = SIGNED_IN
-    dependencies = CURRENT_USER
 
     @guarded_get("/", operation_class=problems(read_only=True))
     async def list_sessions(
