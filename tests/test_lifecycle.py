@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,6 +20,7 @@ from tests.support.clients import PASSWORD, SPA_ORIGIN, Client, MakeClient, regi
 from tests.support.logs import captured
 from tests.support.recovery import assert_invalid_token, request_token, reset
 from tests.support.smtp import Mail, MailSink
+from tests.support.sudo import let_sudo_lapse
 
 CHANGE_NOTICE_SUBJECT = "Your Pet Manager email address is being changed"
 IN_USE_SUBJECT = "Someone tried to use this address on Pet Manager"
@@ -305,16 +307,19 @@ async def test_deleting_the_account_ends_every_session_and_frees_the_address(
     assert (await again.post("/api/auth/register", json={"email": email, "password": PASSWORD})).status_code == 201
 
 
-async def test_deleting_needs_the_password_and_a_session(
-    make_client: MakeClient, mail_settings: Settings, smtp: MailSink
+async def test_deleting_needs_the_password_or_a_recent_proof_and_a_session(
+    make_client: MakeClient, mail_settings: Settings, smtp: MailSink, redis: Redis
 ) -> None:
     client, _, _ = await signed_up(make_client, mail_settings, smtp)
     response = await client.post("/api/auth/delete-account", json={"currentPassword": "not my password"})
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_credentials"
     assert (await client.get(ME)).status_code == 200
+    await let_sudo_lapse(client, mail_settings, redis)
     missing = await client.post("/api/auth/delete-account", json={})
-    assert missing.status_code == 400
+    assert missing.status_code == 401
+    assert missing.json()["code"] == "reauthentication_required"
+    assert (await client.get(ME)).status_code == 200
     anonymous = await make_client(mail_settings)
     assert (await anonymous.post("/api/auth/delete-account", json={"currentPassword": PASSWORD})).status_code == 401
 

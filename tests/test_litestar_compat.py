@@ -204,8 +204,8 @@ def _refusal(content: bytes | None) -> HTTPException:
     ("body", "errors"),
     [
         ({"currentPassword": "x"}, [("newPassword", "is required")]),
-        ({}, [("currentPassword", "is required")]),
-        ({"currentPassword": 1, "newPassword": "x"}, [("currentPassword", "Expected `str`, got `int`")]),
+        ({}, [("newPassword", "is required")]),
+        ({"currentPassword": 1, "newPassword": "x"}, [("currentPassword", "Expected `str | null`, got `int`")]),
         (
             {"currentPassword": "x" * 1025, "newPassword": "x"},
             [("currentPassword", "Expected `str` of length <= 1024")],

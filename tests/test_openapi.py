@@ -82,6 +82,7 @@ def test_each_operation_states_its_own_problem_codes(printed_document: dict[str,
     assert problem_codes(paths["/api/auth/change-password"]["post"])["401"] == [
         "invalid_credentials",
         "not_authenticated",
+        "reauthentication_required",
     ]
     assert problem_codes(paths["/api/auth/reset-password"]["post"])["400"] == [
         "invalid_token",
@@ -136,8 +137,8 @@ def test_rate_limited_answers_state_retry_after(printed_document: dict[str, Any]
         if "429" in operation["responses"]
     ]
     # register, login, forgot-password, change-password, resend verification, change-email, delete-account, and
-    # MFA setup and confirmation, new recovery codes, disable and the sign-in's second step
-    assert len(limited) == 12
+    # MFA setup and confirmation, new recovery codes, disable, the sign-in's second step and re-authentication
+    assert len(limited) == 13
     for answer in limited:
         assert answer["headers"]["Retry-After"]["required"] is True
 
@@ -153,6 +154,7 @@ def test_guarded_operations_require_the_session_cookie(printed_document: dict[st
     }
     assert guarded == {
         "me",
+        "reauthenticate",
         "changePassword",
         "listSessions",
         "endSession",

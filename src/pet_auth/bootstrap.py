@@ -27,6 +27,7 @@ from pet_auth.domain.password_reset import PasswordResetService
 from pet_auth.domain.passwords import BreachCheck, PasswordHasher, PasswordPolicy
 from pet_auth.domain.ports import Collaborators, Limit, Limits
 from pet_auth.domain.secret_box import SecretBox
+from pet_auth.domain.sudo import SudoMode
 from pet_auth.keys import Keys, derive_keys, derive_mfa_keys
 from pet_auth.mail import ConsoleMailer, Mailer, MailNotifier, SmtpMailer
 from pet_auth.pwned import PwnedPasswords, create_client, miss_counter
@@ -71,6 +72,7 @@ class Services:
     account: AccountService
     addresses: AddressService
     mfa: MfaService
+    sudo: SudoMode
     sessions: SessionStore
     session_digest_key: bytes  # the session cookie's digest in Redis
     pings: Pings  # "postgresql", "redis": each answers or raises
@@ -123,12 +125,14 @@ def build_services(settings: Settings) -> Services:
         frontend_url=settings.frontend_url,
         policy=policy,
     )
+    sudo = SudoMode(shared, auth=auth, window_seconds=settings.sudo_window)
     return Services(
         auth=auth,
         password_reset=password_reset_service(settings, shared, keys, hasher, policy),
-        account=AccountService(shared, hasher=hasher, auth=auth, policy=policy),
-        addresses=AddressService(shared, auth=auth, links=links, frontend_url=settings.frontend_url),
-        mfa=mfa_service(settings, shared, auth, pending),
+        account=AccountService(shared, hasher=hasher, auth=auth, sudo=sudo, policy=policy),
+        addresses=AddressService(shared, auth=auth, sudo=sudo, links=links, frontend_url=settings.frontend_url),
+        mfa=mfa_service(settings, shared, auth, sudo, pending),
+        sudo=sudo,
         sessions=sessions,
         session_digest_key=keys.session_digest,
         pings={"postgresql": resources.db.ping, "redis": resources.redis.ping},
@@ -182,7 +186,7 @@ def password_reset_service(
 
 
 def mfa_service(
-    settings: Settings, shared: Collaborators, auth: AuthService, pending: PendingSignInStore
+    settings: Settings, shared: Collaborators, auth: AuthService, sudo: SudoMode, pending: PendingSignInStore
 ) -> MfaService:
     encryption_key, recovery_code_key = derive_mfa_keys(
         decode_key(settings.mfa_encryption_key), settings.session_secret
@@ -190,6 +194,7 @@ def mfa_service(
     return MfaService(
         shared,
         auth=auth,
+        sudo=sudo,
         pending=pending,
         secret_box=SecretBox(encryption_key),
         recovery_code_key=recovery_code_key,

@@ -66,6 +66,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     session_idle_timeout: Positive = 24 * 3600
     session_absolute_lifetime: Positive = 30 * 24 * 3600
     sessions_per_user: Positive = 32
+    # Sudo mode: how long after a proof of a factor (sign-in, re-authentication, a sensitive change) a session may
+    # make sensitive changes without proving one again.
+    sudo_window: Positive = 300
     reset_token_ttl: Positive = 3600
     # A reset also turns off two-factor sign-in turned on less than this many seconds before it (0: never): a
     # phisher holding a session and the password may have turned it on with an authenticator of their own.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy
 from pet_auth.domain.ports import Check, Collaborators, Limit, Limits, Outcome, Repositories
 from pet_auth.domain.secret_box import SecretBox
 from pet_auth.domain.security_events import EventKind, EventPage, RecordedEvent, SecurityEvent
+from pet_auth.domain.sudo import SudoMode
 
 T = TypeVar("T")
 
@@ -74,6 +76,7 @@ LIMITS = Limits(
 )
 # Two-factor sign-in turned on within this before a reset is removed by it (RESET_REMOVES_MFA_ENABLED_WITHIN).
 REMOVES_MFA_ENABLED_WITHIN = timedelta(days=1)
+SUDO_WINDOW = 300
 _LINK_TOKEN = re.compile(r"token=([A-Za-z0-9_-]{43})")
 LinkNotice = ResetLink | VerifyEmail | ConfirmNewEmail
 
@@ -482,6 +485,7 @@ class FakeSession:
     user_id: int
     credential_version: int
     handle: str
+    proved_at: int = 0
 
 
 class FakeSessions:
@@ -504,7 +508,14 @@ class FakeSessions:
         return self.live[token].handle
 
     async def start(
-        self, user: User, credential_version: int, client: Client, replaces: SessionRef | None, *, force: bool = False
+        self,
+        user: User,
+        credential_version: int,
+        client: Client,
+        replaces: SessionRef | None,
+        *,
+        force: bool = False,
+        proved: bool = True,
     ) -> str:
         self._reachable()
         if not force and credential_version < self._floor.get(user.id, 0):
@@ -512,9 +523,18 @@ class FakeSessions:
         if replaces is not None:
             await self.end_one_session(replaces.user_id, replaces.handle)
         token = secrets.token_urlsafe(16)
-        self.live[token] = FakeSession(user.id, credential_version, secrets.token_hex(4))
+        proved_at = int(time.time()) if proved else 0
+        self.live[token] = FakeSession(user.id, credential_version, secrets.token_hex(4), proved_at)
         self.journal.append(f"session of user {user.id} started at version {credential_version}")
         return token
+
+    async def record_proof(self, user_id: int, handle: str) -> None:
+        self._reachable()
+        for session in self.of(user_id):
+            if session.handle == handle:
+                session.proved_at = int(time.time())
+                return
+        raise SessionEnded
 
     async def profile_changed(self, user: User) -> None:
         self._reachable()
@@ -723,11 +743,18 @@ class Fakes:
             removes_mfa_enabled_within=REMOVES_MFA_ENABLED_WITHIN,
             policy=policy,
         )
-        self.account = AccountService(shared, hasher=hasher, auth=self.auth, policy=policy)
-        self.addresses = AddressService(shared, auth=self.auth, links=self.links, frontend_url=FRONTEND_URL)
+        self.seconds_passed = 0.0  # how far sudo mode's clock is ahead of the real one (`later`)
+        self.sudo = SudoMode(
+            shared, auth=self.auth, window_seconds=SUDO_WINDOW, clock=lambda: time.time() + self.seconds_passed
+        )
+        self.account = AccountService(shared, hasher=hasher, auth=self.auth, sudo=self.sudo, policy=policy)
+        self.addresses = AddressService(
+            shared, auth=self.auth, sudo=self.sudo, links=self.links, frontend_url=FRONTEND_URL
+        )
         self.mfa = MfaService(
             shared,
             auth=self.auth,
+            sudo=self.sudo,
             pending=self.pending,
             secret_box=self.secret_box,
             recovery_code_key=self.recovery_code_key,
@@ -750,10 +777,15 @@ class Fakes:
         """The account as PostgreSQL has it now."""
         return FakeUsers(self.db)._user(self.row(user_id))
 
-    def current(self, user_id: int = ADA_ID) -> CurrentUser:
-        """The account as a session of it shows it now."""
+    def current(self, user_id: int = ADA_ID, token: str | None = None) -> CurrentUser:
+        """The account as a session of it shows it now (with `token`, that session's last proof of a factor)."""
         user = self.user(user_id)
-        return CurrentUser(user.id, user.profile)
+        proved_at = 0 if token is None else self.sessions.live[token].proved_at
+        return CurrentUser(user.id, user.profile, proved_at)
+
+    def later(self, seconds: float) -> None:
+        """Let `seconds` pass for sudo mode."""
+        self.seconds_passed += seconds
 
     def change_committed_elsewhere(self, user_id: int = ADA_ID) -> None:
         """A credential change (a reset, say) committed by another request: the version moves on."""

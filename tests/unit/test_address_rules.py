@@ -30,7 +30,7 @@ NEW_EMAIL = "ada@new.example"
 
 async def change_link(fakes: Fakes) -> str:
     """A change-of-address link for NEW_EMAIL, asked for with the password and mailed."""
-    await fakes.addresses.request_change(fakes.current(), PASSWORD, NEW_EMAIL, CLIENT, None)
+    await fakes.addresses.request_change(fakes.current(), None, PASSWORD, NEW_EMAIL, CLIENT, None)
     await fakes.spawned.run()
     return fakes.notifier.token(ConfirmNewEmail)
 
@@ -89,7 +89,7 @@ async def test_a_change_request_under_credentials_changed_meanwhile_writes_no_li
     await fakes.add_account()
     hasher.after_verify = fakes.change_committed_elsewhere  # a reset commits once the password is verified
     with pytest.raises(InvalidCredentials):
-        await fakes.addresses.request_change(fakes.current(), PASSWORD, NEW_EMAIL, CLIENT, None)
+        await fakes.addresses.request_change(fakes.current(), None, PASSWORD, NEW_EMAIL, CLIENT, None)
     assert fakes.db.tables.email_tokens == {}
     assert await fakes.spawned.run() == []
 

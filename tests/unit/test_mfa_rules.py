@@ -41,7 +41,7 @@ async def set_up(fakes: Fakes) -> tuple[str, str]:
     """A signed-in session (its token) with an authenticator set up, not yet confirmed; and the secret (base32)."""
     await fakes.add_account()
     laptop = await fakes.sign_in()
-    setup = await fakes.mfa.begin_setup(fakes.current(), PASSWORD, CLIENT, None)
+    setup = await fakes.mfa.begin_setup(fakes.current(), None, PASSWORD, CLIENT, None)
     fakes.journal.clear()
     return laptop, setup.secret
 
@@ -102,7 +102,7 @@ async def test_confirm_with_a_right_code_turns_it_on_as_a_credential_change(fake
 async def test_setup_needs_a_verified_address(fakes: Fakes) -> None:
     await fakes.add_account(verified=False)
     with pytest.raises(EmailNotVerified):
-        await fakes.mfa.begin_setup(fakes.current(), PASSWORD, CLIENT, None)
+        await fakes.mfa.begin_setup(fakes.current(), None, PASSWORD, CLIENT, None)
     assert fakes.db.tables.mfa == {}
 
 

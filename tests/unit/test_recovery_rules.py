@@ -93,7 +93,7 @@ async def test_a_reset_that_cannot_end_the_sessions_changes_nothing_and_the_link
 
 async def test_a_reset_ends_the_links_mailed_before_it_but_its_own_record(fakes: Fakes) -> None:
     await fakes.add_account()
-    await fakes.addresses.request_change(fakes.current(), PASSWORD, "ada@new.example", CLIENT, None)
+    await fakes.addresses.request_change(fakes.current(), None, PASSWORD, "ada@new.example", CLIENT, None)
     token = await fakes.reset_token()
     await fakes.password_reset.reset(token, NEW_PASSWORD, CLIENT)
     assert fakes.db.tables.email_tokens == {}

@@ -148,12 +148,19 @@ export function createAuthClient({ baseUrl, fetch }: AuthClientOptions) {
     /** Change the password; this session stays (with a new id), every other one ends. */
     changePassword: (body: RequestBody<"changePassword">) =>
       outcome("changePassword", api.POST("/api/auth/change-password", { body })),
+    /**
+     * Prove a factor again (`{password}` or `{code}`) so that sensitive changes (sudo mode) are allowed for the
+     * next few minutes; they answer 401 `reauthentication_required`, with the `methods` this user can use, outside
+     * that window.
+     */
+    reauthenticate: (body: RequestBody<"reauthenticate">) =>
+      outcome("reauthenticate", api.POST("/api/auth/reauthenticate", { body })),
     /** Every live session of the signed-in user, the current one marked. */
     listSessions: () => outcome("listSessions", api.GET("/api/auth/sessions")),
     /** End one session by its `id` from `listSessions`; ending the current one signs out. */
     endSession: (id: string) =>
       outcome("endSession", api.DELETE("/api/auth/sessions/{session_id}", { params: { path: { session_id: id } } })),
-    /** End every session of the user but this one. */
+    /** End every session of the user but this one (sudo mode). */
     revokeOtherSessions: () => outcome("revokeOtherSessions", api.POST("/api/auth/sessions/revoke-others")),
     /** Verify the address with the token of the emailed link; needs no session. */
     verifyEmail: (body: RequestBody<"verifyEmail">) =>

@@ -210,6 +210,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/reauthenticate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reauthenticate
+         * @description Prove a factor again (`password`, or `code` of the authenticator app): the session may then make
+         *     sensitive changes for SUDO_WINDOW seconds. Shares the sign-in limits.
+         */
+        post: operations["reauthenticate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/mfa/totp/confirm": {
         parameters: {
             query?: never;
@@ -426,7 +447,7 @@ export interface paths {
         put?: never;
         /**
          * RevokeOtherSessions
-         * @description End every session of the user but this one.
+         * @description End every session of the user but this one (sudo mode).
          */
         post: operations["revokeOtherSessions"];
         delete?: never;
@@ -503,22 +524,22 @@ export interface components {
     schemas: {
         /** ChangeEmailRequest */
         ChangeEmailRequest: {
-            currentPassword: string;
             /**
              * Format: email
              * @description An email address, at most 254 characters; case and outer spaces are ignored.
              * @example ada@example.com
              */
             newEmail: string;
+            currentPassword?: string | null;
         };
         /** ChangePasswordRequest */
         ChangePasswordRequest: {
-            currentPassword: string;
             /**
              * @description 8 to 128 characters, no control characters, not a commonly used password nor one known from a data breach. The service may require more than 8 characters (PASSWORD_MIN_LENGTH_SINGLE_FACTOR, PASSWORD_MIN_LENGTH_WITH_MFA).
              * @example correct horse battery staple
              */
             newPassword: string;
+            currentPassword?: string | null;
         };
         /** CodeRequest */
         CodeRequest: {
@@ -530,11 +551,11 @@ export interface components {
         };
         /** CurrentPasswordRequest */
         CurrentPasswordRequest: {
-            currentPassword: string;
+            currentPassword?: string | null;
         };
         /** DeleteAccountRequest */
         DeleteAccountRequest: {
-            currentPassword: string;
+            currentPassword?: string | null;
         };
         /**
          * EventKind
@@ -585,12 +606,21 @@ export interface components {
         };
         /** PasswordAndCodeRequest */
         PasswordAndCodeRequest: {
-            currentPassword: string;
             /**
              * @description A 6-digit code of the authenticator app or, where the call allows it, a recovery code.
              * @example 123456
              */
             code: string;
+            currentPassword?: string | null;
+        };
+        /** ReauthenticateRequest */
+        ReauthenticateRequest: {
+            password?: string | null;
+            /**
+             * @description A 6-digit code of the authenticator app or, where the call allows it, a recovery code.
+             * @example 123456
+             */
+            code?: string | null;
         };
         /** RecoveryCodesResponse */
         RecoveryCodesResponse: {
@@ -1748,7 +1778,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Unauthorized: `invalid_credentials`, `not_authenticated` */
+            /** @description Unauthorized: `invalid_credentials`, `not_authenticated`, `reauthentication_required` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1761,7 +1791,7 @@ export interface operations {
                         status: 401;
                         detail: string;
                         /** @enum {string} */
-                        code: "invalid_credentials" | "not_authenticated";
+                        code: "invalid_credentials" | "not_authenticated" | "reauthentication_required";
                     };
                 };
             };
@@ -1886,6 +1916,171 @@ export interface operations {
                         detail: string;
                         /** @enum {string} */
                         code: "not_authenticated";
+                    };
+                };
+            };
+            /** @description Service Unavailable: `service_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 503;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "service_unavailable";
+                    };
+                };
+            };
+        };
+    };
+    reauthenticate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReauthenticateRequest"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request: `invalid_code`, `malformed_json`, `validation_error` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 400;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "invalid_code" | "malformed_json" | "validation_error";
+                        /** @description Field errors; only with `validation_error`. */
+                        errors?: {
+                            field: string;
+                            message: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Unauthorized: `invalid_credentials`, `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 401;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "invalid_credentials" | "not_authenticated";
+                    };
+                };
+            };
+            /** @description Forbidden: `forbidden_origin` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 403;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "forbidden_origin";
+                    };
+                };
+            };
+            /** @description Conflict: `mfa_not_enabled` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 409;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "mfa_not_enabled";
+                    };
+                };
+            };
+            /** @description Request Entity Too Large: `request_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 413;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "request_too_large";
+                    };
+                };
+            };
+            /** @description Unsupported Media Type: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 415;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
+                headers: {
+                    /** @description Seconds until the rate limit's window ends. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 429;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "rate_limited";
                     };
                 };
             };
@@ -2119,7 +2314,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Unauthorized: `invalid_credentials`, `not_authenticated` */
+            /** @description Unauthorized: `invalid_credentials`, `not_authenticated`, `reauthentication_required` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2132,7 +2327,7 @@ export interface operations {
                         status: 401;
                         detail: string;
                         /** @enum {string} */
-                        code: "invalid_credentials" | "not_authenticated";
+                        code: "invalid_credentials" | "not_authenticated" | "reauthentication_required";
                     };
                 };
             };
@@ -2340,7 +2535,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Unauthorized: `invalid_credentials`, `not_authenticated` */
+            /** @description Unauthorized: `invalid_credentials`, `not_authenticated`, `reauthentication_required` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2353,7 +2548,7 @@ export interface operations {
                         status: 401;
                         detail: string;
                         /** @enum {string} */
-                        code: "invalid_credentials" | "not_authenticated";
+                        code: "invalid_credentials" | "not_authenticated" | "reauthentication_required";
                     };
                 };
             };
@@ -2507,7 +2702,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Unauthorized: `invalid_credentials`, `not_authenticated` */
+            /** @description Unauthorized: `invalid_credentials`, `not_authenticated`, `reauthentication_required` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2520,7 +2715,7 @@ export interface operations {
                         status: 401;
                         detail: string;
                         /** @enum {string} */
-                        code: "invalid_credentials" | "not_authenticated";
+                        code: "invalid_credentials" | "not_authenticated" | "reauthentication_required";
                     };
                 };
             };
@@ -2674,7 +2869,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Unauthorized: `invalid_credentials`, `not_authenticated` */
+            /** @description Unauthorized: `invalid_credentials`, `not_authenticated`, `reauthentication_required` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2687,7 +2882,7 @@ export interface operations {
                         status: 401;
                         detail: string;
                         /** @enum {string} */
-                        code: "invalid_credentials" | "not_authenticated";
+                        code: "invalid_credentials" | "not_authenticated" | "reauthentication_required";
                     };
                 };
             };
@@ -2822,7 +3017,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Unauthorized: `invalid_credentials`, `not_authenticated` */
+            /** @description Unauthorized: `invalid_credentials`, `not_authenticated`, `reauthentication_required` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2835,7 +3030,7 @@ export interface operations {
                         status: 401;
                         detail: string;
                         /** @enum {string} */
-                        code: "invalid_credentials" | "not_authenticated";
+                        code: "invalid_credentials" | "not_authenticated" | "reauthentication_required";
                     };
                 };
             };
@@ -3210,7 +3405,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized: `not_authenticated` */
+            /** @description Unauthorized: `not_authenticated`, `reauthentication_required` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3223,7 +3418,7 @@ export interface operations {
                         status: 401;
                         detail: string;
                         /** @enum {string} */
-                        code: "not_authenticated";
+                        code: "not_authenticated" | "reauthentication_required";
                     };
                 };
             };

@@ -18,6 +18,7 @@ from pet_auth.domain.security_events import (
     record_alone,
     security_event,
 )
+from pet_auth.domain.sudo import SudoMode
 
 NEW_PASSWORD = "newPassword"  # noqa: S105 - a field's name
 # Past any version an account can reach: a sign-in still in flight for a deleted account stores no session.
@@ -31,30 +32,32 @@ class AccountService:
         *,
         hasher: PasswordHasher,
         auth: AuthService,
+        sudo: SudoMode,
         policy: PasswordPolicy,
     ) -> None:
         self._db, self._limiter, self._limits = shared.db, shared.limiter, shared.limits
         self._sessions, self._notifier = shared.sessions, shared.notifier
         self._spawn, self._audit = shared.spawn, shared.audit
-        self._hasher, self._auth, self._policy = hasher, auth, policy
+        self._hasher, self._auth, self._sudo, self._policy = hasher, auth, sudo, policy
 
     async def change_password(
         self,
         user: CurrentUser,
         caller: str | None,
-        current_password: str,
+        current_password: str | None,
         new_password: str,
         client: Client,
         device_token: str | None,
     ) -> Renewed:
-        """Set a new password, if the credentials verified are still current and the caller's session (`caller`,
+        """Set a new password (sudo mode: the current password given with it, or a recent proof), if the
+        credentials verified are still current and the caller's session (`caller`,
         its handle) still exists when it is written: every session and device cookie of the user ends, and the
         caller gets new ones. Reset links already mailed stay usable: the mailbox outranks a session. The new
         password's minimum length is that of a password used with a second factor when two-factor sign-in is on."""
         self._policy.check(new_password, NEW_PASSWORD, mfa=user.profile.mfa_enabled)  # as the session knows the account
         if new_password == current_password:
             raise InvalidInput(FieldError(NEW_PASSWORD, "must differ from the current password"))
-        credentials, _ = await self._auth.confirm_password(user, current_password, client, device_token)
+        credentials, _ = await self._sudo.confirm(user, current_password, client, device_token)
         # As the database knows it (the change below is conditional on these credentials, and turning two-factor
         # sign-in on or off advances them).
         self._policy.check(new_password, NEW_PASSWORD, mfa=credentials.user.profile.mfa_enabled)
@@ -81,11 +84,16 @@ class AccountService:
         return await self._auth.renew(Credentials(credentials.user, new_hash, version), client)
 
     async def delete_account(
-        self, user: CurrentUser, caller: str | None, current_password: str, client: Client, device_token: str | None
+        self,
+        user: CurrentUser,
+        caller: str | None,
+        current_password: str | None,
+        client: Client,
+        device_token: str | None,
     ) -> None:
-        """Delete the account with its tokens, if the credentials verified are still current and the caller's
-        session still exists; every session ends, and none can be stored for it again."""
-        credentials, _ = await self._auth.confirm_password(user, current_password, client, device_token)
+        """Delete the account with its tokens (sudo mode), if the credentials verified are still current and the
+        caller's session still exists; every session ends, and none can be stored for it again."""
+        credentials, _ = await self._sudo.confirm(user, current_password, client, device_token)
 
         async def delete(repos: Repositories) -> None:
             if not await repos.users.delete(user.id, credentials.version):
@@ -108,8 +116,12 @@ class AccountService:
         # Sessions live in Redis: no transaction to join. The event gets a small one, once the session has ended.
         await record_alone(self._db, user_id, security_event(EventKind.SESSION_ENDED, client))
 
-    async def end_other_sessions(self, user_id: int, current_session: str | None, client: Client) -> None:
+    async def end_other_sessions(self, user: CurrentUser, current_session: str | None, client: Client) -> None:
+        """End every session of the user but the caller's (sudo mode)."""
+        await self._sudo.require(user)
+        user_id = user.id
         ended = await self._sessions.end_all_sessions(user_id, keep=current_session)
+        await self._sudo.restart(user_id, current_session)
         self._audit.record("other_sessions_ended", ip=client.ip, user_id=user_id)
         # As `revoke_session`: a small transaction of its own, once they have ended.
         event = security_event(EventKind.OTHER_SESSIONS_REVOKED, client, sessionsEnded=ended)

@@ -21,6 +21,7 @@ from pet_auth.domain.models import Client, Credentials, CurrentUser, Renewed, Se
 from pet_auth.domain.notices import AddressInUse, EmailChanged, EmailChangeRequested
 from pet_auth.domain.ports import Collaborators, Repositories
 from pet_auth.domain.security_events import EventKind, activity_link, now_in_words, security_event
+from pet_auth.domain.sudo import SudoMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +37,14 @@ class AddressService:
         shared: Collaborators,
         *,
         auth: AuthService,
+        sudo: SudoMode,
         links: EmailLinks,
         frontend_url: str,
     ) -> None:
         self._db, self._limiter, self._limits = shared.db, shared.limiter, shared.limits
         self._sessions, self._notifier = shared.sessions, shared.notifier
         self._spawn, self._audit = shared.spawn, shared.audit
-        self._auth, self._links = auth, links
+        self._auth, self._sudo, self._links = auth, sudo, links
         self._activity_link = activity_link(frontend_url)
 
     async def verify(self, token: str, client: Client, caller: SessionRef | None) -> Verified:
@@ -76,7 +78,8 @@ class AddressService:
             return Verified(user, renewed=None)
         if caller is None or caller.user_id != user.id:
             return Verified(user, renewed=None)
-        return Verified(user, await self._auth.renew(Credentials(user, "", version), client))
+        # A mailed link proves the mailbox, not a factor: the renewed session is not in sudo mode.
+        return Verified(user, await self._auth.renew(Credentials(user, "", version), client, proved=False))
 
     async def resend_verification(self, user: CurrentUser, ip: str) -> None:
         """A fresh link, unless the address is verified already (then nothing)."""
@@ -94,13 +97,19 @@ class AddressService:
             self._links.mail(VERIFY, *issued)
 
     async def request_change(
-        self, user: CurrentUser, current_password: str, new_email: str, client: Client, device_token: str | None
+        self,
+        user: CurrentUser,
+        caller: str | None,
+        current_password: str | None,
+        new_email: str,
+        client: Client,
+        device_token: str | None,
     ) -> None:
-        """Write a confirmation link for the new address, under the credentials just checked; after the response,
-        mail it (or, when the new address has an account, a notice instead: the answer must not tell) and a notice
-        to the current address."""
+        """Write a confirmation link for the new address, under the credentials just confirmed (sudo mode); after
+        the response, mail it (or, when the new address has an account, a notice instead: the answer must not tell)
+        and a notice to the current address."""
         new_email = normalize_email(new_email, field="newEmail")
-        credentials, _ = await self._auth.confirm_password(user, current_password, client, device_token)
+        credentials, _ = await self._sudo.confirm(user, current_password, client, device_token)
         current = credentials.user
         if new_email == current.profile.email:
             raise InvalidInput(FieldError("newEmail", "must differ from the current email"))
@@ -114,6 +123,7 @@ class AddressService:
             return await self._links.issue(repos, current.id, credentials.version, CHANGE, new_email)
 
         token = await self._db.retrying(issue)
+        await self._sudo.restart(current.id, caller)
         self._audit.record("email_change_requested", ip=client.ip, user_id=current.id)
         self._spawn(self._mail_change(current.profile.email, new_email, token), "email change emails")
 

@@ -100,10 +100,10 @@ class AuthService:
         self._notify_new_device(user, client)
         return SignIn(user, session_token, await self._new_device_token(credentials, client.ip), new_device=True)
 
-    async def renew(self, credentials: Credentials, client: Client) -> Renewed:
+    async def renew(self, credentials: Credentials, client: Client, *, proved: bool = True) -> Renewed:
         """A new session and device token for the browser that has just made a credential change (which ended
-        its own): the owner's browser keeps working."""
-        session_token = await self.start_session(credentials, client, replaces=None)
+        its own): the owner's browser keeps working. `proved`: the change proved a factor (sudo mode)."""
+        session_token = await self.start_session(credentials, client, replaces=None, proved=proved)
         return Renewed(session_token, self._devices.issue(credentials.user.id, credentials.version))
 
     async def _new_device_token(self, credentials: Credentials, ip: str) -> str | None:
@@ -203,11 +203,13 @@ class AuthService:
             return self._limits.login_per_device, f"{account}:device:{device_id}"
         return self._limits.login_per_account, account
 
-    async def start_session(self, credentials: Credentials, client: Client, replaces: SessionRef | None) -> str:
+    async def start_session(
+        self, credentials: Credentials, client: Client, replaces: SessionRef | None, *, proved: bool = True
+    ) -> str:
         """Store a session for credentials just verified, unless they were changed since."""
         user, version = credentials.user, credentials.version
         try:
-            return await self._sessions.start(user, version, client, replaces)
+            return await self._sessions.start(user, version, client, replaces, proved=proved)
         except ProfileChanged:
             # The address or its verification changed after `user` was read: read it again. Redis learns a profile
             # version only after its commit, so the fresh read is at least as new; another retry follows only
@@ -216,7 +218,8 @@ class AuthService:
                 fresh = await repos.users.get(user.id)
             if fresh is None:
                 raise InvalidCredentials from None
-            return await self.start_session(Credentials(fresh, credentials.password_hash, version), client, replaces)
+            fresh_credentials = Credentials(fresh, credentials.password_hash, version)
+            return await self.start_session(fresh_credentials, client, replaces, proved=proved)
         except CredentialsChanged:
             # A credential change committed after these credentials were read (this sign-in loses), or one
             # failed to commit after it had already ended the sessions. PostgreSQL tells which, once any change
@@ -224,4 +227,4 @@ class AuthService:
             async with self._db.transaction() as repos:
                 if await repos.users.lock_credential_version(user.id) != version:
                     raise
-                return await self._sessions.start(user, version, client, replaces, force=True)
+                return await self._sessions.start(user, version, client, replaces, force=True, proved=proved)

@@ -59,6 +59,17 @@ class TransactionConflict(DomainError):
     detail = "The service is busy. Try again in a moment."
 
 
+class ReauthenticationRequired(DomainError):
+    """A sensitive change outside sudo mode: the session must prove a factor again first."""
+
+    code = "reauthentication_required"
+    detail = "Confirm it's you: re-authenticate (POST /api/auth/reauthenticate), then try again."
+
+    def __init__(self, methods: tuple[str, ...]) -> None:
+        super().__init__()
+        self.methods = methods
+
+
 class PasswordCheckUnavailable(DomainError):
     """BREACHED_PASSWORD_CHECK=fail-closed, and the corpus of breached passwords could not be asked about a new
     password: it is refused for now (503), nothing changes."""

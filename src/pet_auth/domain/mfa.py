@@ -61,6 +61,7 @@ from pet_auth.domain.security_events import (
     record_alone,
     security_event,
 )
+from pet_auth.domain.sudo import SudoMode
 
 # Wrong codes that end a pending sign-in (the password must then be given again).
 MAX_WRONG_CODES = 5
@@ -105,6 +106,7 @@ class MfaService:
         shared: Collaborators,
         *,
         auth: AuthService,
+        sudo: SudoMode,
         pending: PendingSignIns,
         secret_box: SecretBox,
         recovery_code_key: bytes,
@@ -114,6 +116,7 @@ class MfaService:
         self._sessions, self._notifier = shared.sessions, shared.notifier
         self._spawn, self._audit = shared.spawn, shared.audit
         self._auth, self._pending, self._box, self._code_key = auth, pending, secret_box, recovery_code_key
+        self._sudo = sudo
         self._activity_link = activity_link(frontend_url)
 
     async def status(self, user_id: int) -> MfaStatus:
@@ -124,11 +127,16 @@ class MfaService:
             return MfaStatus(enabled=True, recovery_codes_left=await repos.mfa.count_recovery_codes(user_id))
 
     async def begin_setup(
-        self, user: CurrentUser, current_password: str, client: Client, device_token: str | None
+        self,
+        user: CurrentUser,
+        caller: str | None,
+        current_password: str | None,
+        client: Client,
+        device_token: str | None,
     ) -> TotpSetup:
         """A new secret, not active until `confirm_setup` sees a code of it; it replaces an unconfirmed one. Only
-        for a verified address."""
-        credentials, _ = await self._auth.confirm_password(user, current_password, client, device_token)
+        for a verified address, in sudo mode."""
+        credentials, _ = await self._sudo.confirm(user, current_password, client, device_token)
         secret = totp.new_secret()
 
         async def begin(repos: Repositories) -> None:
@@ -141,6 +149,7 @@ class MfaService:
                 raise MfaAlreadyEnabled
 
         await self._db.retrying(begin)
+        await self._sudo.restart(user.id, caller)
         self._audit.record("mfa_setup_started", ip=client.ip, user_id=user.id)
         return TotpSetup(secret=totp.base32(secret), otpauth_uri=totp.otpauth_uri(secret, user.profile.email))
 
@@ -180,7 +189,7 @@ class MfaService:
         self,
         user: CurrentUser,
         caller: str | None,
-        current_password: str,
+        current_password: str | None,
         code: str,
         client: Client,
         device_token: str | None,
@@ -200,7 +209,7 @@ class MfaService:
         self,
         user: CurrentUser,
         caller: str | None,
-        current_password: str,
+        current_password: str | None,
         code: str,
         client: Client,
         device_token: str | None,
@@ -216,6 +225,28 @@ class MfaService:
         self._audit.record("mfa_disabled", ip=client.ip, user_id=user.id)
         self._spawn(self._notifier.notify(MfaDisabled(user.profile.email)), "mfa disabled email")
         return renewed
+
+    async def reauthenticate(self, user: CurrentUser, caller: str | None, code: str, client: Client) -> None:
+        """Re-authenticate (sudo mode) with a code from the authenticator app, under the sign-in limits for codes;
+        a code works once, here as at sign-in."""
+        async with self._db.read() as repos:
+            version = await repos.users.credential_version(user.id)
+        if version is None:
+            raise InvalidCredentials
+        async with self._code_attempt(user.id, version, None, client) as attempt:
+
+            async def use_code(repos: Repositories) -> None:
+                record = await repos.mfa.lock(user.id)
+                if record is None or not record.enabled:
+                    raise MfaNotEnabled
+                if not await self._use_totp(repos, user.id, record, code):
+                    attempt.outcome = Outcome.FAILURE
+                    raise InvalidCode
+
+            await self._db.retrying(use_code)
+            attempt.outcome = Outcome.SUCCESS
+        await self._sudo.restart(user.id, caller)
+        self._audit.record("reauthenticated_with_code", ip=client.ip, user_id=user.id)
 
     async def complete_sign_in(
         self,
@@ -334,7 +365,7 @@ class MfaService:
         self,
         user: CurrentUser,
         caller: str | None,
-        current_password: str,
+        current_password: str | None,
         code: str,
         client: Client,
         device_token: str | None,
@@ -342,7 +373,7 @@ class MfaService:
     ) -> Renewed:
         """The password, then a code (TOTP or recovery code), then `change`, made as a credential change from the
         caller's session; returns the caller's new session and device cookie."""
-        credentials, device_id = await self._auth.confirm_password(user, current_password, client, device_token)
+        credentials, device_id = await self._sudo.confirm(user, current_password, client, device_token)
         async with self._code_attempt(user.id, credentials.version, device_id, client) as attempt:
 
             async def change_with_code(repos: Repositories) -> Credentials:

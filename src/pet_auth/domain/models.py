@@ -25,6 +25,9 @@ class CurrentUser:
 
     id: int
     profile: Profile
+    # When this session last proved a factor of the user (sign-in, re-authentication), seconds since the epoch;
+    # 0 for never. Sensitive changes ask for a recent proof ("sudo mode", domain/sudo.py).
+    proved_at: int = 0
 
 
 @dataclass(frozen=True, slots=True)

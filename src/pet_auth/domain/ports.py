@@ -89,11 +89,22 @@ class RateLimiter(Protocol):
 
 class SessionRegistry(Protocol):
     async def start(
-        self, user: User, credential_version: int, client: Client, replaces: SessionRef | None, *, force: bool = False
+        self,
+        user: User,
+        credential_version: int,
+        client: Client,
+        replaces: SessionRef | None,
+        *,
+        force: bool = False,
+        proved: bool = True,
     ) -> str:
         """Store a new session and return its token (the cookie value). Raises `CredentialsChanged` when the
         user's credentials were changed past `credential_version`, unless `force` (the caller has just
-        confirmed the version with the database)."""
+        confirmed the version with the database). With `proved`, the session starts with a proof of a factor
+        (sudo mode); without it (a session renewed after a mailed link), it has none."""
+
+    async def record_proof(self, user_id: int, handle: str) -> None:
+        """Record that the session has just proved a factor of its user; `SessionEnded` if it has ended."""
 
     async def profile_changed(self, user: User) -> None:
         """Show the user's new fields (address, verification) in every session of theirs at once."""

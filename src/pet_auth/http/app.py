@@ -98,6 +98,7 @@ def _dependencies(services: Services, settings: Settings) -> dict[str, Provide]:
         "account": _provide(services.account),
         "addresses": _provide(services.addresses),
         "mfa": _provide(services.mfa),
+        "sudo": _provide(services.sudo),
         "pings": _provide(services.pings),
         "device_cookie": _provide(
             HttpOnlyCookie(settings.device_cookie_name, settings.is_production, DEVICE_COOKIE_MAX_AGE)

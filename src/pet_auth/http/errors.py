@@ -25,6 +25,7 @@ DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
     domain.InvalidToken: 400,
     domain.InvalidCode: 400,
     domain.InvalidCredentials: 401,
+    domain.ReauthenticationRequired: 401,
     domain.EmailNotVerified: 403,
     domain.InvalidSignInCode: 401,
     domain.MfaExpired: 401,
@@ -82,9 +83,16 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, UNAVAILABLE_ERRORS)
 
 
-def problem_body(status: int, code: str, detail: str, errors: list[FieldProblem] | None = None) -> Problem:
+def problem_body(
+    status: int,
+    code: str,
+    detail: str,
+    errors: list[FieldProblem] | None = None,
+    methods: list[str] | None = None,
+) -> Problem:
+    title = HTTPStatus(status).phrase
     return Problem(
-        type="about:blank", title=HTTPStatus(status).phrase, status=status, detail=detail, code=code, errors=errors
+        type="about:blank", title=title, status=status, detail=detail, code=code, errors=errors, methods=methods
     )
 
 
@@ -94,8 +102,9 @@ def problem(
     detail: str,
     errors: list[FieldProblem] | None = None,
     headers: dict[str, str] | None = None,
+    methods: list[str] | None = None,
 ) -> Response[Problem]:
-    body = problem_body(status, code, detail, errors)
+    body = problem_body(status, code, detail, errors, methods)
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -114,13 +123,15 @@ def status_of(error: type[domain.DomainError]) -> int:
 
 def _domain_error(_: Request[Any, Any, Any], exc: domain.DomainError) -> Response[Problem]:
     status = status_of(type(exc))
-    errors = None
+    errors = methods = None
     headers = None
     if isinstance(exc, domain.InvalidInput):
         errors = [FieldProblem(field=e.field, message=e.message) for e in exc.errors]
     if isinstance(exc, domain.RateLimited):
         headers = {"Retry-After": str(exc.retry_after)}
-    return problem(status, exc.code, exc.detail, errors, headers)
+    if isinstance(exc, domain.ReauthenticationRequired):
+        methods = list(exc.methods)
+    return problem(status, exc.code, exc.detail, errors, headers, methods)
 
 
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:

@@ -53,7 +53,7 @@ def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> Current
     route that forgot the guard is a 401, never a 500.
     """
     live = _signed_in_session(request)
-    return CurrentUser(id=live.user_id, profile=live.profile)
+    return CurrentUser(id=live.user_id, profile=live.profile, proved_at=live.record.proved_at)
 
 
 # The dependency that hands the signed-in user to handlers (beside the `requires_login` guard); both are the

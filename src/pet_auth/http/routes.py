@@ -21,6 +21,7 @@ from pet_auth.http.controllers.auth import AuthController, SignedInAuthControlle
 from pet_auth.http.controllers.health import HealthController
 from pet_auth.http.controllers.mfa import MfaController, MfaSignInController
 from pet_auth.http.controllers.password_reset import PasswordResetController
+from pet_auth.http.controllers.reauthenticate import ReauthenticateController
 from pet_auth.http.controllers.security_events import SecurityEventsController
 from pet_auth.http.controllers.sessions import SessionsController
 from pet_auth.http.guards import CURRENT_USER, requires_login
@@ -38,6 +39,7 @@ def signed_in_router() -> Router:
         security=SIGNED_IN,
         route_handlers=[
             SignedInAuthController,
+            ReauthenticateController,
             MfaController,
             AccountController,
             SessionsController,

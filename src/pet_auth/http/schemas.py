@@ -88,8 +88,9 @@ class ResetPasswordRequest(Schema):
 
 
 class ChangePasswordRequest(Schema):
-    current_password: AnyPassword
     new_password: NewPassword
+    # Sudo mode: the current password given with the change, or none after a recent proof (POST /reauthenticate).
+    current_password: AnyPassword | None = None
 
 
 class TokenRequest(Schema):
@@ -97,16 +98,16 @@ class TokenRequest(Schema):
 
 
 class ChangeEmailRequest(Schema):
-    current_password: AnyPassword
     new_email: Email
+    current_password: AnyPassword | None = None  # as for ChangePasswordRequest
 
 
 class DeleteAccountRequest(Schema):
-    current_password: AnyPassword
+    current_password: AnyPassword | None = None  # as for ChangePasswordRequest
 
 
 class CurrentPasswordRequest(Schema):
-    current_password: AnyPassword
+    current_password: AnyPassword | None = None  # as for ChangePasswordRequest
 
 
 class CodeRequest(Schema):
@@ -114,8 +115,15 @@ class CodeRequest(Schema):
 
 
 class PasswordAndCodeRequest(Schema):
-    current_password: AnyPassword
     code: Code
+    current_password: AnyPassword | None = None  # as for ChangePasswordRequest
+
+
+class ReauthenticateRequest(Schema):
+    """One of the two: the password, or a code of the authenticator app."""
+
+    password: AnyPassword | None = None
+    code: Code | None = None
 
 
 class MfaSignInRequest(Schema):
@@ -244,3 +252,5 @@ class Problem(Schema, omit_defaults=True):
     detail: str
     code: str
     errors: list[FieldProblem] | None = None
+    # With `reauthentication_required`: the ways this user can re-authenticate (`password`, `totp`, `passkey`).
+    methods: list[str] | None = None

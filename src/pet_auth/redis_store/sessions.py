@@ -80,6 +80,9 @@ class SessionRecord(msgspec.Struct, array_like=True, frozen=True):
     last_seen_ms: int  # recorded at most once per touch interval
     device: str  # a short description, `Firefox 133 on Windows`, never the raw User-Agent
     ip: str
+    # When the session last proved a factor (seconds since the epoch; 0: never, as for sessions stored before it
+    # was recorded): sign-in and re-authentication set it, sudo mode reads it.
+    proved_at: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,15 +307,28 @@ class SessionStore:
         return live  # live when last read; the concurrent requests have recorded its use
 
     async def start(
-        self, user: User, credential_version: int, client: Client, replaces: SessionRef | None, *, force: bool = False
+        self,
+        user: User,
+        credential_version: int,
+        client: Client,
+        replaces: SessionRef | None,
+        *,
+        force: bool = False,
+        proved: bool = True,
     ) -> str:
         """Store a new session among its user's, ending the session it replaces (in the same step if it is the
         same user's, else right after: a script touches one user's key, one hash slot); return its token,
         `<user id>.<256 random bits>`. Raises `CredentialsChanged` if the user's credentials were changed past
-        `credential_version` (unless `force`)."""
+        `credential_version` (unless `force`). With `proved`, the session starts with a proof of a factor."""
         token = f"{user.id}.{new_token()}"
         now_ms = _now_ms()
-        record = SessionRecord(issued_at=now_ms // 1000, last_seen_ms=now_ms, device=client.device, ip=client.ip)
+        record = SessionRecord(
+            issued_at=now_ms // 1000,
+            last_seen_ms=now_ms,
+            device=client.device,
+            ip=client.ip,
+            proved_at=now_ms // 1000 if proved else 0,
+        )
         seen_cutoff, issued_cutoff = self._cutoffs(now_ms)
         args: list[str | bytes | int] = [
             _encoder.encode(Profile.of(user.profile)),
@@ -337,6 +353,21 @@ class SessionStore:
             # the client its old session (as before the request), never none.
             await self.remove(replaces.user_id, replaces.handle)
         return token
+
+    async def record_proof(self, user_id: int, handle: str) -> None:
+        """Record that the session has just proved a factor of its user (re-authentication, a sudo action);
+        `SessionEnded` if it no longer exists."""
+        key = self._user_key(user_id)
+        for _ in range(_READ_ATTEMPTS):
+            raw = cast("bytes | None", await self._redis.hget(key, handle))
+            if raw is None or handle in (PROFILE, PROFILE_VERSION, CREDENTIAL_VERSION):
+                raise SessionEnded
+            record = _record_decoder.decode(raw)
+            proved = msgspec.structs.replace(record, proved_at=_now_ms() // 1000)
+            if await self._set_if_unchanged(user_id, handle, raw, proved):
+                return
+            # A concurrent request recorded its use meanwhile: read it again.
+        raise SessionEnded
 
     async def profile_changed(self, user: User) -> None:
         args: list[bytes | int] = [_encoder.encode(Profile.of(user.profile)), user.profile_version]

@@ -10,7 +10,14 @@ from litestar.params import JSONBody
 
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.addresses import AddressService
-from pet_auth.domain.errors import EmailNotVerified, EmailTaken, InvalidCredentials, InvalidToken, RateLimited
+from pet_auth.domain.errors import (
+    EmailNotVerified,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidToken,
+    RateLimited,
+    ReauthenticationRequired,
+)
 from pet_auth.domain.models import CurrentUser
 from pet_auth.http.cookies import HttpOnlyCookie, renewed_response
 from pet_auth.http.guards import client_ip, client_of, requires_verified_email
@@ -81,7 +88,7 @@ class AccountController(Controller):
         "/change-email",
         status_code=202,
         guards=[requires_verified_email],
-        operation_class=problems(InvalidCredentials, EmailNotVerified, RateLimited),
+        operation_class=problems(InvalidCredentials, ReauthenticationRequired, EmailNotVerified, RateLimited),
     )
     async def change_email(
         self,
@@ -93,7 +100,12 @@ class AccountController(Controller):
     ) -> MessageResponse:
         """Mail a confirmation link to the new address; the answer is the same whether or not it is taken."""
         await addresses.request_change(
-            user, data.current_password, data.new_email, client_of(request), device_cookie.read(request)
+            user,
+            current_session_handle(request),
+            data.current_password,
+            data.new_email,
+            client_of(request),
+            device_cookie.read(request),
         )
         return MessageResponse(message=CHANGE_REQUESTED_REPLY)
 
@@ -101,7 +113,7 @@ class AccountController(Controller):
         "/delete-account",
         status_code=204,
         guards=[requires_verified_email],
-        operation_class=problems(InvalidCredentials, EmailNotVerified, RateLimited),
+        operation_class=problems(InvalidCredentials, ReauthenticationRequired, EmailNotVerified, RateLimited),
     )
     async def delete_account(
         self,

@@ -10,7 +10,13 @@ from litestar.params import JSONBody
 
 from pet_auth.domain.account import AccountService
 from pet_auth.domain.auth import AuthService
-from pet_auth.domain.errors import EmailTaken, InvalidCredentials, PasswordCheckUnavailable, RateLimited
+from pet_auth.domain.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    PasswordCheckUnavailable,
+    RateLimited,
+    ReauthenticationRequired,
+)
 from pet_auth.domain.models import CurrentUser, MfaChallenge
 from pet_auth.http.cookies import HttpOnlyCookie, renewed_response, signed_in_response
 from pet_auth.http.guards import client_ip, client_of, guarded_get
@@ -99,7 +105,7 @@ class SignedInAuthController(Controller):
     @post(
         "/change-password",
         status_code=204,
-        operation_class=problems(InvalidCredentials, RateLimited, PasswordCheckUnavailable),
+        operation_class=problems(InvalidCredentials, ReauthenticationRequired, RateLimited, PasswordCheckUnavailable),
     )
     async def change_password(
         self,

@@ -19,6 +19,7 @@ from pet_auth.domain.errors import (
     MfaNotEnabled,
     MfaSetupRequired,
     RateLimited,
+    ReauthenticationRequired,
 )
 from pet_auth.domain.mfa import MfaService
 from pet_auth.domain.models import CurrentUser
@@ -59,7 +60,9 @@ class MfaController(Controller):
     @post(
         "/mfa/totp/setup",
         status_code=200,
-        operation_class=problems(InvalidCredentials, EmailNotVerified, MfaAlreadyEnabled, RateLimited),
+        operation_class=problems(
+            InvalidCredentials, ReauthenticationRequired, EmailNotVerified, MfaAlreadyEnabled, RateLimited
+        ),
     )
     async def setup_totp(
         self,
@@ -71,7 +74,13 @@ class MfaController(Controller):
     ) -> TotpSetupResponse:
         """A new authenticator secret (and its otpauth:// URI for a QR code); not active until confirmed, within ten
         minutes. Needs a verified address."""
-        setup = await mfa.begin_setup(user, data.current_password, client_of(request), device_cookie.read(request))
+        setup = await mfa.begin_setup(
+            user,
+            current_session_handle(request),
+            data.current_password,
+            client_of(request),
+            device_cookie.read(request),
+        )
         return TotpSetupResponse(secret=setup.secret, otpauth_uri=setup.otpauth_uri)
 
     @post(
@@ -96,7 +105,7 @@ class MfaController(Controller):
     @post(
         "/mfa/recovery-codes",
         status_code=200,
-        operation_class=problems(InvalidCredentials, InvalidCode, MfaNotEnabled, RateLimited),
+        operation_class=problems(InvalidCredentials, ReauthenticationRequired, InvalidCode, MfaNotEnabled, RateLimited),
     )
     async def replace_recovery_codes(
         self,
@@ -121,7 +130,7 @@ class MfaController(Controller):
     @post(
         "/mfa/disable",
         status_code=204,
-        operation_class=problems(InvalidCredentials, InvalidCode, MfaNotEnabled, RateLimited),
+        operation_class=problems(InvalidCredentials, ReauthenticationRequired, InvalidCode, MfaNotEnabled, RateLimited),
     )
     async def disable_mfa(
         self,

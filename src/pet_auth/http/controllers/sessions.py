@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from pet_auth.domain.account import AccountService
-from pet_auth.domain.errors import SessionNotFound
+from pet_auth.domain.errors import ReauthenticationRequired, SessionNotFound
 from pet_auth.domain.models import CurrentUser
 from pet_auth.http.guards import client_of, guarded_get
 from pet_auth.http.openapi import problems
@@ -47,9 +47,9 @@ class SessionsController(Controller):
         if session_id == current_session_handle(request):
             drop_session_cookie(request)
 
-    @post("/revoke-others", status_code=204, operation_class=problems())
+    @post("/revoke-others", status_code=204, operation_class=problems(ReauthenticationRequired))
     async def revoke_other_sessions(
         self, request: AnyRequest, user: NamedDependency[CurrentUser], account: NamedDependency[AccountService]
     ) -> None:
-        """End every session of the user but this one."""
-        await account.end_other_sessions(user.id, current_session_handle(request), client_of(request))
+        """End every session of the user but this one (sudo mode)."""
+        await account.end_other_sessions(user, current_session_handle(request), client_of(request))
