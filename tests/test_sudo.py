@@ -129,8 +129,8 @@ async def test_a_code_without_two_factor_sign_in_is_refused(client: Client, db: 
 async def test_reauthentication_takes_exactly_one_proof(client: Client, db: AsyncEngine, body: dict[str, str]) -> None:
     await signed_in(client, db)
     response = await client.post(REAUTHENTICATE, json=body)
-    assert response.status_code == 400
-    assert problem_code(response) == "validation_error"
+    assert response.status_code == 401
+    assert problem_code(response) == "invalid_credentials"
 
 
 async def test_reauthentication_needs_a_session(client: Client) -> None:

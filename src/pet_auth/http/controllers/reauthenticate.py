@@ -9,10 +9,8 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from pet_auth.domain.errors import (
-    FieldError,
     InvalidCode,
     InvalidCredentials,
-    InvalidInput,
     MfaNotEnabled,
     RateLimited,
 )
@@ -57,4 +55,5 @@ class ReauthenticateController(Controller):
         elif data.code is not None and data.password is None:
             await mfa.reauthenticate(user, caller, data.code, client)
         else:
-            raise InvalidInput(FieldError("body", "send one of password and code"))
+            # As the sign-in's second step: no proof, or two, is a failed proof (a 401), nothing counted.
+            raise InvalidCredentials("Send one proof: your password, or a code from your authenticator app.")
