@@ -9,7 +9,7 @@ CLIENT := clients/typescript
 CLIENT_DEPS := $(CLIENT)/node_modules/.package-lock.json
 
 .PHONY: dev start migrate revision test test-fast lint bench purge purge-tokens env client client-deps client-check \
-	infra-up infra-down infra-reset
+	infra-up infra-down infra-reset docs docs-check
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -105,6 +105,16 @@ lint: $(STAMP)  ## ruff, ruff format, mypy --strict, no function in src/ over 60
 	$(BIN)/mypy
 	$(BIN)/python -m tools.check_function_length src
 	$(BIN)/pytest -q -p no:cacheprovider $(STRUCTURE_TESTS)
+
+# The docs site (mkdocs.yml, docs/): MkDocs with the Material theme.
+docs: $(STAMP)  ## serve the docs site with live reload on http://127.0.0.1:8000
+	$(BIN)/mkdocs serve
+
+docs-check: $(STAMP) $(CLIENT_DEPS)  ## build the docs site with --strict (into a temporary directory); docs/frontend.md's examples compile
+	@# Not --quiet: it hides the warnings that --strict turns into a failure. NO_MKDOCS_2_WARNING: Material's banner.
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir "$$out"
+	cd $(CLIENT) && npm run --silent typecheck:docs
 
 bench: $(STAMP)  ## /me and login throughput against the Express peer, then the cost at 1k/100k/1M sessions
 	$(BIN)/python bench/run.py

@@ -1,6 +1,6 @@
 """What `python -m pet_auth serve` promises under either HTTP server (HTTP_SERVER=uvicorn, the default, or
 granian): it serves with its databases down, the body limit, graceful shutdown, WEB_CONCURRENCY workers, no access
-log; and the one difference, the Server header, which is why uvicorn stays the default (README, Performance).
+log; and the one difference, the Server header, which is why uvicorn stays the default (docs/performance.md).
 (The forwarded-header rule under both: tests/test_client_addresses.py.)"""
 
 from __future__ import annotations

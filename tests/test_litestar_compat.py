@@ -1,5 +1,5 @@
 """Tripwires of the fence (src/pet_auth/http/litestar_compat.py): each fails when a Litestar release changes the
-behaviour that a use of its internals relies on. Run this file first after moving the Litestar pin (README,
+behaviour that a use of its internals relies on. Run this file first after moving the Litestar pin (docs/development.md,
 Upgrading Litestar). No server is needed: each builds a small app of its own."""
 
 from __future__ import annotations

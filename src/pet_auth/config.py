@@ -41,7 +41,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     host: str = "127.0.0.1"
     port: Positive = 3000
     web_concurrency: Positive = 1
-    # The HTTP server of `python -m pet_auth serve` (README, Performance): uvicorn sends no Server header; Granian
+    # The HTTP server of `python -m pet_auth serve` (docs/performance.md): uvicorn sends no Server header; Granian
     # is faster but names itself in one on every response, which it cannot be told not to do.
     http_server: Literal["uvicorn", "granian"] = "uvicorn"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/pet_auth"

@@ -1,4 +1,5 @@
-"""The import rules of the layout (README, Layout), read from the source with `ast`: nothing is imported or run.
+"""The import rules of the layout (docs/development.md, Layout), read from the source with `ast`: nothing is
+imported or run.
 
 - The domain (pet_auth/domain) imports no adapter and no framework or driver.
 - http/ imports no database access: neither SQLAlchemy nor the driver, and of db/ only `pet_auth.db.outages`, the

@@ -45,7 +45,7 @@ def create_engine(url: str, *, pool_size: int = 20, transaction_pooler: bool = F
     return create_async_engine(
         url,
         # Connections beyond pool_size are closed when returned: a pool smaller than the usual concurrency (16
-        # logins at once) opened and closed a PostgreSQL connection, a server process, for one login in three.
+        # logins at once) kept opening and closing PostgreSQL connections, a server process each.
         pool_size=pool_size,
         max_overflow=10,
         pool_timeout=5,
@@ -95,7 +95,7 @@ def _repositories(connection: AsyncConnection) -> Repositories:
 
 class Database:
     """Repositories run Core statements on a connection. Every statement of the service is explicit, so the ORM
-    session's identity map and flushes would only add work: measured, about 5% more logins per second without them.
+    session's identity map and flushes would only add work (measured: docs/performance.md).
     """
 
     def __init__(self, engine: AsyncEngine) -> None:

@@ -1,7 +1,7 @@
 """The fence: every use of a private or internal Litestar name, and of Litestar behaviour its documentation does not
 promise, is here and nowhere else. pyproject.toml pins Litestar to the minor release this was checked against;
-tests/test_litestar_compat.py holds one tripwire per use below, to run first when the pin moves (README, Upgrading
-Litestar).
+tests/test_litestar_compat.py holds one tripwire per use below, to run first when the pin moves (docs/development.md,
+Upgrading Litestar).
 
 1. CORS (`install_cors`): the class `Litestar(cors_config=...)` installs is internal since 2.9
    (`litestar.middleware._internal.cors.CORSMiddleware`); we put it where Litestar does (`app.asgi_handler`, around
@@ -65,8 +65,9 @@ _AsyncGuard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], A
 class SharedHandlerRoute(HTTPRouteHandler):
     """A route whose guards are handed the route handler itself, not a fresh copy of it per request.
 
-    Litestar copies the handler (some 60 attributes) for every guard call, in case a guard changes it; on
-    `/me`, the hot path, that copy was 7% of the server's CPU. Our guards read the connection, never the handler.
+    Litestar copies the handler (some 60 attributes) for every guard call, in case a guard changes it, on every
+    signed-in request (the hot path, `/me`, included; its cost: docs/performance.md). Our guards read the
+    connection, never the handler.
     """
 
     async def authorize_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:

@@ -75,7 +75,7 @@ def security_headers(*, hsts: bool) -> Callable[[Message, Scope], Awaitable[None
 
     async def add_security_headers(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
-            # Raw pairs, encoded once: going through MutableScopeHeaders cost about 4% of a `/me` request.
+            # Raw pairs, encoded once: MutableScopeHeaders would scan the headers again for each one we add.
             kept = [header for header in message.get("headers", ()) if header[0].lower() not in names]
             message["headers"] = kept + added
 

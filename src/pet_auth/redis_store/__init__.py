@@ -16,6 +16,6 @@ whose modules say `import redis` / `from redis.asyncio import ...` and mean redi
 would still work, but `pet_auth.redis` next to `redis` invites a reader (and any tool run with `src/pet_auth` on
 its path) to confuse the two. `redis_store` says what it is: the Redis side of storage, as `db/` is PostgreSQL's.
 
-The session store's logger keeps its name, `pet_auth.sessions`: the README documents it and operators may filter
+The session store's logger keeps its name, `pet_auth.sessions`: docs/operations.md documents it and operators may filter
 on it.
 """

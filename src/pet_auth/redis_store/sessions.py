@@ -38,7 +38,7 @@ from pet_auth.domain.tokens import new_token, short_keyed_digest
 from pet_auth.redis_store.batch import ReadBatcher
 from pet_auth.redis_store.client import TIMEOUT_SECONDS, AnyRedis, connection_for
 
-logger = logging.getLogger("pet_auth.sessions")  # the name the README documents, not the module's
+logger = logging.getLogger("pet_auth.sessions")  # the name docs/operations.md documents, not the module's
 
 PROFILE = "u"
 PROFILE_VERSION = "p"
