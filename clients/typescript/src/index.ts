@@ -41,6 +41,9 @@ export type SecurityEventKind = components["schemas"]["EventKind"];
 /** A page of the activity log: `before` (the previous page's `nextBefore`) and `limit` (1 to 100, default 20). */
 export type SecurityEventsQuery = { before?: number; limit?: number };
 
+/** A way to re-authenticate for sudo mode, as `reauthentication_required` lists them. */
+export type ReauthenticationMethod = "password" | "totp" | "passkey";
+
 export interface FieldError {
   readonly field: string;
   readonly message: string;
@@ -63,6 +66,8 @@ export class AuthError<Id extends OperationId = OperationId> extends Error {
     readonly errors: readonly FieldError[],
     /** Seconds to wait before trying again (`rate_limited` only; `null` otherwise). */
     readonly retryAfter: number | null,
+    /** The ways this user can re-authenticate (`reauthentication_required` only; empty otherwise). */
+    readonly methods: readonly ReauthenticationMethod[] = [],
   ) {
     super(detail);
   }
@@ -104,6 +109,7 @@ async function outcome<Id extends OperationId, Data>(
     error.detail,
     error.errors ?? [],
     Number.isNaN(retryAfter) ? null : retryAfter,
+    error.methods ?? [],
   );
 }
 
@@ -111,6 +117,7 @@ interface ProblemShape {
   code: string;
   detail: string;
   errors?: FieldError[];
+  methods?: ReauthenticationMethod[];
 }
 
 function isProblem(body: unknown): body is ProblemShape {
