@@ -271,7 +271,10 @@ def test_the_relying_party_defaults_to_the_frontend() -> None:
     assert settings.webauthn_rp_name == "Pet Manager"
     assert settings.webauthn_challenge_ttl == 300
     development = load_settings({**TEST}, env_file=None)
-    assert (development.relying_party_id, development.relying_party_origins) == ("localhost", ("http://localhost:5173",))
+    assert (development.relying_party_id, development.relying_party_origins) == (
+        "localhost",
+        ("http://localhost:5173",),
+    )
 
 
 def test_production_accepts_a_parent_domain_for_several_origins() -> None:
@@ -317,5 +320,5 @@ def test_development_allows_http_origins_but_not_a_mismatched_rp_id() -> None:
     environ = {**TEST, "WEBAUTHN_ORIGINS": "http://pets.test:8080", "WEBAUTHN_RP_ID": "pets.test"}
     settings = load_settings(environ, env_file=None)
     assert settings.relying_party_origins == ("http://pets.test:8080",)
-    with pytest.raises(SettingsError, match="^WEBAUTHN_RP_ID"):
+    with pytest.raises(SettingsError, match=r"^WEBAUTHN_RP_ID"):
         load_settings({**TEST, "WEBAUTHN_RP_ID": "example.com"}, env_file=None)

@@ -36,7 +36,7 @@ def cors_config(origins: list[str]) -> CORSConfig:
     return CORSConfig(
         allow_origins=origins,
         allow_credentials=True,
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Content-Type"],
         max_age=600,
     )

@@ -71,6 +71,7 @@ LIMITS = Limits(
     mfa_failures_per_account=Limit("mfa-failures", 2, 900),
     mfa_failure_notices_per_account=Limit("mfa-failure-notices", 1, 900),
     email_changed_notices_per_address=Limit("email-changed-notices", 3, 3600),
+    passkey_options_per_ip=Limit("passkey-options-ip", 100, 900),
 )
 # Two-factor sign-in turned on within this before a reset is removed by it (RESET_REMOVES_MFA_ENABLED_WITHIN).
 REMOVES_MFA_ENABLED_WITHIN = timedelta(days=1)

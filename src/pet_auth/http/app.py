@@ -55,7 +55,7 @@ def create_app(services: Services, settings: Settings) -> Litestar:
         CORSConfig(
             allow_origins=list(settings.cors_origins),
             allow_credentials=True,
-            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Content-Type"],
             max_age=600,
         ),
@@ -98,12 +98,16 @@ def _dependencies(services: Services, settings: Settings) -> dict[str, Provide]:
         "account": _provide(services.account),
         "addresses": _provide(services.addresses),
         "mfa": _provide(services.mfa),
+        "passkeys": _provide(services.passkeys),
         "pings": _provide(services.pings),
         "device_cookie": _provide(
             HttpOnlyCookie(settings.device_cookie_name, settings.is_production, DEVICE_COOKIE_MAX_AGE)
         ),
         "mfa_cookie": _provide(
             HttpOnlyCookie(settings.mfa_cookie_name, settings.is_production, settings.mfa_pending_ttl)
+        ),
+        "passkey_cookie": _provide(
+            HttpOnlyCookie(settings.passkey_cookie_name, settings.is_production, settings.webauthn_challenge_ttl)
         ),
     }
 

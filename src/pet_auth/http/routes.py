@@ -20,6 +20,7 @@ from pet_auth.http.controllers.account import AccountController, EmailLinkContro
 from pet_auth.http.controllers.auth import AuthController, SignedInAuthController
 from pet_auth.http.controllers.health import HealthController
 from pet_auth.http.controllers.mfa import MfaController, MfaSignInController
+from pet_auth.http.controllers.passkeys import PasskeysController, PasskeySignInController
 from pet_auth.http.controllers.password_reset import PasswordResetController
 from pet_auth.http.controllers.security_events import SecurityEventsController
 from pet_auth.http.controllers.sessions import SessionsController
@@ -42,6 +43,7 @@ def signed_in_router() -> Router:
             AccountController,
             SessionsController,
             SecurityEventsController,
+            PasskeysController,
         ],
     )
 
@@ -51,6 +53,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     return [
         AuthController,
         MfaSignInController,
+        PasskeySignInController,
         PasswordResetController,
         EmailLinkController,
         signed_in_router(),
