@@ -124,13 +124,14 @@ class PasskeyService:
     async def registration_options(self, user: CurrentUser, caller: str | None) -> OptionsJSON:
         """Creation options for a new passkey of the signed-in user, the challenge bound to the caller's session."""
         handle = _session(caller)
-        if not user.profile.email_verified:
-            raise EmailNotVerified
         async with self._db.transaction() as repos:
+            account = await repos.users.get(user.id)  # as PostgreSQL has it: the address may be verified since
             user_handle = await repos.users.webauthn_user_handle(user.id)
             existing = await repos.passkeys.descriptors_for_user(user.id)
-        if user_handle is None:
+        if account is None or user_handle is None:
             raise InvalidCredentials
+        if not account.profile.email_verified:
+            raise EmailNotVerified
         if len(existing) >= MAX_PASSKEYS:
             raise PasskeyLimitReached
         challenge = ceremonies.new_challenge()
