@@ -254,7 +254,8 @@ def test_the_passkey_routes_state_their_problems(printed_document: dict[str, Any
 
 def test_the_passkey_options_are_webauthns_json(printed_document: dict[str, Any]) -> None:
     """The options answered are WebAuthn's JSON objects, camelCase, so that a browser hands them to
-    `navigator.credentials` as they are; the answers taken are RegistrationResponseJSON and AuthenticationResponseJSON."""
+    `navigator.credentials` as they are; the answers taken are RegistrationResponseJSON and
+    AuthenticationResponseJSON."""
     schemas = printed_document["components"]["schemas"]
     creation = schemas["PublicKeyCredentialCreationOptionsJSON"]
     assert set(creation["required"]) == {

@@ -115,8 +115,10 @@ class PasswordResetService:
             # The account as the reset leaves it (two-factor sign-in removed or kept): a password too short for
             # it undoes the whole transaction, and the link stays usable.
             self._policy.check(new_password, mfa=user.profile.mfa_enabled)
-            detail = {"mfaRemoved": mfa_removed, "passkeysRemoved": len(passkeys_removed)}
-            await repos.security_events.add(user_id, security_event(EventKind.PASSWORD_RESET, client, **detail))
+            # `passkeysRemoved` only when the reset removed any.
+            detail = {"passkeysRemoved": len(passkeys_removed)} if passkeys_removed else {}
+            event = security_event(EventKind.PASSWORD_RESET, client, mfaRemoved=mfa_removed, **detail)
+            await repos.security_events.add(user_id, event)
             kept = tuple(passkey.name for passkey in await repos.passkeys.list_for_user(user_id))
             # Inside the transaction: if Redis fails, nothing commits and the link stays usable. The new version
             # also starts the account's sign-in limits afresh: the link proved the mailbox.
