@@ -19,6 +19,7 @@ from pet_auth.http import metrics
 from pet_auth.http.cookies import DEVICE_COOKIE_MAX_AGE, HttpOnlyCookie
 from pet_auth.http.cors import enable_cors
 from pet_auth.http.errors import exception_handlers
+from pet_auth.http.litestar_compat import allow_every_method
 from pet_auth.http.openapi import openapi_config
 from pet_auth.http.requests import ApiRequest
 from pet_auth.http.routes import route_handlers as app_routes
@@ -60,6 +61,7 @@ def create_app(services: Services, settings: Settings) -> Litestar:
             max_age=600,
         ),
     )
+    allow_every_method(app)
     return app
 
 

@@ -251,11 +251,27 @@ PublicKeyType = Literal["public-key"]
 Transport = Literal["ble", "cable", "hybrid", "internal", "nfc", "smart-card", "usb"]
 Requirement = Literal["discouraged", "preferred", "required"]
 Attachment = Literal["platform", "cross-platform"]
+# As domain/passkeys.py `passkey_name` checks them: no control characters (Unicode category Cc) and, for a new name,
+# one that is not only spaces; outer spaces are trimmed.
+_NO_CONTROL = r"[^\u0000-\u001f\u007f-\u009f]*"
 PasskeyName = Annotated[
     str,
     msgspec.Meta(
+        min_length=1,
         max_length=MAX_NAME_LENGTH,
-        description=f"1 to {MAX_NAME_LENGTH} characters once trimmed, no control characters.",
+        pattern=rf"^{_NO_CONTROL}[^\s\u0000-\u001f\u007f-\u009f]{_NO_CONTROL}$",
+        description=f"1 to {MAX_NAME_LENGTH} characters, not only spaces (which are trimmed), no control characters.",
+        examples=["iPhone"],
+    ),
+]
+# Registering, a name is optional: none, or only spaces, names the passkey "Passkey".
+OptionalPasskeyName = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=MAX_NAME_LENGTH,
+        pattern=rf"^{_NO_CONTROL}$",
+        description=f"At most {MAX_NAME_LENGTH} characters, no control characters; outer spaces are trimmed. "
+        'Without one (or only spaces): "Passkey".',
         examples=["iPhone"],
     ),
 ]
@@ -354,8 +370,7 @@ class AuthenticationResponseJSON(Schema):
 
 class RegisterPasskeyRequest(Schema):
     credential: RegistrationResponseJSON
-    # Without one (or blank): "Passkey".
-    name: PasskeyName | None = None
+    name: OptionalPasskeyName | None = None
 
 
 class PasskeyCredentialRequest(Schema):
