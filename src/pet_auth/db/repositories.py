@@ -186,8 +186,11 @@ class UserRepository:
         return await self._advance(user_id, verified_version, {"credential_version": UserRow.credential_version + 1})
 
     async def webauthn_user_handle(self, user_id: int) -> bytes | None:
-        """The user's handle; the first call stores a new one. One statement under the row's lock: concurrent first
-        calls all return the handle that was stored."""
+        """The user's handle; the first call stores a new one, in one statement under the row's lock: concurrent first
+        calls all return the handle that was stored. Later calls only read it."""
+        stored = await self._connection.scalar(select(UserRow.webauthn_user_handle).where(UserRow.id == user_id))
+        if stored is not None:
+            return bytes(stored)
         statement = (
             update(UserRow)
             .where(UserRow.id == user_id)
