@@ -1,8 +1,11 @@
 """Schemathesis hooks for the CLI runs of tests/test_schemathesis.py (loaded through SCHEMATHESIS_HOOKS).
 
-`positive_data_acceptance` fails any schema-valid request that is answered 400. Three such refusals depend on what
+`positive_data_acceptance` fails any schema-valid request that is answered 400. Four such refusals depend on what
 no schema states, so this check replaces it and excuses exactly those, by their problem body:
 - a well-formed token that was never issued (`invalid_token`): only an emailed link holds a live one;
+- a passkey's answer without a live challenge (`passkey_challenge_invalid`), or one no authenticator made
+  (`passkey_invalid`): only the options of the same session or flow hold a challenge, and only an authenticator's
+  key signs it;
 - a password on the bundled list of ~20,000 leaked passwords (`validation_error`, "is too common"): the list is no
   pattern, and listing it in the document would make it ~200 KB; likewise one found in the corpus of breached
   passwords, when BREACHED_PASSWORD_CHECK is on;
@@ -32,7 +35,7 @@ def _beyond_the_schema(response: Any) -> bool:
         problem = json.loads(response.content)
     except ValueError:
         return False
-    if problem.get("code") == "invalid_token":
+    if problem.get("code") in ("invalid_token", "passkey_challenge_invalid", "passkey_invalid"):
         return True
     errors = problem.get("errors") or []
     return (

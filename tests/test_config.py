@@ -259,3 +259,66 @@ def test_serve_reports_a_metrics_bind_it_cannot_listen_on_with_one_line(tmp_path
         environ = {"SESSION_SECRET": STRONG_SECRET, "METRICS_ENABLED": "true", "METRICS_BIND": bind}
         lines = _refusal([sys.executable, "-m", "pet_auth", "serve"], tmp_path, environ)
     assert lines == [f"pet_auth: METRICS_BIND {bind} cannot be listened on: Address already in use"]
+
+
+# --- passkeys (WebAuthn): the relying party ---------------------------------------------------------------------
+
+
+def test_the_relying_party_defaults_to_the_frontend() -> None:
+    settings = load_settings({**TEST, "FRONTEND_URL": "https://pets.example.com/app/"}, env_file=None)
+    assert settings.relying_party_id == "pets.example.com"
+    assert settings.relying_party_origins == ("https://pets.example.com",)
+    assert settings.webauthn_rp_name == "Pet Manager"
+    assert settings.webauthn_challenge_ttl == 300
+    development = load_settings({**TEST}, env_file=None)
+    assert (development.relying_party_id, development.relying_party_origins) == (
+        "localhost",
+        ("http://localhost:5173",),
+    )
+
+
+def test_production_accepts_a_parent_domain_for_several_origins() -> None:
+    environ = {
+        "SESSION_SECRET": STRONG_SECRET,
+        "FRONTEND_URL": "https://app.example.com",
+        "CORS_ORIGINS": "https://app.example.com",
+        "WEBAUTHN_RP_ID": "example.com",
+        "WEBAUTHN_ORIGINS": "https://app.example.com, https://example.com/",
+        "WEBAUTHN_RP_NAME": "Pets",
+    }
+    settings = load_settings(environ, env_file=None)
+    assert settings.relying_party_id == "example.com"
+    assert settings.relying_party_origins == ("https://app.example.com", "https://example.com")
+
+
+@pytest.mark.parametrize(
+    ("rp_id", "origins", "named"),
+    [
+        ("example.com", "https://app.example.org", "WEBAUTHN_RP_ID"),  # not a suffix of the host
+        ("example.com", "https://badexample.com", "WEBAUTHN_RP_ID"),  # a suffix, but not after a dot
+        ("app.example.com", "https://example.com", "WEBAUTHN_RP_ID"),  # longer than the host
+        ("com", "https://app.example.com", "WEBAUTHN_RP_ID"),  # a bare public suffix
+        ("example.com", "http://app.example.com", "WEBAUTHN_ORIGINS"),  # not https
+        ("example.com", "https://app.example.com/login", "WEBAUTHN_ORIGINS"),  # not an origin
+        ("example.com", "app.example.com", "WEBAUTHN_ORIGINS"),
+    ],
+)
+def test_production_refuses_a_relying_party_that_cannot_work(rp_id: str, origins: str, named: str) -> None:
+    environ = {
+        "SESSION_SECRET": STRONG_SECRET,
+        "FRONTEND_URL": "https://app.example.com",
+        "CORS_ORIGINS": "https://app.example.com",
+        "WEBAUTHN_RP_ID": rp_id,
+        "WEBAUTHN_ORIGINS": origins,
+    }
+    with pytest.raises(SettingsError, match=f"^{named} ") as caught:
+        load_settings(environ, env_file=None)
+    assert "\n" not in str(caught.value)
+
+
+def test_development_allows_http_origins_but_not_a_mismatched_rp_id() -> None:
+    environ = {**TEST, "WEBAUTHN_ORIGINS": "http://pets.test:8080", "WEBAUTHN_RP_ID": "pets.test"}
+    settings = load_settings(environ, env_file=None)
+    assert settings.relying_party_origins == ("http://pets.test:8080",)
+    with pytest.raises(SettingsError, match=r"^WEBAUTHN_RP_ID"):
+        load_settings({**TEST, "WEBAUTHN_RP_ID": "example.com"}, env_file=None)

@@ -178,5 +178,5 @@ async def test_every_answer_to_the_spa_carries_its_cors_grant_once(client: Clien
         assert response.headers.get_list("access-control-allow-origin") == [SPA_ORIGIN]
         assert response.headers.get_list("access-control-allow-credentials") == ["true"]
         assert response.headers.get_list("vary") == ["Origin"]
-        assert response.headers.get_list("access-control-allow-methods") == ["DELETE, GET, OPTIONS, POST"]
+        assert response.headers.get_list("access-control-allow-methods") == ["DELETE, GET, OPTIONS, PATCH, POST"]
         assert response.headers.get_list("access-control-allow-headers") == ["content-type"]

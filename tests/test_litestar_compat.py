@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from litestar import Controller, Litestar, Request, Response, get, post
+from litestar import Controller, Litestar, Request, Response, delete, get, patch, post
 from litestar.config.cors import CORSConfig
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
@@ -23,7 +23,13 @@ from litestar.testing import TestClient
 from litestar.types import Empty, HTTPResponseStartEvent, Message, Scopes, ScopeSession, Send
 
 from pet_auth.http.cors import enable_cors
-from pet_auth.http.litestar_compat import SharedHandlerRoute, field_errors, install_cors, is_malformed_body
+from pet_auth.http.litestar_compat import (
+    SharedHandlerRoute,
+    allow_every_method,
+    field_errors,
+    install_cors,
+    is_malformed_body,
+)
 from pet_auth.http.requests import ApiRequest
 from pet_auth.http.schemas import ChangePasswordRequest
 
@@ -36,7 +42,7 @@ def cors_config(origins: list[str]) -> CORSConfig:
     return CORSConfig(
         allow_origins=origins,
         allow_credentials=True,
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Content-Type"],
         max_age=600,
     )
@@ -326,3 +332,23 @@ def test_the_session_middleware_drives_its_backend_as_the_session_cookie_expects
         calls.clear()
         assert "x-stored" not in client.get("/health", headers={"Cookie": "sid=t0k3n"}).headers
         assert calls == ["health"]
+
+
+def test_the_automatic_options_handler_of_a_path_with_several_methods_allows_them_all() -> None:
+    """Litestar keeps the OPTIONS handler made for a path's first handler (`Allow` of that method alone);
+    `allow_every_method` points it at the path's route as the app has it."""
+
+    @patch("/thing", sync_to_thread=False)
+    def change() -> None:
+        return None
+
+    @delete("/thing", sync_to_thread=False)
+    def remove() -> None:
+        return None
+
+    app = Litestar(route_handlers=[change, remove])
+    with TestClient(app) as client:
+        assert set(client.options("/thing").headers["allow"].split(", ")) < {"DELETE", "OPTIONS", "PATCH"}
+    allow_every_method(app)
+    with TestClient(app) as client:
+        assert client.options("/thing").headers["allow"] == "DELETE, OPTIONS, PATCH"

@@ -126,6 +126,8 @@ def test_the_activity_log_states_its_query_and_its_kinds(printed_document: dict[
         "session_ended",
         "other_sessions_revoked",
         "account_locked",
+        "passkey_added",
+        "passkey_removed",
     ]
 
 
@@ -137,8 +139,9 @@ def test_rate_limited_answers_state_retry_after(printed_document: dict[str, Any]
         if "429" in operation["responses"]
     ]
     # register, login, forgot-password, change-password, resend verification, change-email, delete-account, and
-    # MFA setup and confirmation, new recovery codes, disable, the sign-in's second step and re-authentication
-    assert len(limited) == 13
+    # MFA setup and confirmation, new recovery codes, disable and the sign-in's second step, the passkey sign-in's
+    # options and answer, and re-authentication (with a password or code, and with a passkey)
+    assert len(limited) == 16
     for answer in limited:
         assert answer["headers"]["Retry-After"]["required"] is True
 
@@ -168,6 +171,13 @@ def test_guarded_operations_require_the_session_cookie(printed_document: dict[st
         "replaceRecoveryCodes",
         "disableMfa",
         "securityEvents",
+        "passkeyRegistrationOptions",
+        "registerPasskey",
+        "listPasskeys",
+        "renamePasskey",
+        "deletePasskey",
+        "passkeyReauthenticationOptions",
+        "reauthenticateWithPasskey",
     }
 
 
@@ -210,3 +220,61 @@ def test_the_metrics_name_operations_of_the_document(printed_document: dict[str,
         operation["operationId"] for item in printed_document["paths"].values() for operation in item.values()
     }
     assert {*metrics._REVOCATIONS, *metrics._SIGN_INS, metrics._REGISTRATION} <= operations
+
+
+def test_the_passkey_routes_state_their_problems(printed_document: dict[str, Any]) -> None:
+    paths = printed_document["paths"]
+    assert problem_codes(paths["/api/auth/login/passkey/options"]["post"]) == {
+        "403": ["forbidden_origin"],
+        "415": ["unsupported_media_type"],
+        "429": ["rate_limited"],
+        "503": ["service_unavailable"],
+    }
+    assert problem_codes(paths["/api/auth/login/passkey"]["post"]) == {
+        "400": ["malformed_json", "passkey_challenge_invalid", "validation_error"],
+        "401": ["invalid_credentials", "passkey_invalid", "passkey_not_recognized"],
+        "403": ["forbidden_origin"],
+        "413": ["request_too_large"],
+        "415": ["unsupported_media_type"],
+        "429": ["rate_limited"],
+        "503": ["service_unavailable"],
+    }
+    register = problem_codes(paths["/api/auth/passkeys/register"]["post"])
+    assert register["400"] == ["malformed_json", "passkey_challenge_invalid", "passkey_invalid", "validation_error"]
+    assert register["409"] == ["passkey_already_registered", "passkey_limit_reached"]
+    assert register["403"] == ["email_not_verified", "forbidden_origin"]
+    options = problem_codes(paths["/api/auth/passkeys/register/options"]["post"])
+    assert options["409"] == ["passkey_limit_reached"]
+    item = paths["/api/auth/passkeys/{passkey_id}"]
+    assert problem_codes(item["delete"])["409"] == ["last_sign_in_method"]
+    assert problem_codes(item["delete"])["404"] == ["not_found"]
+    assert problem_codes(item["patch"])["404"] == ["not_found"]
+    assert problem_codes(item["patch"])["400"] == ["malformed_json", "validation_error"]
+    reauthenticate = problem_codes(paths["/api/auth/reauthenticate/passkey"]["post"])
+    assert reauthenticate["401"] == ["not_authenticated", "passkey_invalid", "passkey_not_recognized"]
+
+
+def test_the_passkey_options_are_webauthns_json(printed_document: dict[str, Any]) -> None:
+    """The options answered are WebAuthn's JSON objects, camelCase, so that a browser hands them to
+    `navigator.credentials` as they are; the answers taken are RegistrationResponseJSON and
+    AuthenticationResponseJSON."""
+    schemas = printed_document["components"]["schemas"]
+    creation = schemas["PublicKeyCredentialCreationOptionsJSON"]
+    assert set(creation["required"]) == {
+        "rp",
+        "user",
+        "challenge",
+        "pubKeyCredParams",
+        "timeout",
+        "excludeCredentials",
+        "authenticatorSelection",
+        "attestation",
+    }
+    request = schemas["PublicKeyCredentialRequestOptionsJSON"]
+    assert set(request["required"]) == {"challenge", "timeout", "rpId", "allowCredentials", "userVerification"}
+    assert set(schemas["AuthenticatorAttestationResponseJSON"]["required"]) == {"clientDataJSON", "attestationObject"}
+    assertion = schemas["AuthenticatorAssertionResponseJSON"]
+    assert set(assertion["required"]) == {"clientDataJSON", "authenticatorData", "signature"}
+    assert set(schemas["AuthenticationResponseJSON"]["required"]) == {"id", "rawId", "type", "response"}
+    assert set(schemas["PasskeyOut"]["required"]) == {"id", "name", "createdAt", "lastUsedAt", "backedUp", "transports"}
+    assert schemas["RenamePasskeyRequest"]["properties"]["name"]["maxLength"] == 120

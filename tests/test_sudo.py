@@ -13,6 +13,11 @@ from tests.support.authenticator import code_at, current_step, enable_mfa, mark_
 from tests.support.clients import PASSWORD, Client, MakeClient, forget_device, problem_code, register, unique_email
 from tests.support.smtp import MailSink
 from tests.support.sudo import REAUTHENTICATE, let_sudo_lapse
+from tests.support.webauthn import REAUTHENTICATE as PASSKEY_REAUTHENTICATE
+from tests.support.webauthn import REAUTHENTICATE_OPTIONS as PASSKEY_REAUTHENTICATE_OPTIONS
+from tests.support.webauthn import REGISTER as PASSKEY_REGISTER
+from tests.support.webauthn import REGISTER_OPTIONS as PASSKEY_REGISTER_OPTIONS
+from tests.support.webauthn import SoftwareAuthenticator, register_passkey
 
 NEW_PASSWORD = "a brand new passphrase 42"
 
@@ -163,3 +168,33 @@ async def test_a_session_renewed_by_a_mailed_link_has_proved_nothing(
     assert_reauthentication_required(await client.post("/api/auth/sessions/revoke-others"), ["password"])
     assert (await client.post(REAUTHENTICATE, json={"password": PASSWORD})).status_code == 204
     assert (await client.post("/api/auth/sessions/revoke-others")).status_code == 204
+
+
+async def test_adding_or_removing_a_passkey_needs_sudo_mode_and_a_passkey_reopens_it(
+    client: Client, settings: Settings, redis: Redis, db: AsyncEngine
+) -> None:
+    await signed_in(client, db)
+    authenticator = SoftwareAuthenticator(origin=settings.frontend_url)
+    passkey = await register_passkey(client, authenticator)  # a fresh sign-in: in sudo mode
+    await let_sudo_lapse(client, settings, redis)
+    methods = ["password", "passkey"]
+    assert_reauthentication_required(await client.post(PASSKEY_REGISTER_OPTIONS), methods)
+    credential = authenticator.create(await options_in_sudo_mode(client))
+    await let_sudo_lapse(client, settings, redis)
+    assert_reauthentication_required(await client.post(PASSKEY_REGISTER, json={"credential": credential}), methods)
+    assert_reauthentication_required(await client.delete(f"/api/auth/passkeys/{passkey['id']}"), methods)
+
+    options = await client.post(PASSKEY_REAUTHENTICATE_OPTIONS)
+    assert options.status_code == 200, options.text
+    answer = await client.post(PASSKEY_REAUTHENTICATE, json={"credential": authenticator.get(options.json())})
+    assert answer.status_code == 204, answer.text
+    assert (await client.post("/api/auth/sessions/revoke-others")).status_code == 204
+
+
+async def options_in_sudo_mode(client: Client) -> dict[str, object]:
+    """Registration options, asked for after re-authenticating with the password."""
+    assert (await client.post(REAUTHENTICATE, json={"password": PASSWORD})).status_code == 204
+    response = await client.post(PASSKEY_REGISTER_OPTIONS)
+    assert response.status_code == 200, response.text
+    options: dict[str, object] = response.json()
+    return options

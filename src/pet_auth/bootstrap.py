@@ -23,6 +23,8 @@ from pet_auth.domain.auth import AuthService
 from pet_auth.domain.devices import DeviceTokens
 from pet_auth.domain.email_links import EmailLinks
 from pet_auth.domain.mfa import FAILED_CODES_NOTICED, MfaService
+from pet_auth.domain.passkey_ceremonies import RelyingParty
+from pet_auth.domain.passkeys import PasskeyService
 from pet_auth.domain.password_reset import PasswordResetService
 from pet_auth.domain.passwords import BreachCheck, PasswordHasher, PasswordPolicy
 from pet_auth.domain.ports import Collaborators, Limit, Limits
@@ -31,6 +33,7 @@ from pet_auth.domain.sudo import SudoMode
 from pet_auth.keys import Keys, derive_keys, derive_mfa_keys
 from pet_auth.mail import ConsoleMailer, Mailer, MailNotifier, SmtpMailer
 from pet_auth.pwned import PwnedPasswords, create_client, miss_counter
+from pet_auth.redis_store.challenges import ChallengeStore
 from pet_auth.redis_store.client import TIMEOUT_SECONDS, AnyRedis, create_redis
 from pet_auth.redis_store.pending import PendingSignInStore
 from pet_auth.redis_store.ratelimit import RedisRateLimiter
@@ -73,6 +76,7 @@ class Services:
     addresses: AddressService
     mfa: MfaService
     sudo: SudoMode
+    passkeys: PasskeyService
     sessions: SessionStore
     session_digest_key: bytes  # the session cookie's digest in Redis
     pings: Pings  # "postgresql", "redis": each answers or raises
@@ -133,6 +137,7 @@ def build_services(settings: Settings) -> Services:
         addresses=AddressService(shared, auth=auth, sudo=sudo, links=links, frontend_url=settings.frontend_url),
         mfa=mfa_service(settings, shared, auth, sudo, pending),
         sudo=sudo,
+        passkeys=passkey_service(settings, shared, auth, sudo, resources.redis, keys),
         sessions=sessions,
         session_digest_key=keys.session_digest,
         pings={"postgresql": resources.db.ping, "redis": resources.redis.ping},
@@ -202,6 +207,27 @@ def mfa_service(
     )
 
 
+def passkey_service(
+    settings: Settings, shared: Collaborators, auth: AuthService, sudo: SudoMode, redis: AnyRedis, keys: Keys
+) -> PasskeyService:
+    ttl = settings.webauthn_challenge_ttl
+    return PasskeyService(
+        shared,
+        auth=auth,
+        sudo=sudo,
+        challenges=ChallengeStore(
+            redis, namespace=f"{settings.redis_namespace}:webauthn", key=keys.webauthn_challenge, ttl=ttl
+        ),
+        relying_party=RelyingParty(
+            id=settings.relying_party_id,
+            name=settings.webauthn_rp_name,
+            origins=settings.relying_party_origins,
+            timeout_ms=ttl * 1000,
+        ),
+        frontend_url=settings.frontend_url,
+    )
+
+
 def create_mailer(settings: Settings, address_hash: Callable[[str], str]) -> Mailer:
     if settings.mail_backend == "smtp":
         return SmtpMailer(
@@ -235,6 +261,9 @@ def limits_from(settings: Settings) -> Limits:
         mfa_failures_per_account=Limit("mfa-failures-account", FAILED_CODES_NOTICED - 1, window),
         mfa_failure_notices_per_account=Limit("mfa-failure-notices-account", 1, window),
         email_changed_notices_per_address=Limit("email-changed-notices", EMAIL_CHANGED_NOTICES_PER_HOUR, HOUR),
+        passkey_options_per_ip=Limit(
+            "passkey-options-ip", settings.rate_limit_passkey_options_per_ip, window, per_client_network=True
+        ),
     )
 
 

@@ -102,6 +102,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     # 32 bytes (64 hex digits or base64): the root of the keys that seal TOTP secrets and hash recovery codes.
     # Empty: derived from SESSION_SECRET (then changing SESSION_SECRET makes every user set up MFA again).
     mfa_encryption_key: str = ""
+    # Passkeys (WebAuthn). The relying party's id, a registrable suffix of every origin's host (default: the host of
+    # FRONTEND_URL), the name authenticators show, and the origins a ceremony may come from (comma-separated;
+    # default: FRONTEND_URL's origin).
+    webauthn_rp_id: str = ""
+    webauthn_rp_name: str = "Pet Manager"
+    webauthn_origins: tuple[str, ...] = ()
+    # Seconds a passkey challenge (registration, sign-in, re-authentication) stays usable, once.
+    webauthn_challenge_ttl: Positive = 300
+    # Passkey sign-in options asked for per client network per window (each stores a challenge).
+    rate_limit_passkey_options_per_ip: Positive = 100
     # Days the activity log keeps an event; older ones go with `python -m pet_auth purge` (`make purge`).
     security_events_retention_days: Positive = 90
     # The shortest new password (register, change, reset; existing ones keep working): for an account whose
@@ -176,6 +186,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     def mfa_cookie_name(self) -> str:
         return "__Host-pet_auth_mfa" if self.is_production else "pet_auth_mfa"
 
+    @property
+    def passkey_cookie_name(self) -> str:
+        """The passkey sign-in's flow cookie: it names the challenge the sign-in options gave this browser."""
+        return "__Host-pet_auth_passkey" if self.is_production else "pet_auth_passkey"
+
+    @property
+    def relying_party_id(self) -> str:
+        return (self.webauthn_rp_id or urlsplit(self.frontend_url).hostname or "").lower()
+
+    @property
+    def relying_party_origins(self) -> tuple[str, ...]:
+        return self.webauthn_origins or (_origin(self.frontend_url),)
+
 
 def decode_key(value: str) -> bytes | None:
     """A 32-byte key written as 64 hex digits or as base64 (standard or URL-safe, padding optional); None if not."""
@@ -189,6 +212,12 @@ def decode_key(value: str) -> bytes | None:
     return key if len(key) == KEY_BYTES else None
 
 
+def _origin(url: str) -> str:
+    """`scheme://host[:port]` of a URL (its path, query and fragment dropped)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _asyncpg_url(url: str) -> str:
     """The same URL with the asyncpg driver, whichever plain form was given."""
     scheme, sep, rest = url.partition("://")
@@ -197,7 +226,7 @@ def _asyncpg_url(url: str) -> str:
     return url
 
 
-_TUPLE_FIELDS = {"CORS_ORIGINS", "REDIS_SENTINELS"}
+_TUPLE_FIELDS = {"CORS_ORIGINS", "REDIS_SENTINELS", "WEBAUTHN_ORIGINS"}
 _HOST_PORT = re.compile(r"[^\s:]+:[0-9]{1,5}|\[[0-9a-fA-F:.]+\]:[0-9]{1,5}")
 _BIND = re.compile(r"(?:(?P<host>[^\s:\[\]/]+|\[[0-9a-fA-F:.]+\]):)?(?P<port>[0-9]{1,5})")
 MAX_PORT = 65535
@@ -263,6 +292,7 @@ def _check(settings: Settings) -> None:
             raise SettingsError(f"METRICS_BIND must name another port than the app's (PORT={settings.port})")
     if settings.is_production:
         _check_production(settings)
+    _check_relying_party(settings)
 
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -286,6 +316,33 @@ def _is_http_url(url: str) -> bool:
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.fragment
+
+
+def _check_relying_party(settings: Settings) -> None:
+    """Passkey settings that cannot work are refused in every environment (a browser would refuse each ceremony);
+    production also wants https origins (http only on localhost). A registrable suffix is approximated: the RP ID
+    has a dot, or is `localhost` (a bare public suffix such as `com` is refused; `co.uk` is not caught). The loopback
+    addresses pass as FRONTEND_URL does, though browsers refuse an IP address as an RP ID."""
+    rp_id = settings.relying_party_id
+    if not rp_id or ("." not in rp_id.strip(".") and rp_id not in _LOCAL_HOSTS):
+        raise SettingsError(f"WEBAUTHN_RP_ID must be a domain such as example.com or localhost, not {rp_id!r}")
+    for origin in settings.relying_party_origins:
+        try:
+            parts = urlsplit(origin)
+            host = parts.hostname
+            parts.port  # noqa: B018 - a malformed port raises here
+        except ValueError:
+            host = None
+        if host is None or parts.scheme not in ("http", "https") or parts.path or parts.query or parts.fragment:
+            raise SettingsError(f"WEBAUTHN_ORIGINS must list origins (scheme://host[:port]), not {origin!r}")
+        if host != rp_id and not host.endswith("." + rp_id):
+            raise SettingsError(
+                f"WEBAUTHN_RP_ID {rp_id!r} must be the host of every WEBAUTHN_ORIGINS origin or a suffix of it "
+                f"after a dot; {origin!r} does not match"
+            )
+        local = parts.scheme == "http" and host in _LOCAL_HOSTS
+        if settings.is_production and parts.scheme != "https" and not local:
+            raise SettingsError(f"WEBAUTHN_ORIGINS must list https origins in production, not {origin!r}")
 
 
 def _check_production(settings: Settings) -> None:

@@ -21,6 +21,7 @@ _LABELS = {
     "device_cookie": "pet_auth device cookie",
     "email_link": "pet_auth/v1/email-link",
     "mfa_pending": "pet_auth/v1/mfa-pending-sign-in",
+    "webauthn_challenge": "pet_auth/v1/webauthn-challenge",
 }
 
 
@@ -33,6 +34,7 @@ class Keys:
     device_cookie: bytes  # signs device cookies
     email_link: bytes  # stored hash of a verification or address-change link's token
     mfa_pending: bytes  # Redis key of a pending two-factor sign-in
+    webauthn_challenge: bytes  # Redis key of a passkey challenge (by session handle or flow token)
 
 
 def derive_keys(secret: str) -> Keys:

@@ -6,6 +6,7 @@ clients.py        the API through a test client: register, unique_email, PASSWOR
 accounts.py       an account through the API: signed_up, me, login, change_email, VERIFY_SUBJECT, CONFIRM_SUBJECT
 recovery.py       password recovery through the API: request_token, reset, assert_invalid_token, NEW_PASSWORD
 authenticator.py  TOTP codes computed from the secret, two-factor sign-in turned on through the API
+webauthn.py       a software passkey authenticator (P-256, CBOR, "none" attestation), and the passkey routes
 database.py       Alembic on a throwaway database, the admin connection that makes them
 servers.py        where the suite finds PostgreSQL and Redis
 live_server.py    the service as a real server in a child process

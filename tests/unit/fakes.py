@@ -34,8 +34,13 @@ from pet_auth.domain.models import (
     Client,
     Credentials,
     CurrentUser,
+    IssuedChallenge,
     LockedAccount,
     MfaRecord,
+    NewPasskey,
+    Passkey,
+    PasskeyDescriptor,
+    PasskeyOwner,
     PendingSignIn,
     Profile,
     SessionInfo,
@@ -44,6 +49,8 @@ from pet_auth.domain.models import (
     User,
 )
 from pet_auth.domain.notices import ConfirmNewEmail, Notice, ResetLink, VerifyEmail
+from pet_auth.domain.passkey_ceremonies import RelyingParty
+from pet_auth.domain.passkeys import PasskeyService
 from pet_auth.domain.password_reset import PasswordResetService
 from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy
 from pet_auth.domain.ports import Check, Collaborators, Limit, Limits, Outcome, Repositories
@@ -60,6 +67,7 @@ ADA_EMAIL = "ada@example.com"
 IP = "192.0.2.1"
 CLIENT = Client(IP, "Firefox 133 on Linux", known_device="Firefox 133 on Linux")
 FRONTEND_URL = "https://pets.example"
+RELYING_PARTY = RelyingParty(id="pets.example", name="Pet Manager", origins=(FRONTEND_URL,), timeout_ms=300_000)
 LIMITS = Limits(
     login_per_account=Limit("login-account", 10, 900, cleared_by_success=True),
     login_per_device=Limit("login-device", 10, 900, cleared_by_success=True),
@@ -73,6 +81,7 @@ LIMITS = Limits(
     mfa_failures_per_account=Limit("mfa-failures", 2, 900),
     mfa_failure_notices_per_account=Limit("mfa-failure-notices", 1, 900),
     email_changed_notices_per_address=Limit("email-changed-notices", 3, 3600),
+    passkey_options_per_ip=Limit("passkey-options-ip", 100, 900),
 )
 # Two-factor sign-in turned on within this before a reset is removed by it (RESET_REMOVES_MFA_ENABLED_WITHIN).
 REMOVES_MFA_ENABLED_WITHIN = timedelta(days=1)
@@ -93,6 +102,7 @@ class UserRow:
     credential_version: int = 1
     email_verified: bool = False
     profile_version: int = 1
+    webauthn_user_handle: bytes | None = None
 
 
 @dataclass
@@ -122,12 +132,28 @@ class MfaRow:
 
 
 @dataclass
+class PasskeyRow:
+    id: int
+    user_id: int
+    new: NewPasskey
+    created_at: datetime
+    sign_count: int
+    backed_up: bool
+    name: str
+    last_used_at: datetime | None = None
+
+    def passkey(self) -> Passkey:
+        return Passkey(self.id, self.name, self.created_at, self.last_used_at, self.backed_up, self.new.transports)
+
+
+@dataclass
 class Tables:
     users: dict[int, UserRow] = field(default_factory=dict)
     reset_tokens: dict[str, ResetTokenRow] = field(default_factory=dict)  # by token hash
     email_tokens: dict[str, EmailTokenRow] = field(default_factory=dict)  # by token hash
     mfa: dict[int, MfaRow] = field(default_factory=dict)  # by user id
     security_events: list[tuple[int, RecordedEvent]] = field(default_factory=list)  # (user id, event)
+    passkeys: dict[int, PasskeyRow] = field(default_factory=dict)  # by id
 
     def events(self, user_id: int) -> list[EventKind]:
         return [event.kind for owner, event in self.security_events if owner == user_id]
@@ -175,7 +201,9 @@ class FakeUsers:
     async def lock(self, user_id: int) -> LockedAccount | None:
         self._db.note(f"lock user {user_id}")
         row = self._row(user_id)
-        return None if row is None else LockedAccount(row.credential_version, row.email, row.email_verified)
+        if row is None:
+            return None
+        return LockedAccount(row.credential_version, row.email, row.email_verified, row.password_hash != "")
 
     def _advance(self, user_id: int, verified_version: int | None) -> UserRow | None:
         row = self._row(user_id)
@@ -249,8 +277,18 @@ class FakeUsers:
         if row is None or row.credential_version != verified_version:
             return False
         del self._db.tables.users[user_id]
+        for passkey_id in [p.id for p in self._db.tables.passkeys.values() if p.user_id == user_id]:
+            del self._db.tables.passkeys[passkey_id]  # ON DELETE CASCADE
         self._db.note(f"delete user {user_id}")
         return True
+
+    async def webauthn_user_handle(self, user_id: int) -> bytes | None:
+        row = self._row(user_id)
+        if row is None:
+            return None
+        if row.webauthn_user_handle is None:
+            row.webauthn_user_handle = secrets.token_bytes(64)
+        return row.webauthn_user_handle
 
 
 class FakeResetTokens:
@@ -429,6 +467,77 @@ class FakeSecurityEvents:
         return purged
 
 
+class FakePasskeys:
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+
+    def _of(self, user_id: int) -> list[PasskeyRow]:
+        return sorted((p for p in self._db.tables.passkeys.values() if p.user_id == user_id), key=lambda p: p.id)
+
+    async def list_for_user(self, user_id: int) -> list[Passkey]:
+        return [row.passkey() for row in self._of(user_id)]
+
+    async def descriptors_for_user(self, user_id: int) -> list[PasskeyDescriptor]:
+        return [PasskeyDescriptor(row.new.credential_id, row.new.transports) for row in self._of(user_id)]
+
+    async def count_for_user(self, user_id: int) -> int:
+        return len(self._of(user_id))
+
+    async def add(self, user_id: int, passkey: NewPasskey) -> Passkey | None:
+        rows = self._db.tables.passkeys
+        if any(row.new.credential_id == passkey.credential_id for row in rows.values()):
+            return None
+        row = PasskeyRow(
+            max(rows, default=0) + 1, user_id, passkey, _now(), passkey.sign_count, passkey.backed_up, passkey.name
+        )
+        rows[row.id] = row
+        self._db.note(f"passkey {row.id} of user {user_id} added")
+        return row.passkey()
+
+    async def get_for_sign_in(self, credential_id: bytes) -> PasskeyOwner | None:
+        row = next((r for r in self._db.tables.passkeys.values() if r.new.credential_id == credential_id), None)
+        user = None if row is None else self._db.tables.users.get(row.user_id)
+        if row is None or user is None:
+            return None
+        credentials = Credentials(FakeUsers(self._db)._user(user), "", user.credential_version)
+        return PasskeyOwner(row.id, row.new.public_key, row.sign_count, user.webauthn_user_handle, credentials)
+
+    async def record_use(self, passkey_id: int, user_id: int, sign_count: int, backed_up: bool) -> bool:
+        row = self._db.tables.passkeys.get(passkey_id)
+        if (
+            row is None
+            or row.user_id != user_id
+            or not (row.sign_count < sign_count or row.sign_count == sign_count == 0)
+        ):
+            self._db.note(f"use of passkey {passkey_id} not recorded")
+            return False
+        row.sign_count, row.backed_up, row.last_used_at = sign_count, backed_up, _now()
+        self._db.note(f"use of passkey {passkey_id} recorded")
+        return True
+
+    async def rename(self, user_id: int, passkey_id: int, name: str) -> Passkey | None:
+        row = self._db.tables.passkeys.get(passkey_id)
+        if row is None or row.user_id != user_id:
+            return None
+        row.name = name
+        return row.passkey()
+
+    async def delete(self, user_id: int, passkey_id: int) -> Passkey | None:
+        row = self._db.tables.passkeys.get(passkey_id)
+        if row is None or row.user_id != user_id:
+            return None
+        del self._db.tables.passkeys[passkey_id]
+        self._db.note(f"passkey {passkey_id} of user {user_id} deleted")
+        return row.passkey()
+
+    async def delete_added_after(self, user_id: int, since: datetime | None) -> list[str]:
+        removed = [row for row in self._of(user_id) if since is None or row.created_at > since]
+        for row in removed:
+            del self._db.tables.passkeys[row.id]
+            self._db.note(f"passkey {row.id} of user {user_id} deleted")
+        return [row.name for row in removed]
+
+
 class FakeRepositories:
     def __init__(self, db: FakeDatabase) -> None:
         self.users = FakeUsers(db)
@@ -436,6 +545,7 @@ class FakeRepositories:
         self.email_tokens = FakeEmailTokens(db)
         self.mfa = FakeMfa(db)
         self.security_events = FakeSecurityEvents(db)
+        self.passkeys = FakePasskeys(db)
 
 
 class FakeDatabase:
@@ -590,6 +700,19 @@ class FakePending:
 
     async def end(self, token: str) -> bool:
         return self.pending.pop(token, None) is not None
+
+
+class FakeChallenges:
+    """WebAuthn challenges by (purpose, binding), each taken once."""
+
+    def __init__(self) -> None:
+        self.live: dict[tuple[str, str], IssuedChallenge] = {}
+
+    async def issue(self, purpose: str, binding: str, issued: IssuedChallenge) -> None:
+        self.live[purpose, binding] = issued
+
+    async def take(self, purpose: str, binding: str) -> IssuedChallenge | None:
+        return self.live.pop((purpose, binding), None)
 
 
 @dataclass
@@ -760,6 +883,15 @@ class Fakes:
             recovery_code_key=self.recovery_code_key,
             frontend_url=FRONTEND_URL,
         )
+        self.challenges = FakeChallenges()
+        self.passkeys = PasskeyService(
+            shared,
+            auth=self.auth,
+            sudo=self.sudo,
+            challenges=self.challenges,
+            relying_party=RELYING_PARTY,
+            frontend_url=FRONTEND_URL,
+        )
 
     # Arranged directly in the tables, as the integration tests arrange rows in SQL.
 
@@ -778,9 +910,10 @@ class Fakes:
         return FakeUsers(self.db)._user(self.row(user_id))
 
     def current(self, user_id: int = ADA_ID, token: str | None = None) -> CurrentUser:
-        """The account as a session of it shows it now (with `token`, that session's last proof of a factor)."""
+        """The account as a session of it shows it now: with `token`, that session's last proof of a factor;
+        without, a session that has just signed in (in sudo mode)."""
         user = self.user(user_id)
-        proved_at = 0 if token is None else self.sessions.live[token].proved_at
+        proved_at = int(time.time()) if token is None else self.sessions.live[token].proved_at
         return CurrentUser(user.id, user.profile, proved_at)
 
     def later(self, seconds: float) -> None:

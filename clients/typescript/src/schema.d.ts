@@ -86,6 +86,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/login/passkey": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * PasskeySignIn
+         * @description Sign in with a passkey's answer to the options of `POST /login/passkey/options` (from this browser: its
+         *     cookie names the challenge). Signs in as `/login` does, with no second step: the passkey's user verification
+         *     is the second factor. The flow's cookie is expired, whatever the outcome.
+         */
+        post: operations["passkeySignIn"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/login/passkey/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * PasskeySignInOptions
+         * @description The options of a passkey sign-in (for `navigator.credentials.get()`, the button and the browser's autofill
+         *     alike): any discoverable passkey may answer, with user verification. The challenge is bound to a short-lived
+         *     HttpOnly cookie set here, and works once, within 5 minutes.
+         */
+        post: operations["passkeySignInOptions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/forgot-password": {
         parameters: {
             query?: never;
@@ -478,6 +522,139 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/passkeys/{passkey_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * DeletePasskey
+         * @description Remove one of the user's passkeys, unless it is the last way left to sign in. A credential change: this
+         *     session gets a new id and device cookie, every other session and device cookie ends, and the owner is
+         *     mailed.
+         */
+        delete: operations["deletePasskey"];
+        options?: never;
+        head?: never;
+        /**
+         * RenamePasskey
+         * @description Rename one of the user's passkeys.
+         */
+        patch: operations["renamePasskey"];
+        trace?: never;
+    };
+    "/api/auth/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ListPasskeys
+         * @description The signed-in user's passkeys, oldest first.
+         */
+        get: operations["listPasskeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/reauthenticate/passkey/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * PasskeyReauthenticationOptions
+         * @description The options of a re-authentication with one of the user's passkeys (its allow-list), with user
+         *     verification; the challenge is bound to this session and works once, within 5 minutes. 404 when the user
+         *     has no passkey.
+         */
+        post: operations["passkeyReauthenticationOptions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkeys/register/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * PasskeyRegistrationOptions
+         * @description The options of a new passkey (for `navigator.credentials.create()`): a discoverable credential with user
+         *     verification, no attestation, none of the user's passkeys again. The challenge is bound to this session and
+         *     works once, within 5 minutes. Needs a verified address; at most 10 passkeys.
+         */
+        post: operations["passkeyRegistrationOptions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/reauthenticate/passkey": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * ReauthenticateWithPasskey
+         * @description Prove a factor again with one of the user's passkeys, answering this session's re-authentication
+         *     options.
+         */
+        post: operations["reauthenticateWithPasskey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkeys/register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * RegisterPasskey
+         * @description Store a passkey from the authenticator's answer to this session's registration options. A credential
+         *     change: this session gets a new id and device cookie, every other session and device cookie ends, and the
+         *     owner is mailed.
+         */
+        post: operations["registerPasskey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -522,6 +699,48 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AuthenticationResponseJSON */
+        AuthenticationResponseJSON: {
+            /** @description A credential id, in base64url. */
+            id: string;
+            /** @description A credential id, in base64url. */
+            rawId: string;
+            /** @constant */
+            type: "public-key";
+            response: components["schemas"]["AuthenticatorAssertionResponseJSON"];
+            clientExtensionResults?: {
+                [key: string]: unknown;
+            };
+            /** @enum {null|string} */
+            authenticatorAttachment?: "platform" | "cross-platform" | null;
+        };
+        /** AuthenticatorAssertionResponseJSON */
+        AuthenticatorAssertionResponseJSON: {
+            /** @description Bytes, in base64url without padding. */
+            clientDataJSON: string;
+            /** @description Bytes, in base64url without padding. */
+            authenticatorData: string;
+            /** @description Bytes, in base64url without padding. */
+            signature: string;
+            /** @description A credential id, in base64url. */
+            userHandle?: string | null;
+        };
+        /** AuthenticatorAttestationResponseJSON */
+        AuthenticatorAttestationResponseJSON: {
+            /** @description Bytes, in base64url without padding. */
+            clientDataJSON: string;
+            /** @description Bytes, in base64url without padding. */
+            attestationObject: string;
+            transports?: string[];
+        };
+        /** AuthenticatorSelection */
+        AuthenticatorSelection: {
+            /** @enum {string} */
+            residentKey: "discouraged" | "preferred" | "required";
+            requireResidentKey: boolean;
+            /** @enum {string} */
+            userVerification: "discouraged" | "preferred" | "required";
+        };
         /** ChangeEmailRequest */
         ChangeEmailRequest: {
             /**
@@ -549,6 +768,20 @@ export interface components {
              */
             code: string;
         };
+        /** CredentialDescriptor */
+        CredentialDescriptor: {
+            id: string;
+            /** @constant */
+            type: "public-key";
+            transports?: ("ble" | "cable" | "hybrid" | "internal" | "nfc" | "smart-card" | "usb")[];
+        };
+        /** CredentialParameters */
+        CredentialParameters: {
+            /** @constant */
+            type: "public-key";
+            /** @description A COSE algorithm identifier (-8 EdDSA, -7 ES256, -257 RS256). */
+            alg: number;
+        };
         /** CurrentPasswordRequest */
         CurrentPasswordRequest: {
             currentPassword?: string | null;
@@ -561,7 +794,7 @@ export interface components {
          * EventKind
          * @enum {string}
          */
-        EventKind: "sign_in" | "sign_in_failed" | "new_device" | "password_changed" | "password_reset" | "email_change_requested" | "email_changed" | "email_verified" | "mfa_enabled" | "mfa_disabled" | "recovery_code_used" | "recovery_codes_regenerated" | "session_ended" | "other_sessions_revoked" | "account_locked";
+        EventKind: "sign_in" | "sign_in_failed" | "new_device" | "password_changed" | "password_reset" | "email_change_requested" | "email_changed" | "email_verified" | "mfa_enabled" | "mfa_disabled" | "recovery_code_used" | "recovery_codes_regenerated" | "session_ended" | "other_sessions_revoked" | "account_locked" | "passkey_added" | "passkey_removed";
         /** ForgotPasswordRequest */
         ForgotPasswordRequest: {
             /**
@@ -604,6 +837,28 @@ export interface components {
             mfaEnabled: boolean;
             recoveryCodesLeft: number;
         };
+        /** PasskeyCredentialRequest */
+        PasskeyCredentialRequest: {
+            credential: components["schemas"]["AuthenticationResponseJSON"];
+        };
+        /** PasskeyOut */
+        PasskeyOut: {
+            id: number;
+            name: string;
+            /** Format: date-time */
+            createdAt: string;
+            lastUsedAt: string | null;
+            backedUp: boolean;
+            transports: string[];
+        };
+        /** PasskeyResponse */
+        PasskeyResponse: {
+            passkey: components["schemas"]["PasskeyOut"];
+        };
+        /** PasskeysResponse */
+        PasskeysResponse: {
+            passkeys: components["schemas"]["PasskeyOut"][];
+        };
         /** PasswordAndCodeRequest */
         PasswordAndCodeRequest: {
             /**
@@ -612,6 +867,27 @@ export interface components {
              */
             code: string;
             currentPassword?: string | null;
+        };
+        /** PublicKeyCredentialCreationOptionsJSON */
+        PublicKeyCredentialCreationOptionsJSON: {
+            rp: components["schemas"]["RelyingPartyEntity"];
+            user: components["schemas"]["UserEntity"];
+            challenge: string;
+            pubKeyCredParams: components["schemas"]["CredentialParameters"][];
+            timeout: number;
+            excludeCredentials: components["schemas"]["CredentialDescriptor"][];
+            authenticatorSelection: components["schemas"]["AuthenticatorSelection"];
+            /** @enum {string} */
+            attestation: "none" | "indirect" | "direct" | "enterprise";
+        };
+        /** PublicKeyCredentialRequestOptionsJSON */
+        PublicKeyCredentialRequestOptionsJSON: {
+            challenge: string;
+            timeout: number;
+            rpId: string;
+            allowCredentials: components["schemas"]["CredentialDescriptor"][];
+            /** @enum {string} */
+            userVerification: "discouraged" | "preferred" | "required";
         };
         /** ReauthenticateRequest */
         ReauthenticateRequest: {
@@ -626,6 +902,15 @@ export interface components {
         RecoveryCodesResponse: {
             recoveryCodes: string[];
         };
+        /** RegisterPasskeyRequest */
+        RegisterPasskeyRequest: {
+            credential: components["schemas"]["RegistrationResponseJSON"];
+            /**
+             * @description At most 120 characters, no control characters; outer spaces are trimmed. Without one (or only spaces): "Passkey".
+             * @example iPhone
+             */
+            name?: string | null;
+        };
         /** RegisterRequest */
         RegisterRequest: {
             /**
@@ -639,6 +924,34 @@ export interface components {
              * @example correct horse battery staple
              */
             password: string;
+        };
+        /** RegistrationResponseJSON */
+        RegistrationResponseJSON: {
+            /** @description A credential id, in base64url. */
+            id: string;
+            /** @description A credential id, in base64url. */
+            rawId: string;
+            /** @constant */
+            type: "public-key";
+            response: components["schemas"]["AuthenticatorAttestationResponseJSON"];
+            clientExtensionResults?: {
+                [key: string]: unknown;
+            };
+            /** @enum {null|string} */
+            authenticatorAttachment?: "platform" | "cross-platform" | null;
+        };
+        /** RelyingPartyEntity */
+        RelyingPartyEntity: {
+            name: string;
+            id: string;
+        };
+        /** RenamePasskeyRequest */
+        RenamePasskeyRequest: {
+            /**
+             * @description 1 to 120 characters, not only spaces (which are trimmed), no control characters.
+             * @example iPhone
+             */
+            name: string;
         };
         /** ResetPasswordRequest */
         ResetPasswordRequest: {
@@ -693,6 +1006,13 @@ export interface components {
         TotpSetupResponse: {
             secret: string;
             otpauthUri: string;
+        };
+        /** UserEntity */
+        UserEntity: {
+            /** @description The user handle, in base64url. */
+            id: string;
+            name: string;
+            displayName: string;
         };
         /** UserOut */
         UserOut: {
@@ -1186,6 +1506,246 @@ export interface operations {
                         detail: string;
                         /** @enum {string} */
                         code: "request_too_large";
+                    };
+                };
+            };
+            /** @description Unsupported Media Type: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 415;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
+                headers: {
+                    /** @description Seconds until the rate limit's window ends. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 429;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "rate_limited";
+                    };
+                };
+            };
+            /** @description Service Unavailable: `service_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 503;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "service_unavailable";
+                    };
+                };
+            };
+        };
+    };
+    passkeySignIn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyCredentialRequest"];
+            };
+        };
+        responses: {
+            /** @description Signed in */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserResponse"];
+                };
+            };
+            /** @description Bad Request: `malformed_json`, `passkey_challenge_invalid`, `validation_error` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 400;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "malformed_json" | "passkey_challenge_invalid" | "validation_error";
+                        /** @description Field errors; only with `validation_error`. */
+                        errors?: {
+                            field: string;
+                            message: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Unauthorized: `invalid_credentials`, `passkey_invalid`, `passkey_not_recognized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 401;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "invalid_credentials" | "passkey_invalid" | "passkey_not_recognized";
+                    };
+                };
+            };
+            /** @description Forbidden: `forbidden_origin` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 403;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "forbidden_origin";
+                    };
+                };
+            };
+            /** @description Request Entity Too Large: `request_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 413;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "request_too_large";
+                    };
+                };
+            };
+            /** @description Unsupported Media Type: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 415;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
+                headers: {
+                    /** @description Seconds until the rate limit's window ends. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 429;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "rate_limited";
+                    };
+                };
+            };
+            /** @description Service Unavailable: `service_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 503;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "service_unavailable";
+                    };
+                };
+            };
+        };
+    };
+    passkeySignInOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicKeyCredentialRequestOptionsJSON"];
+                };
+            };
+            /** @description Forbidden: `forbidden_origin` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 403;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "forbidden_origin";
                     };
                 };
             };
@@ -3534,6 +4094,840 @@ export interface operations {
                         detail: string;
                         /** @enum {string} */
                         code: "not_authenticated";
+                    };
+                };
+            };
+            /** @description Service Unavailable: `service_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 503;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "service_unavailable";
+                    };
+                };
+            };
+        };
+    };
+    deletePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                passkey_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": null;
+                };
+            };
+            /** @description Unauthorized: `invalid_credentials`, `not_authenticated`, `reauthentication_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 401;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "invalid_credentials" | "not_authenticated" | "reauthentication_required";
+                    };
+                };
+            };
+            /** @description Forbidden: `forbidden_origin` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 403;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "forbidden_origin";
+                    };
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 404;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
+                };
+            };
+            /** @description Conflict: `last_sign_in_method` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 409;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "last_sign_in_method";
+                    };
+                };
+            };
+            /** @description Unsupported Media Type: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 415;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description Service Unavailable: `service_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 503;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "service_unavailable";
+                    };
+                };
+            };
+        };
+    };
+    renamePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                passkey_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenamePasskeyRequest"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyResponse"];
+                };
+            };
+            /** @description Bad Request: `malformed_json`, `validation_error` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 400;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "malformed_json" | "validation_error";
+                        /** @description Field errors; only with `validation_error`. */
+                        errors?: {
+                            field: string;
+                            message: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Unauthorized: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 401;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "not_authenticated";
+                    };
+                };
+            };
+            /** @description Forbidden: `forbidden_origin` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 403;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "forbidden_origin";
+                    };
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 404;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
+                };
+            };
+            /** @description Request Entity Too Large: `request_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 413;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "request_too_large";
+                    };
+                };
+            };
+            /** @description Unsupported Media Type: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 415;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description Service Unavailable: `service_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 503;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "service_unavailable";
+                    };
+                };
+            };
+        };
+    };
+    listPasskeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeysResponse"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 401;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "not_authenticated";
+                    };
+                };
+            };
+            /** @description Service Unavailable: `service_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 503;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "service_unavailable";
+                    };
+                };
+            };
+        };
+    };
+    passkeyReauthenticationOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicKeyCredentialRequestOptionsJSON"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 401;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "not_authenticated";
+                    };
+                };
+            };
+            /** @description Forbidden: `forbidden_origin` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 403;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "forbidden_origin";
+                    };
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 404;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
+                };
+            };
+            /** @description Unsupported Media Type: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 415;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description Service Unavailable: `service_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 503;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "service_unavailable";
+                    };
+                };
+            };
+        };
+    };
+    passkeyRegistrationOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicKeyCredentialCreationOptionsJSON"];
+                };
+            };
+            /** @description Unauthorized: `invalid_credentials`, `not_authenticated`, `reauthentication_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 401;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "invalid_credentials" | "not_authenticated" | "reauthentication_required";
+                    };
+                };
+            };
+            /** @description Forbidden: `email_not_verified`, `forbidden_origin` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 403;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "email_not_verified" | "forbidden_origin";
+                    };
+                };
+            };
+            /** @description Conflict: `passkey_limit_reached` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 409;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "passkey_limit_reached";
+                    };
+                };
+            };
+            /** @description Unsupported Media Type: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 415;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description Service Unavailable: `service_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 503;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "service_unavailable";
+                    };
+                };
+            };
+        };
+    };
+    reauthenticateWithPasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyCredentialRequest"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request: `malformed_json`, `passkey_challenge_invalid`, `validation_error` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 400;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "malformed_json" | "passkey_challenge_invalid" | "validation_error";
+                        /** @description Field errors; only with `validation_error`. */
+                        errors?: {
+                            field: string;
+                            message: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `passkey_invalid`, `passkey_not_recognized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 401;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "not_authenticated" | "passkey_invalid" | "passkey_not_recognized";
+                    };
+                };
+            };
+            /** @description Forbidden: `forbidden_origin` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 403;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "forbidden_origin";
+                    };
+                };
+            };
+            /** @description Request Entity Too Large: `request_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 413;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "request_too_large";
+                    };
+                };
+            };
+            /** @description Unsupported Media Type: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 415;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
+                headers: {
+                    /** @description Seconds until the rate limit's window ends. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 429;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "rate_limited";
+                    };
+                };
+            };
+            /** @description Service Unavailable: `service_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 503;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "service_unavailable";
+                    };
+                };
+            };
+        };
+    };
+    registerPasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegisterPasskeyRequest"];
+            };
+        };
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyResponse"];
+                };
+            };
+            /** @description Bad Request: `malformed_json`, `passkey_challenge_invalid`, `passkey_invalid`, `validation_error` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 400;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "malformed_json" | "passkey_challenge_invalid" | "passkey_invalid" | "validation_error";
+                        /** @description Field errors; only with `validation_error`. */
+                        errors?: {
+                            field: string;
+                            message: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Unauthorized: `invalid_credentials`, `not_authenticated`, `reauthentication_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 401;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "invalid_credentials" | "not_authenticated" | "reauthentication_required";
+                    };
+                };
+            };
+            /** @description Forbidden: `email_not_verified`, `forbidden_origin` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 403;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "email_not_verified" | "forbidden_origin";
+                    };
+                };
+            };
+            /** @description Conflict: `passkey_already_registered`, `passkey_limit_reached` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 409;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "passkey_already_registered" | "passkey_limit_reached";
+                    };
+                };
+            };
+            /** @description Request Entity Too Large: `request_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 413;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "request_too_large";
+                    };
+                };
+            };
+            /** @description Unsupported Media Type: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 415;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
                     };
                 };
             };

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from pet_auth.db.repositories import (
     EmailTokenRepository,
     MfaRepository,
+    PasskeyRepository,
     ResetTokenRepository,
     SecurityEventRepository,
     UserRepository,
@@ -81,6 +82,7 @@ class Repositories:
     email_tokens: EmailTokenRepository
     mfa: MfaRepository
     security_events: SecurityEventRepository
+    passkeys: PasskeyRepository
 
 
 def _repositories(connection: AsyncConnection) -> Repositories:
@@ -90,6 +92,7 @@ def _repositories(connection: AsyncConnection) -> Repositories:
         email_tokens=EmailTokenRepository(connection),
         mfa=MfaRepository(connection),
         security_events=SecurityEventRepository(connection),
+        passkeys=PasskeyRepository(connection),
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -19,7 +20,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -51,6 +52,8 @@ class UserRow(Base):
     # Advanced by every change of what a session shows of the user (address, verification), so that a sign-in that
     # read the user before the change cannot put the old profile back in Redis (see redis_store/sessions.py).
     profile_version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
+    # The WebAuthn user handle (64 random bytes), made the first time the user registers a passkey.
+    webauthn_user_handle: Mapped[bytes | None] = mapped_column(LargeBinary, unique=True)
 
 
 class PasswordResetTokenRow(Base):
@@ -130,3 +133,24 @@ class SecurityEventRow(Base):
     device: Mapped[str] = mapped_column(String(64))
     # A few plain facts (counts, flags); never a secret.
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+
+class WebauthnCredentialRow(Base):
+    """A passkey of a user (domain/passkeys.py); it goes with the account."""
+
+    __tablename__ = "webauthn_credentials"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    # The credential's COSE public key, as the authenticator gave it: public, but the one that verifies sign-ins.
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    # The authenticator's signature counter as last seen (0: it keeps none, as synced passkeys do).
+    sign_count: Mapped[int] = mapped_column(BigInteger)
+    transports: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    aaguid: Mapped[str] = mapped_column(String(36))
+    backup_eligible: Mapped[bool] = mapped_column(Boolean)
+    backed_up: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,9 +20,20 @@ from pet_auth.db.models import (
     SecurityEventRow,
     UserMfaRow,
     UserRow,
+    WebauthnCredentialRow,
 )
 from pet_auth.domain.errors import EmailTaken
-from pet_auth.domain.models import Credentials, LockedAccount, MfaRecord, Profile, User
+from pet_auth.domain.models import (
+    Credentials,
+    LockedAccount,
+    MfaRecord,
+    NewPasskey,
+    Passkey,
+    PasskeyDescriptor,
+    PasskeyOwner,
+    Profile,
+    User,
+)
 from pet_auth.domain.security_events import EventKind, EventPage, RecordedEvent, SecurityEvent
 
 _MFA_ENABLED = exists().where(UserMfaRow.user_id == UserRow.id, UserMfaRow.enabled_at.is_not(None)).label("mfa_enabled")
@@ -88,14 +100,19 @@ class UserRepository:
         """The user's row, locked until the transaction ends. Every transaction that changes a user's credentials,
         links or second factor takes this lock first: one lock order, so no two of them deadlock."""
         statement = (
-            select(UserRow.credential_version, UserRow.email, UserRow.email_verified_at)
+            select(
+                UserRow.credential_version,
+                UserRow.email,
+                UserRow.email_verified_at,
+                (UserRow.password_hash != "").label("has_password"),
+            )
             .where(UserRow.id == user_id)
             .with_for_update()
         )
         row = (await self._connection.execute(statement)).one_or_none()
         if row is None:
             return None
-        return LockedAccount(row.credential_version, row.email, row.email_verified_at is not None)
+        return LockedAccount(row.credential_version, row.email, row.email_verified_at is not None, row.has_password)
 
     async def change_password_hash(
         self, user_id: int, password_hash: str, *, verified_version: int | None, proves_email: bool = False
@@ -167,6 +184,20 @@ class UserRepository:
         """A credential change that keeps the password (two-factor sign-in turned on or off, new recovery codes, a
         first proof of the address), under the same condition as `change_password_hash`."""
         return await self._advance(user_id, verified_version, {"credential_version": UserRow.credential_version + 1})
+
+    async def webauthn_user_handle(self, user_id: int) -> bytes | None:
+        """The user's handle; the first call stores a new one, in one statement under the row's lock: concurrent first
+        calls all return the handle that was stored. Later calls only read it."""
+        stored = await self._connection.scalar(select(UserRow.webauthn_user_handle).where(UserRow.id == user_id))
+        if stored is not None:
+            return bytes(stored)
+        statement = (
+            update(UserRow)
+            .where(UserRow.id == user_id)
+            .values(webauthn_user_handle=func.coalesce(UserRow.webauthn_user_handle, secrets.token_bytes(64)))
+            .returning(UserRow.webauthn_user_handle)
+        )
+        return await self._connection.scalar(statement)
 
     async def upgrade_password_hash(self, user_id: int, verified_hash: str, new_hash: str) -> bool:
         """Replace the hash of the same password (a stronger scheme), only if it is still the one verified: a
@@ -458,3 +489,139 @@ class SecurityEventRepository:
         statement = delete(SecurityEventRow).where(SecurityEventRow.occurred_at < func.now() - timedelta(days=days))
         result = await self._connection.execute(statement)
         return int(result.rowcount)
+
+
+_PASSKEY_COLUMNS = (
+    WebauthnCredentialRow.id,
+    WebauthnCredentialRow.name,
+    WebauthnCredentialRow.created_at,
+    WebauthnCredentialRow.last_used_at,
+    WebauthnCredentialRow.backed_up,
+    WebauthnCredentialRow.transports,
+)
+
+
+def _passkey(row: Any) -> Passkey:
+    return Passkey(
+        id=row.id,
+        name=row.name,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        backed_up=row.backed_up,
+        transports=tuple(row.transports),
+    )
+
+
+class PasskeyRepository:
+    """A user's passkeys (`webauthn_credentials`)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def list_for_user(self, user_id: int) -> list[Passkey]:
+        statement = (
+            select(*_PASSKEY_COLUMNS).where(WebauthnCredentialRow.user_id == user_id).order_by(WebauthnCredentialRow.id)
+        )
+        return [_passkey(row) for row in (await self._connection.execute(statement)).all()]
+
+    async def descriptors_for_user(self, user_id: int) -> list[PasskeyDescriptor]:
+        statement = (
+            select(WebauthnCredentialRow.credential_id, WebauthnCredentialRow.transports)
+            .where(WebauthnCredentialRow.user_id == user_id)
+            .order_by(WebauthnCredentialRow.id)
+        )
+        rows = (await self._connection.execute(statement)).all()
+        return [PasskeyDescriptor(row.credential_id, tuple(row.transports)) for row in rows]
+
+    async def count_for_user(self, user_id: int) -> int:
+        statement = select(func.count()).where(WebauthnCredentialRow.user_id == user_id)
+        return int(await self._connection.scalar(statement) or 0)
+
+    async def add(self, user_id: int, passkey: NewPasskey) -> Passkey | None:
+        """The unique constraint on the credential id decides races: a duplicate stores nothing."""
+        statement = (
+            upsert(WebauthnCredentialRow)
+            .values(
+                user_id=user_id,
+                credential_id=passkey.credential_id,
+                public_key=passkey.public_key,
+                sign_count=passkey.sign_count,
+                transports=list(passkey.transports),
+                aaguid=passkey.aaguid,
+                backup_eligible=passkey.backup_eligible,
+                backed_up=passkey.backed_up,
+                name=passkey.name,
+            )
+            .on_conflict_do_nothing(index_elements=[WebauthnCredentialRow.credential_id])
+            .returning(*_PASSKEY_COLUMNS)
+        )
+        row = (await self._connection.execute(statement)).one_or_none()
+        return None if row is None else _passkey(row)
+
+    async def get_for_sign_in(self, credential_id: bytes) -> PasskeyOwner | None:
+        statement = (
+            select(
+                WebauthnCredentialRow.id.label("passkey_id"),
+                WebauthnCredentialRow.public_key,
+                WebauthnCredentialRow.sign_count,
+                UserRow.webauthn_user_handle,
+                UserRow.credential_version,
+                *_USER_COLUMNS,
+            )
+            .join(UserRow, UserRow.id == WebauthnCredentialRow.user_id)
+            .where(WebauthnCredentialRow.credential_id == credential_id)
+        )
+        row = (await self._connection.execute(statement)).one_or_none()
+        if row is None:
+            return None
+        return PasskeyOwner(
+            passkey_id=row.passkey_id,
+            public_key=row.public_key,
+            sign_count=row.sign_count,
+            user_handle=row.webauthn_user_handle,
+            credentials=Credentials(_user(row), password_hash="", version=row.credential_version),
+        )
+
+    async def record_use(self, passkey_id: int, user_id: int, sign_count: int, backed_up: bool) -> bool:
+        stored = WebauthnCredentialRow.sign_count
+        statement = (
+            update(WebauthnCredentialRow)
+            .where(
+                WebauthnCredentialRow.id == passkey_id,
+                WebauthnCredentialRow.user_id == user_id,
+                (stored < sign_count) | ((stored == 0) & (literal(sign_count) == 0)),
+            )
+            .values(sign_count=sign_count, backed_up=backed_up, last_used_at=func.now())
+            .returning(WebauthnCredentialRow.id)
+        )
+        return (await self._connection.execute(statement)).one_or_none() is not None
+
+    async def rename(self, user_id: int, passkey_id: int, name: str) -> Passkey | None:
+        statement = (
+            update(WebauthnCredentialRow)
+            .where(WebauthnCredentialRow.id == passkey_id, WebauthnCredentialRow.user_id == user_id)
+            .values(name=name)
+            .returning(*_PASSKEY_COLUMNS)
+        )
+        row = (await self._connection.execute(statement)).one_or_none()
+        return None if row is None else _passkey(row)
+
+    async def delete(self, user_id: int, passkey_id: int) -> Passkey | None:
+        statement = (
+            delete(WebauthnCredentialRow)
+            .where(WebauthnCredentialRow.id == passkey_id, WebauthnCredentialRow.user_id == user_id)
+            .returning(*_PASSKEY_COLUMNS)
+        )
+        row = (await self._connection.execute(statement)).one_or_none()
+        return None if row is None else _passkey(row)
+
+    async def delete_added_after(self, user_id: int, since: datetime | None) -> list[str]:
+        statement = (
+            delete(WebauthnCredentialRow)
+            .where(WebauthnCredentialRow.user_id == user_id)
+            .returning(WebauthnCredentialRow.id, WebauthnCredentialRow.name)
+        )
+        if since is not None:
+            statement = statement.where(WebauthnCredentialRow.created_at > since)
+        rows = sorted((await self._connection.execute(statement)).all())
+        return [row.name for row in rows]

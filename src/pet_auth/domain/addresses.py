@@ -2,9 +2,9 @@
 (the links: domain/email_links.py).
 
 The first proof of an address that was never verified (a verification link, or a reset: password_reset.py) cleans the
-account: whatever was set up before it (sessions, device cookies, a second factor, links) came from whoever knew the
-password, who may not own the mailbox. Completing an address change is a credential change too: every session and
-device cookie ends.
+account: whatever was set up before it (sessions, device cookies, a second factor, passkeys, links) came from whoever
+knew the password, who may not own the mailbox. Completing an address change is a credential change too: every session
+and device cookie ends.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ class AddressService:
             # The first proof of the address: whoever set up a second factor or asked for links knew the
             # password, and may not own the mailbox; the new version ends every session and device cookie.
             await repos.mfa.delete(user_id)
+            await repos.passkeys.delete_added_after(user_id, None)
             await repos.reset_tokens.delete_for_user(user_id)
             await repos.email_tokens.delete_for_user(user_id)
             version = await repos.users.advance_credential_version(user_id, verified_version=None)

@@ -134,6 +134,57 @@ class SessionNotFound(DomainError):
     detail = "No such session."
 
 
+class PasskeyError(DomainError):
+    """A passkey ceremony or a change of passkeys that cannot be completed."""
+
+
+class PasskeyChallengeInvalid(PasskeyError):
+    """No live challenge for this flow: never asked for, already used (each is single-use, right or wrong), expired,
+    or the answer carries another flow's challenge."""
+
+    code = "passkey_challenge_invalid"
+    detail = "This passkey request has expired or was already used. Start again."
+
+
+class PasskeyInvalid(PasskeyError):
+    """The authenticator's answer does not verify (origin, relying party, user verification, signature, format)."""
+
+    code = "passkey_invalid"
+    detail = "The passkey's answer could not be verified. Try again."
+
+
+class PasskeySignInInvalid(PasskeyInvalid):
+    """As `PasskeyInvalid`, while signing in or re-authenticating (401), not while registering (400)."""
+
+
+class PasskeyNotRecognized(PasskeyError):
+    """A sign-in with a passkey this service does not know (or no longer: it was removed), or, re-authenticating,
+    one of another account."""
+
+    code = "passkey_not_recognized"
+    detail = "This passkey is not registered for a Pet Manager account. Sign in another way."
+
+
+class PasskeyLimitReached(PasskeyError):
+    code = "passkey_limit_reached"
+    detail = "An account can have at most 10 passkeys. Remove one first."
+
+
+class PasskeyAlreadyRegistered(PasskeyError):
+    code = "passkey_already_registered"
+    detail = "This passkey is already registered."
+
+
+class PasskeyNotFound(DomainError):
+    code = "not_found"
+    detail = "No such passkey."
+
+
+class LastSignInMethod(PasskeyError):
+    code = "last_sign_in_method"
+    detail = "This passkey is the only way left to sign in to the account; add another before removing it."
+
+
 class RateLimited(DomainError):
     code = "rate_limited"
     detail = "Too many attempts. Try again later."

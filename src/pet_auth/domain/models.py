@@ -137,3 +137,60 @@ class LockedAccount:
     credential_version: int
     email: str
     email_verified: bool
+    # The account has a password to sign in with (every account has one today; passkey-only accounts may follow).
+    has_password: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Passkey:
+    """A passkey as its owner sees it."""
+
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    # Synced to the authenticator's cloud (its backup state, as last seen).
+    backed_up: bool
+    transports: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewPasskey:
+    """A passkey an authenticator has just made and the service verified, to be stored."""
+
+    credential_id: bytes
+    public_key: bytes  # COSE
+    sign_count: int
+    transports: tuple[str, ...]
+    aaguid: str
+    backup_eligible: bool
+    backed_up: bool
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyDescriptor:
+    """A stored passkey as a ceremony names it to the browser (excluded from a registration, allowed to answer)."""
+
+    credential_id: bytes
+    transports: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyOwner:
+    """A passkey with its owner's account, read in one statement: what a sign-in checks an assertion against, and
+    the credential version its session will be stored for (a reset or a deletion committed since refuses it)."""
+
+    passkey_id: int
+    public_key: bytes
+    sign_count: int
+    user_handle: bytes | None
+    credentials: Credentials  # no password hash: a passkey sign-in needs none
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedChallenge:
+    """A WebAuthn challenge as it was issued: to whom (None for an anonymous sign-in), and its bytes."""
+
+    user_id: int | None
+    challenge: bytes

@@ -24,11 +24,14 @@ class ResetLink:
 @dataclass(frozen=True, slots=True)
 class PasswordChanged:
     """The password was changed: by its owner (`this_device_kept`) or with a reset link (every device signed out);
-    `mfa_removed`: two-factor sign-in, turned on shortly before, was turned off with it."""
+    `mfa_removed`: two-factor sign-in, turned on shortly before, was turned off with it. A reset names the passkeys
+    it kept, and those it removed (added shortly before it)."""
 
     to: str
     this_device_kept: bool
     mfa_removed: bool = False
+    passkeys_kept: tuple[str, ...] = ()
+    passkeys_removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,26 @@ class MfaFailures:
     activity_link: str
 
 
+@dataclass(frozen=True, slots=True)
+class PasskeyAdded:
+    """A passkey (named `name` by the user) was added to the account; every other device was signed out."""
+
+    to: str
+    name: str
+    device: str | None
+    when: str
+    activity_link: str
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyRemoved:
+    to: str
+    name: str
+    device: str | None
+    when: str
+    activity_link: str
+
+
 Notice = (
     ResetLink
     | PasswordChanged
@@ -140,6 +163,8 @@ Notice = (
     | RecoveryCodesReplaced
     | RecoveryCodeUsed
     | MfaFailures
+    | PasskeyAdded
+    | PasskeyRemoved
 )
 
 __all__ = [
@@ -153,6 +178,8 @@ __all__ = [
     "MfaFailures",
     "NewDevice",
     "Notice",
+    "PasskeyAdded",
+    "PasskeyRemoved",
     "PasswordChanged",
     "RecoveryCodeUsed",
     "RecoveryCodesReplaced",

@@ -6,10 +6,15 @@ sign-in turned on or off). Once a reset answers, nothing that existed before it 
 every session, device cookie, pending sign-in and mailed link ends with the credential version it advances; a
 change racing it loses (each is conditional on the version it verified); and when it is the first proof of the
 address, the second factor set up before it goes too (addresses.py).
+
+Passkeys stay (a lost password is no reason to lose them), and the notice names them, except those added within
+RESET_REMOVES_MFA_ENABLED_WITHIN before it (or, on the first proof of the address, all): as a second factor turned on
+shortly before, they may be a phisher's, who held a session. The notice names those removed too.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -22,6 +27,14 @@ from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy
 from pet_auth.domain.ports import Collaborators, Repositories
 from pet_auth.domain.security_events import EventKind, security_event
 from pet_auth.domain.tokens import keyed_digest, new_token
+
+
+@dataclass(frozen=True, slots=True)
+class _ResetDone:
+    user: User
+    mfa_removed: bool
+    passkeys_kept: tuple[str, ...]
+    passkeys_removed: tuple[str, ...]
 
 
 class PasswordResetService:
@@ -81,7 +94,7 @@ class PasswordResetService:
         await self._policy.check_not_breached(new_password)
         new_hash = await self._hasher.hash(new_password)
 
-        async def reset(repos: Repositories) -> tuple[User, bool]:
+        async def reset(repos: Repositories) -> _ResetDone:
             account = await repos.users.lock(user_id)  # first, as every credential change: one lock order
             if account is None or await repos.reset_tokens.consume(token_hash) != user_id:
                 raise InvalidToken
@@ -90,6 +103,7 @@ class PasswordResetService:
             # shortly before may be a phisher's, who held a session and the password.
             since = datetime.now(UTC) - self._removes_mfa_enabled_within if account.email_verified else None
             mfa_removed = await repos.mfa.delete_enabled_after(user_id, since)
+            passkeys_removed = await repos.passkeys.delete_added_after(user_id, since)
             version = await repos.users.change_password_hash(
                 user_id, new_hash, verified_version=None, proves_email=True
             )
@@ -101,14 +115,23 @@ class PasswordResetService:
             # The account as the reset leaves it (two-factor sign-in removed or kept): a password too short for
             # it undoes the whole transaction, and the link stays usable.
             self._policy.check(new_password, mfa=user.profile.mfa_enabled)
-            event = security_event(EventKind.PASSWORD_RESET, client, mfaRemoved=mfa_removed)
+            # `passkeysRemoved` only when the reset removed any.
+            detail = {"passkeysRemoved": len(passkeys_removed)} if passkeys_removed else {}
+            event = security_event(EventKind.PASSWORD_RESET, client, mfaRemoved=mfa_removed, **detail)
             await repos.security_events.add(user_id, event)
+            kept = tuple(passkey.name for passkey in await repos.passkeys.list_for_user(user_id))
             # Inside the transaction: if Redis fails, nothing commits and the link stays usable. The new version
             # also starts the account's sign-in limits afresh: the link proved the mailbox.
             await self._sessions.credentials_changed(user_id, version)
-            return user, mfa_removed
+            return _ResetDone(user, mfa_removed, kept, tuple(passkeys_removed))
 
-        user, mfa_removed = await self._db.retrying(reset)
+        done = await self._db.retrying(reset)
         self._audit.record("reset_completed", ip=client.ip, user_id=user_id)
-        notice = PasswordChanged(user.profile.email, this_device_kept=False, mfa_removed=mfa_removed)
+        notice = PasswordChanged(
+            done.user.profile.email,
+            this_device_kept=False,
+            mfa_removed=done.mfa_removed,
+            passkeys_kept=done.passkeys_kept,
+            passkeys_removed=done.passkeys_removed,
+        )
         self._spawn(self._notifier.notify(notice), "password changed email")

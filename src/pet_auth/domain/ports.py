@@ -16,8 +16,13 @@ from pet_auth.domain.audit import AuditLog
 from pet_auth.domain.models import (
     Client,
     Credentials,
+    IssuedChallenge,
     LockedAccount,
     MfaRecord,
+    NewPasskey,
+    Passkey,
+    PasskeyDescriptor,
+    PasskeyOwner,
     PendingSignIn,
     SessionInfo,
     SessionRef,
@@ -61,6 +66,8 @@ class Limits:
     # per old address.
     mfa_failure_notices_per_account: Limit
     email_changed_notices_per_address: Limit
+    # Passkey sign-in options (each stores a challenge), per client network.
+    passkey_options_per_ip: Limit
 
 
 Check = tuple[Limit, str]  # a limit and the subject it is counted for
@@ -136,6 +143,18 @@ class PendingSignIns(Protocol):
         """End it; False when it had already ended (used, expired, or too many wrong codes)."""
 
 
+class PasskeyChallenges(Protocol):
+    """WebAuthn challenges, each bound to what it was issued for (`purpose` and `binding`: a session handle, or the
+    token of a sign-in's flow cookie), usable once, for a few minutes."""
+
+    async def issue(self, purpose: str, binding: str, issued: IssuedChallenge) -> None:
+        """Keep the challenge for this binding (over an earlier one of the same binding)."""
+
+    async def take(self, purpose: str, binding: str) -> IssuedChallenge | None:
+        """Read and delete it in one step: of two requests with one binding only one gets it. None when there is
+        none (never issued, used, expired)."""
+
+
 # Runs a coroutine after the response, off the request path.
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
 
@@ -171,6 +190,38 @@ class UserRepository(Protocol):
     async def change_email(self, user_id: int, email: str) -> Credentials | None: ...
 
     async def delete(self, user_id: int, verified_version: int) -> bool: ...
+
+    async def webauthn_user_handle(self, user_id: int) -> bytes | None:
+        """The user's WebAuthn user handle, made (64 random bytes) and stored on first use; of concurrent first uses
+        all get the one stored. None when there is no such user."""
+
+
+class PasskeyRepository(Protocol):
+    async def list_for_user(self, user_id: int) -> list[Passkey]:
+        """The user's passkeys, oldest first."""
+
+    async def descriptors_for_user(self, user_id: int) -> list[PasskeyDescriptor]: ...
+
+    async def count_for_user(self, user_id: int) -> int: ...
+
+    async def add(self, user_id: int, passkey: NewPasskey) -> Passkey | None:
+        """Store a passkey; None (and nothing stored) when its credential id is registered already."""
+
+    async def get_for_sign_in(self, credential_id: bytes) -> PasskeyOwner | None:
+        """The passkey with this credential id and its owner's account (and credential version), in one read."""
+
+    async def record_use(self, passkey_id: int, user_id: int, sign_count: int, backed_up: bool) -> bool:
+        """A verified use: the new sign count, backup state and time, only if the passkey still exists and its stored
+        count is below `sign_count` (or both are 0); False (nothing written) otherwise."""
+
+    async def rename(self, user_id: int, passkey_id: int, name: str) -> Passkey | None:
+        """None when the user has no such passkey."""
+
+    async def delete(self, user_id: int, passkey_id: int) -> Passkey | None:
+        """The passkey deleted; None when the user has no such passkey."""
+
+    async def delete_added_after(self, user_id: int, since: datetime | None) -> list[str]:
+        """Delete the user's passkeys added after `since` (None: all); the names of those deleted."""
 
 
 class ResetTokenRepository(Protocol):
@@ -246,6 +297,9 @@ class Repositories(Protocol):
 
     @property
     def security_events(self) -> SecurityEventRepository: ...
+
+    @property
+    def passkeys(self) -> PasskeyRepository: ...
 
 
 class UnitOfWork(Protocol):

@@ -55,6 +55,8 @@ class EventKind(enum.StrEnum):
     OTHER_SESSIONS_REVOKED = "other_sessions_revoked"
     # Failed attempts reached the account's limit (for browsers without a device cookie for it) in a window.
     ACCOUNT_LOCKED = "account_locked"
+    PASSKEY_ADDED = "passkey_added"
+    PASSKEY_REMOVED = "passkey_removed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,9 @@ class SudoMode:
 
     async def methods(self, user: CurrentUser) -> tuple[str, ...]:
         """The ways this user can re-authenticate."""
-        return (PASSWORD, *((TOTP,) if user.profile.mfa_enabled else ()))
+        async with self._db.read() as repos:
+            has_passkey = await repos.passkeys.count_for_user(user.id) > 0
+        return (PASSWORD, *((TOTP,) if user.profile.mfa_enabled else ()), *((PASSKEY,) if has_passkey else ()))
 
     async def confirm(
         self, user: CurrentUser, current_password: str | None, client: Client, device_token: str | None

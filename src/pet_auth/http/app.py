@@ -19,6 +19,7 @@ from pet_auth.http import metrics
 from pet_auth.http.cookies import DEVICE_COOKIE_MAX_AGE, HttpOnlyCookie
 from pet_auth.http.cors import enable_cors
 from pet_auth.http.errors import exception_handlers
+from pet_auth.http.litestar_compat import allow_every_method
 from pet_auth.http.openapi import openapi_config
 from pet_auth.http.requests import ApiRequest
 from pet_auth.http.routes import route_handlers as app_routes
@@ -55,11 +56,12 @@ def create_app(services: Services, settings: Settings) -> Litestar:
         CORSConfig(
             allow_origins=list(settings.cors_origins),
             allow_credentials=True,
-            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Content-Type"],
             max_age=600,
         ),
     )
+    allow_every_method(app)
     return app
 
 
@@ -99,12 +101,16 @@ def _dependencies(services: Services, settings: Settings) -> dict[str, Provide]:
         "addresses": _provide(services.addresses),
         "mfa": _provide(services.mfa),
         "sudo": _provide(services.sudo),
+        "passkeys": _provide(services.passkeys),
         "pings": _provide(services.pings),
         "device_cookie": _provide(
             HttpOnlyCookie(settings.device_cookie_name, settings.is_production, DEVICE_COOKIE_MAX_AGE)
         ),
         "mfa_cookie": _provide(
             HttpOnlyCookie(settings.mfa_cookie_name, settings.is_production, settings.mfa_pending_ttl)
+        ),
+        "passkey_cookie": _provide(
+            HttpOnlyCookie(settings.passkey_cookie_name, settings.is_production, settings.webauthn_challenge_ttl)
         ),
     }
 

@@ -11,6 +11,10 @@ Upgrading Litestar).
 3. Validation errors (`field_errors`, `is_malformed_body`): the field names and messages of a bad body exist only
    as the text of Litestar's `ValidationException.extra` (msgspec's messages, the handler's parameter `data`);
    malformed JSON only as the `SerializationException` a 400 is raised from.
+4. `Allow` (`allow_every_method`): Litestar makes a path's automatic OPTIONS handler when the path's first handler
+   is registered, and keeps it when more are added; it answers `Allow` from the route it was made for, which held
+   that first method alone (`PATCH` and `DELETE /passkeys/{id}` answered `Allow: DELETE, OPTIONS`). We point it at
+   the route the path ends up with.
 
 The session cookie (http/session_cookie.py) needs nothing here: its backend and configuration are built on Litestar's
 public session interface (`BaseSessionBackend`, `BaseBackendConfig`, `SessionMiddleware`), and its store is ours, not
@@ -29,6 +33,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, SerializationException
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.middleware._internal.cors import CORSMiddleware
+from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Send
 
 # --- 1. CORS ---------------------------------------------------------------------------------------------------
@@ -110,4 +115,32 @@ def is_malformed_body(exc: HTTPException) -> bool:
     return isinstance(exc.__cause__, SerializationException)
 
 
-__all__ = ["CORSSendWrapper", "SharedHandlerRoute", "field_errors", "install_cors", "is_malformed_body"]
+# --- 4. Allow --------------------------------------------------------------------------------------------------
+
+# The name of Litestar's automatic OPTIONS handler (`HTTPRoute.create_options_handler`), and of the route it reads.
+_OPTIONS_HANDLER = "options_handler"
+_ITS_ROUTE = "self"
+
+
+def allow_every_method(app: Litestar) -> None:
+    """Make each automatic OPTIONS handler answer `Allow` with every method of its path: its closure's route (the
+    first one Litestar made for the path) becomes the path's route as the app has it."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            function = handler.fn
+            code = getattr(function, "__code__", None)
+            if handler.handler_name != _OPTIONS_HANDLER or code is None or code.co_freevars != (_ITS_ROUTE,):
+                continue
+            cast(Any, function).__closure__[0].cell_contents = route
+
+
+__all__ = [
+    "CORSSendWrapper",
+    "SharedHandlerRoute",
+    "allow_every_method",
+    "field_errors",
+    "install_cors",
+    "is_malformed_body",
+]

@@ -60,9 +60,12 @@ _REVOCATIONS = {
     "confirmTotp": "mfa_change",
     "disableMfa": "mfa_change",
     "replaceRecoveryCodes": "mfa_change",
+    "registerPasskey": "passkey_change",
+    "deletePasskey": "passkey_change",
 }
-# Where a sign-in ends: the password step, or the second factor's (the password step's 202 asks for that one).
-_SIGN_INS = {"login", "loginMfa"}
+# Where a sign-in ends: the password step, or the second factor's (the password step's 202 asks for that one), or a
+# passkey's.
+_SIGN_INS = {"login", "loginMfa", "passkeySignIn"}
 _REGISTRATION = "register"
 
 

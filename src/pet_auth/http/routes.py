@@ -20,6 +20,7 @@ from pet_auth.http.controllers.account import AccountController, EmailLinkContro
 from pet_auth.http.controllers.auth import AuthController, SignedInAuthController
 from pet_auth.http.controllers.health import HealthController
 from pet_auth.http.controllers.mfa import MfaController, MfaSignInController
+from pet_auth.http.controllers.passkeys import PasskeysController, PasskeySignInController
 from pet_auth.http.controllers.password_reset import PasswordResetController
 from pet_auth.http.controllers.reauthenticate import ReauthenticateController
 from pet_auth.http.controllers.security_events import SecurityEventsController
@@ -44,6 +45,7 @@ def signed_in_router() -> Router:
             AccountController,
             SessionsController,
             SecurityEventsController,
+            PasskeysController,
         ],
     )
 
@@ -53,6 +55,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     return [
         AuthController,
         MfaSignInController,
+        PasskeySignInController,
         PasswordResetController,
         EmailLinkController,
         signed_in_router(),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from pet_auth.domain.emails import MAX_EMAIL_LENGTH
-from pet_auth.domain.models import CurrentUser, SessionInfo, User
+from pet_auth.domain.models import CurrentUser, Passkey, SessionInfo, User
+from pet_auth.domain.passkeys import MAX_NAME_LENGTH
 from pet_auth.domain.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from pet_auth.domain.security_events import DetailValue, EventKind, EventPage, RecordedEvent
 from pet_auth.domain.tokens import TOKEN_PATTERN
@@ -212,8 +213,9 @@ class SecurityEventOut(Schema):
     network: Annotated[str | None, msgspec.Meta(examples=["203.0.113.0/24"])]
     # The short device description, as in the sessions list.
     device: Annotated[str, msgspec.Meta(examples=["Firefox 133 on Windows"])]
-    # A few plain facts, by kind: `secondFactor` ("totp" or "recovery_code"), `codesLeft`, `sessionsEnded`,
-    # `mfaRemoved`, `factor` ("password" or "code", of a lock).
+    # A few plain facts, by kind: `secondFactor` ("totp", "recovery_code" or "passkey"), `codesLeft`,
+    # `sessionsEnded`, `mfaRemoved`, `passkeysRemoved` (of a reset), `factor` ("password" or "code", of a lock),
+    # `passkey` (the name of the passkey added or removed).
     detail: dict[str, DetailValue]
 
     @classmethod
@@ -236,6 +238,184 @@ class SecurityEventsResponse(Schema):
     @classmethod
     def of(cls, page: EventPage) -> SecurityEventsResponse:
         return cls(events=[SecurityEventOut.of(event) for event in page.events], next_before=page.next_before)
+
+
+# --- passkeys (WebAuthn) ------------------------------------------------------------------------------------------
+# The options are WebAuthn's own JSON objects (PublicKeyCredentialCreationOptionsJSON,
+# PublicKeyCredentialRequestOptionsJSON), the answers its RegistrationResponseJSON and AuthenticationResponseJSON:
+# a browser hands them to `navigator.credentials` through @simplewebauthn/browser's startRegistration({optionsJSON})
+# and startAuthentication({optionsJSON}), or PublicKeyCredential.parseCreationOptionsFromJSON(), and back.
+
+_BASE64URL = r"^[A-Za-z0-9_-]*={0,2}$"
+# Bytes in base64url (no padding needed). The limits are generous: the whole body is limited to 16 KiB anyway.
+Base64Url = Annotated[
+    str, msgspec.Meta(max_length=12_000, pattern=_BASE64URL, description="Bytes, in base64url without padding.")
+]
+# A credential id is at most 1023 bytes (WebAuthn §5.8.3): 1364 characters.
+CredentialId = Annotated[
+    str, msgspec.Meta(max_length=1_400, pattern=_BASE64URL, description="A credential id, in base64url.")
+]
+PublicKeyType = Literal["public-key"]
+Transport = Literal["ble", "cable", "hybrid", "internal", "nfc", "smart-card", "usb"]
+Requirement = Literal["discouraged", "preferred", "required"]
+Attachment = Literal["platform", "cross-platform"]
+# As domain/passkeys.py `passkey_name` checks them: no control characters (Unicode category Cc) and, for a new name,
+# one that is not only spaces; outer spaces are trimmed.
+_NO_CONTROL = r"[^\u0000-\u001f\u007f-\u009f]*"
+PasskeyName = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        pattern=rf"^{_NO_CONTROL}[^\s\u0000-\u001f\u007f-\u009f]{_NO_CONTROL}$",
+        description=f"1 to {MAX_NAME_LENGTH} characters, not only spaces (which are trimmed), no control characters.",
+        examples=["iPhone"],
+    ),
+]
+# Registering, a name is optional: none, or only spaces, names the passkey "Passkey".
+OptionalPasskeyName = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=MAX_NAME_LENGTH,
+        pattern=rf"^{_NO_CONTROL}$",
+        description=f"At most {MAX_NAME_LENGTH} characters, no control characters; outer spaces are trimmed. "
+        'Without one (or only spaces): "Passkey".',
+        examples=["iPhone"],
+    ),
+]
+
+
+class RelyingPartyEntity(Schema):
+    name: str
+    id: str
+
+
+class UserEntity(Schema):
+    id: Annotated[str, msgspec.Meta(description="The user handle, in base64url.")]
+    name: str
+    display_name: str
+
+
+class CredentialParameters(Schema):
+    type: PublicKeyType
+    alg: Annotated[int, msgspec.Meta(description="A COSE algorithm identifier (-8 EdDSA, -7 ES256, -257 RS256).")]
+
+
+class CredentialDescriptor(Schema, omit_defaults=True):
+    id: str
+    type: PublicKeyType
+    transports: list[Transport] = msgspec.field(default_factory=list)
+
+
+class AuthenticatorSelection(Schema):
+    resident_key: Requirement
+    require_resident_key: bool
+    user_verification: Requirement
+
+
+class PublicKeyCredentialCreationOptionsJSON(Schema):
+    """The options of `navigator.credentials.create()`, as WebAuthn's JSON (challenge and ids in base64url)."""
+
+    rp: RelyingPartyEntity
+    user: UserEntity
+    challenge: str
+    pub_key_cred_params: list[CredentialParameters]
+    timeout: int
+    exclude_credentials: list[CredentialDescriptor]
+    authenticator_selection: AuthenticatorSelection
+    attestation: Literal["none", "indirect", "direct", "enterprise"]
+
+
+class PublicKeyCredentialRequestOptionsJSON(Schema):
+    """The options of `navigator.credentials.get()`, as WebAuthn's JSON (challenge and ids in base64url). An empty
+    `allowCredentials` lets any discoverable passkey answer (and the browser's autofill offer them)."""
+
+    challenge: str
+    timeout: int
+    rp_id: str
+    allow_credentials: list[CredentialDescriptor]
+    user_verification: Requirement
+
+
+class AuthenticatorAttestationResponseJSON(Schema):
+    client_data_json: Base64Url = msgspec.field(name="clientDataJSON")
+    attestation_object: Base64Url
+    transports: Annotated[list[Annotated[str, msgspec.Meta(max_length=32)]], msgspec.Meta(max_length=16)] = (
+        msgspec.field(default_factory=list)
+    )
+
+
+class RegistrationResponseJSON(Schema):
+    """What `navigator.credentials.create()` answered, as `PublicKeyCredential.toJSON()` (or @simplewebauthn/browser's
+    startRegistration) gives it. Other members (`authenticatorData`, `publicKey`, ...) are accepted and ignored."""
+
+    id: CredentialId
+    raw_id: CredentialId
+    type: PublicKeyType
+    response: AuthenticatorAttestationResponseJSON
+    client_extension_results: dict[str, Any] = msgspec.field(default_factory=dict)
+    authenticator_attachment: Attachment | None = None
+
+
+class AuthenticatorAssertionResponseJSON(Schema):
+    client_data_json: Base64Url = msgspec.field(name="clientDataJSON")
+    authenticator_data: Base64Url
+    signature: Base64Url
+    user_handle: CredentialId | None = None
+
+
+class AuthenticationResponseJSON(Schema):
+    """What `navigator.credentials.get()` answered, as `PublicKeyCredential.toJSON()` (or @simplewebauthn/browser's
+    startAuthentication) gives it."""
+
+    id: CredentialId
+    raw_id: CredentialId
+    type: PublicKeyType
+    response: AuthenticatorAssertionResponseJSON
+    client_extension_results: dict[str, Any] = msgspec.field(default_factory=dict)
+    authenticator_attachment: Attachment | None = None
+
+
+class RegisterPasskeyRequest(Schema):
+    credential: RegistrationResponseJSON
+    name: OptionalPasskeyName | None = None
+
+
+class PasskeyCredentialRequest(Schema):
+    credential: AuthenticationResponseJSON
+
+
+class RenamePasskeyRequest(Schema):
+    name: PasskeyName
+
+
+class PasskeyOut(Schema):
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    # Synced to the authenticator's cloud account (so it survives the loss of a device).
+    backed_up: bool
+    transports: list[str]
+
+    @classmethod
+    def of(cls, passkey: Passkey) -> PasskeyOut:
+        return cls(
+            id=passkey.id,
+            name=passkey.name,
+            created_at=passkey.created_at,
+            last_used_at=passkey.last_used_at,
+            backed_up=passkey.backed_up,
+            transports=list(passkey.transports),
+        )
+
+
+class PasskeyResponse(Schema):
+    passkey: PasskeyOut
+
+
+class PasskeysResponse(Schema):
+    passkeys: list[PasskeyOut]
 
 
 class FieldProblem(Schema):

@@ -23,7 +23,14 @@ def reset_link_message(to: str, link: str, ttl_minutes: int) -> Message:
     return Message(to=to, subject="Reset your Pet Manager password", text=text, html=html)
 
 
-def password_changed_message(to: str, *, this_device_kept: bool, mfa_removed: bool = False) -> Message:
+def password_changed_message(
+    to: str,
+    *,
+    this_device_kept: bool,
+    mfa_removed: bool = False,
+    passkeys_kept: tuple[str, ...] = (),
+    passkeys_removed: tuple[str, ...] = (),
+) -> Message:
     devices = "every other signed-in device" if this_device_kept else "every signed-in device"
     first = f"The password of your Pet Manager account was just changed, and {devices} was signed out."
     if mfa_removed:
@@ -31,13 +38,25 @@ def password_changed_message(to: str, *, this_device_kept: bool, mfa_removed: bo
             " Two-factor sign-in, turned on shortly before, was turned off: if you want it, turn it on again with "
             "your own authenticator app."
         )
-    advice = "If it was not you, reset your password now and contact support."
-    return Message(
-        to=to,
-        subject="Your Pet Manager password was changed",
-        text=f"{first}\n\n{advice}",
-        html=f"<p>{escape(first)}</p><p>{escape(advice)}</p>",
-    )
+    paragraphs = [first, *_passkeys_after_reset(passkeys_kept, passkeys_removed)]
+    paragraphs.append("If it was not you, reset your password now and contact support.")
+    return _notice(to, "Your Pet Manager password was changed", *paragraphs)
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return ", ".join(f"\u201c{name}\u201d" for name in names)
+
+
+def _passkeys_after_reset(kept: tuple[str, ...], removed: tuple[str, ...]) -> list[str]:
+    paragraphs = []
+    if kept:
+        paragraphs.append(f"Your passkeys still sign you in: {_names(kept)}. Remove any you do not recognize.")
+    if removed:
+        paragraphs.append(
+            f"Passkeys added shortly before the reset were removed, in case they were not yours: {_names(removed)}. "
+            "Add yours again from your security settings."
+        )
+    return paragraphs
 
 
 def _message(to: str, subject: str, paragraphs: list[str], link: tuple[str, str] | None = None) -> Message:
@@ -179,6 +198,32 @@ def recovery_code_used_message(to: str, codes_left: int) -> Message:
     )
 
 
+def passkey_added_message(to: str, name: str, device: str, when: str, activity_link: str) -> Message:
+    return _message(
+        to,
+        "A passkey was added to your Pet Manager account",
+        [
+            f"A passkey named \u201c{name}\u201d was just added to your Pet Manager account, from {device}, at {when}. "
+            "It signs in without a password. Every other signed-in device was signed out.",
+            _NOT_YOU,
+        ],
+        ("Review your account's activity", activity_link),
+    )
+
+
+def passkey_removed_message(to: str, name: str, device: str, when: str, activity_link: str) -> Message:
+    return _message(
+        to,
+        "A passkey was removed from your Pet Manager account",
+        [
+            f"The passkey named \u201c{name}\u201d was just removed from your Pet Manager account, from {device}, at "
+            f"{when}: it no longer signs in. Every other signed-in device was signed out.",
+            _NOT_YOU,
+        ],
+        ("Review your account's activity", activity_link),
+    )
+
+
 # How a mail names a client that is not a browser we know: never by text taken from its User-Agent.
 UNKNOWN_DEVICE = "an unrecognized browser or app"
 
@@ -224,8 +269,14 @@ def render(notice: notices.Notice) -> Message:
     match notice:
         case notices.ResetLink(to, link, ttl_minutes):
             return reset_link_message(to, link, ttl_minutes)
-        case notices.PasswordChanged(to, this_device_kept, mfa_removed):
-            return password_changed_message(to, this_device_kept=this_device_kept, mfa_removed=mfa_removed)
+        case notices.PasswordChanged(to, this_device_kept, mfa_removed, passkeys_kept, passkeys_removed):
+            return password_changed_message(
+                to,
+                this_device_kept=this_device_kept,
+                mfa_removed=mfa_removed,
+                passkeys_kept=passkeys_kept,
+                passkeys_removed=passkeys_removed,
+            )
         case notices.VerifyEmail(to, link, ttl_hours):
             return verify_email_message(to, link, ttl_hours)
         case notices.ConfirmNewEmail(to, link, ttl_minutes):
@@ -252,4 +303,8 @@ def render(notice: notices.Notice) -> Message:
             return mfa_failures_message(
                 to, failures, window_minutes, device or UNKNOWN_DEVICE, network, when, activity_link
             )
+        case notices.PasskeyAdded(to, name, device, when, activity_link):
+            return passkey_added_message(to, name, device or UNKNOWN_DEVICE, when, activity_link)
+        case notices.PasskeyRemoved(to, name, device, when, activity_link):
+            return passkey_removed_message(to, name, device or UNKNOWN_DEVICE, when, activity_link)
     assert_never(notice)
