@@ -116,6 +116,7 @@ def test_the_activity_log_states_its_query_and_its_kinds(printed_document: dict[
         "new_device",
         "password_changed",
         "password_reset",
+        "password_removed",
         "email_change_requested",
         "email_changed",
         "email_verified",
@@ -176,6 +177,7 @@ def test_guarded_operations_require_the_session_cookie(printed_document: dict[st
         "listPasskeys",
         "renamePasskey",
         "deletePasskey",
+        "removePassword",
         "passkeyReauthenticationOptions",
         "reauthenticateWithPasskey",
     }

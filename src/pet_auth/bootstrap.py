@@ -133,7 +133,9 @@ def build_services(settings: Settings) -> Services:
     return Services(
         auth=auth,
         password_reset=password_reset_service(settings, shared, keys, hasher, policy),
-        account=AccountService(shared, hasher=hasher, auth=auth, sudo=sudo, policy=policy),
+        account=AccountService(
+            shared, hasher=hasher, auth=auth, sudo=sudo, policy=policy, frontend_url=settings.frontend_url
+        ),
         addresses=AddressService(shared, auth=auth, sudo=sudo, links=links, frontend_url=settings.frontend_url),
         mfa=mfa_service(settings, shared, auth, sudo, pending),
         sudo=sudo,

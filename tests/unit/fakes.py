@@ -870,7 +870,9 @@ class Fakes:
         self.sudo = SudoMode(
             shared, auth=self.auth, window_seconds=SUDO_WINDOW, clock=lambda: time.time() + self.seconds_passed
         )
-        self.account = AccountService(shared, hasher=hasher, auth=self.auth, sudo=self.sudo, policy=policy)
+        self.account = AccountService(
+            shared, hasher=hasher, auth=self.auth, sudo=self.sudo, policy=policy, frontend_url=FRONTEND_URL
+        )
         self.addresses = AddressService(
             shared, auth=self.auth, sudo=self.sudo, links=self.links, frontend_url=FRONTEND_URL
         )

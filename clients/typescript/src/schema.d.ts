@@ -254,6 +254,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * RemovePassword
+         * @description Remove the password (sudo mode): the account signs in with its passkeys only, and needs one (409
+         *     `last_sign_in_method` without). This session gets a new id and device cookie, every other session and
+         *     device cookie ends. A reset, or change-password in sudo mode, sets a password again.
+         */
+        delete: operations["removePassword"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/reauthenticate": {
         parameters: {
             query?: never;
@@ -794,7 +816,7 @@ export interface components {
          * EventKind
          * @enum {string}
          */
-        EventKind: "sign_in" | "sign_in_failed" | "new_device" | "password_changed" | "password_reset" | "email_change_requested" | "email_changed" | "email_verified" | "mfa_enabled" | "mfa_disabled" | "recovery_code_used" | "recovery_codes_regenerated" | "session_ended" | "other_sessions_revoked" | "account_locked" | "passkey_added" | "passkey_removed";
+        EventKind: "sign_in" | "sign_in_failed" | "new_device" | "password_changed" | "password_reset" | "password_removed" | "email_change_requested" | "email_changed" | "email_verified" | "mfa_enabled" | "mfa_disabled" | "recovery_code_used" | "recovery_codes_regenerated" | "session_ended" | "other_sessions_revoked" | "account_locked" | "passkey_added" | "passkey_removed";
         /** ForgotPasswordRequest */
         ForgotPasswordRequest: {
             /**
@@ -2476,6 +2498,111 @@ export interface operations {
                         detail: string;
                         /** @enum {string} */
                         code: "not_authenticated";
+                    };
+                };
+            };
+            /** @description Service Unavailable: `service_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 503;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "service_unavailable";
+                    };
+                };
+            };
+        };
+    };
+    removePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": null;
+                };
+            };
+            /** @description Unauthorized: `invalid_credentials`, `not_authenticated`, `reauthentication_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 401;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "invalid_credentials" | "not_authenticated" | "reauthentication_required";
+                    };
+                };
+            };
+            /** @description Forbidden: `forbidden_origin` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 403;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "forbidden_origin";
+                    };
+                };
+            };
+            /** @description Conflict: `last_sign_in_method` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 409;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "last_sign_in_method";
+                    };
+                };
+            };
+            /** @description Unsupported Media Type: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 415;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
                     };
                 };
             };

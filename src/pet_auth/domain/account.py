@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pet_auth.domain.auth import AuthService
-from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, SessionNotFound
+from pet_auth.domain.errors import FieldError, InvalidCredentials, InvalidInput, LastSignInMethod, SessionNotFound
 from pet_auth.domain.limits import within_limits
 from pet_auth.domain.models import Client, Credentials, CurrentUser, Renewed, SessionInfo
-from pet_auth.domain.notices import AccountDeleted, PasswordChanged
-from pet_auth.domain.passwords import PasswordHasher, PasswordPolicy
+from pet_auth.domain.notices import AccountDeleted, PasswordChanged, PasswordRemoved
+from pet_auth.domain.passwords import NO_PASSWORD, PasswordHasher, PasswordPolicy
 from pet_auth.domain.ports import Collaborators, Repositories
 from pet_auth.domain.security_events import (
     DEFAULT_PAGE_SIZE,
@@ -15,6 +15,7 @@ from pet_auth.domain.security_events import (
     MAX_PAGE_SIZE,
     EventKind,
     EventPage,
+    activity_link,
     record_alone,
     security_event,
 )
@@ -34,11 +35,13 @@ class AccountService:
         auth: AuthService,
         sudo: SudoMode,
         policy: PasswordPolicy,
+        frontend_url: str,
     ) -> None:
         self._db, self._limiter, self._limits = shared.db, shared.limiter, shared.limits
         self._sessions, self._notifier = shared.sessions, shared.notifier
         self._spawn, self._audit = shared.spawn, shared.audit
         self._hasher, self._auth, self._sudo, self._policy = hasher, auth, sudo, policy
+        self._activity_link = activity_link(frontend_url)
 
     async def change_password(
         self,
@@ -82,6 +85,36 @@ class AccountService:
         self._audit.record("password_changed", ip=client.ip, user_id=user.id)
         self._spawn(self._notifier.notify(PasswordChanged(user.profile.email, this_device_kept=True)), "password email")
         return await self._auth.renew(Credentials(credentials.user, new_hash, version), client)
+
+    async def remove_password(self, user: CurrentUser, caller: str | None, client: Client) -> Renewed:
+        """Remove the password (sudo mode), if the account has a passkey to sign in with: a credential change (every
+        other session and device cookie ends; the caller gets new ones). A reset, or a change of password in sudo
+        mode, sets one again."""
+        await self._sudo.require(user)
+
+        async def remove(repos: Repositories) -> Credentials:
+            account = await repos.users.lock(user.id)  # first, as every credential change: one lock order
+            if account is None:
+                raise InvalidCredentials
+            if await repos.passkeys.count_for_user(user.id) == 0:
+                raise LastSignInMethod("Add a passkey first: the password is the only way to sign in to the account.")
+            version = await repos.users.change_password_hash(
+                user.id, NO_PASSWORD, verified_version=account.credential_version
+            )
+            current = await repos.users.get(user.id)
+            # The row is locked in this transaction: it is there, at the version read.
+            assert version is not None
+            assert current is not None
+            await repos.security_events.add(user.id, security_event(EventKind.PASSWORD_REMOVED, client))
+            # Inside the transaction: if Redis fails, or the caller's session has ended, nothing commits.
+            await self._sessions.credentials_changed(user.id, version, caller)
+            return Credentials(current, NO_PASSWORD, version)
+
+        credentials = await self._db.retrying(remove)
+        self._audit.record("password_removed", ip=client.ip, user_id=user.id)
+        notice = PasswordRemoved(user.profile.email, self._activity_link)
+        self._spawn(self._notifier.notify(notice), "password removed email")
+        return await self._auth.renew(credentials, client)
 
     async def delete_account(
         self,

@@ -148,9 +148,18 @@ class PasskeyRemoved:
     activity_link: str
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordRemoved:
+    """The password was removed: the account signs in with its passkeys only."""
+
+    to: str
+    activity_link: str
+
+
 Notice = (
     ResetLink
     | PasswordChanged
+    | PasswordRemoved
     | VerifyEmail
     | ConfirmNewEmail
     | EmailChangeRequested
@@ -181,6 +190,7 @@ __all__ = [
     "PasskeyAdded",
     "PasskeyRemoved",
     "PasswordChanged",
+    "PasswordRemoved",
     "RecoveryCodeUsed",
     "RecoveryCodesReplaced",
     "ResetLink",

@@ -184,6 +184,11 @@ class PasswordHasher:
             return False
 
 
+# The stored hash of an account without a password (it signs in with passkeys only): no password matches it, and a
+# check against it takes as long as a failed one.
+NO_PASSWORD = ""
+
+
 def _forms(password: str) -> tuple[str, ...]:
     """The forms of a password to check: its NFC form, then the password as given if that differs."""
     nfc = unicodedata.normalize("NFC", password)

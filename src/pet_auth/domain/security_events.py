@@ -44,6 +44,7 @@ class EventKind(enum.StrEnum):
     NEW_DEVICE = "new_device"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a kind, not a password
     PASSWORD_RESET = "password_reset"  # noqa: S105 - likewise
+    PASSWORD_REMOVED = "password_removed"  # noqa: S105 - likewise
     EMAIL_CHANGE_REQUESTED = "email_change_requested"
     EMAIL_CHANGED = "email_changed"
     EMAIL_VERIFIED = "email_verified"

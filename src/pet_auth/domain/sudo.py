@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.errors import InvalidCredentials, ReauthenticationRequired
 from pet_auth.domain.models import Client, Credentials, CurrentUser
+from pet_auth.domain.passwords import NO_PASSWORD
 from pet_auth.domain.ports import Collaborators
 
 PASSWORD, TOTP, PASSKEY = "password", "totp", "passkey"
@@ -44,8 +45,14 @@ class SudoMode:
     async def methods(self, user: CurrentUser) -> tuple[str, ...]:
         """The ways this user can re-authenticate."""
         async with self._db.read() as repos:
+            credentials = await repos.users.get_credentials_by_email(user.profile.email)
             has_passkey = await repos.passkeys.count_for_user(user.id) > 0
-        return (PASSWORD, *((TOTP,) if user.profile.mfa_enabled else ()), *((PASSKEY,) if has_passkey else ()))
+        has_password = credentials is not None and credentials.password_hash != NO_PASSWORD
+        return (
+            *((PASSWORD,) if has_password else ()),
+            *((TOTP,) if user.profile.mfa_enabled else ()),
+            *((PASSKEY,) if has_passkey else ()),
+        )
 
     async def confirm(
         self, user: CurrentUser, current_password: str | None, client: Client, device_token: str | None

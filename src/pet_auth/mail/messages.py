@@ -224,6 +224,20 @@ def passkey_removed_message(to: str, name: str, device: str, when: str, activity
     )
 
 
+def password_removed_message(to: str, activity_link: str) -> Message:
+    return _message(
+        to,
+        "The password of your Pet Manager account was removed",
+        [
+            "The password of your Pet Manager account was just removed: the account now signs in with its passkeys "
+            "only, and every other signed-in device was signed out. To have a password again, use \u201cForgot "
+            "password\u201d, or set one from a signed-in device.",
+            _NOT_YOU,
+        ],
+        ("Review your account's activity", activity_link),
+    )
+
+
 # How a mail names a client that is not a browser we know: never by text taken from its User-Agent.
 UNKNOWN_DEVICE = "an unrecognized browser or app"
 
@@ -305,6 +319,8 @@ def render(notice: notices.Notice) -> Message:
             )
         case notices.PasskeyAdded(to, name, device, when, activity_link):
             return passkey_added_message(to, name, device or UNKNOWN_DEVICE, when, activity_link)
+        case notices.PasswordRemoved(to, activity_link):
+            return password_removed_message(to, activity_link)
         case notices.PasskeyRemoved(to, name, device, when, activity_link):
             return passkey_removed_message(to, name, device or UNKNOWN_DEVICE, when, activity_link)
     assert_never(notice)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Request, Response, delete, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
@@ -13,6 +13,7 @@ from pet_auth.domain.auth import AuthService
 from pet_auth.domain.errors import (
     EmailTaken,
     InvalidCredentials,
+    LastSignInMethod,
     PasswordCheckUnavailable,
     RateLimited,
     ReauthenticationRequired,
@@ -125,4 +126,22 @@ class SignedInAuthController(Controller):
             client_of(request),
             device_cookie.read(request),
         )
+        return renewed_response(request, renewed, device_cookie, None, 204)
+
+    @delete(
+        "/password",
+        status_code=204,
+        operation_class=problems(ReauthenticationRequired, LastSignInMethod, InvalidCredentials),
+    )
+    async def remove_password(
+        self,
+        request: AnyRequest,
+        user: NamedDependency[CurrentUser],
+        account: NamedDependency[AccountService],
+        device_cookie: NamedDependency[HttpOnlyCookie],
+    ) -> Response[None]:
+        """Remove the password (sudo mode): the account signs in with its passkeys only, and needs one (409
+        `last_sign_in_method` without). This session gets a new id and device cookie, every other session and
+        device cookie ends. A reset, or change-password in sudo mode, sets a password again."""
+        renewed = await account.remove_password(user, current_session_handle(request), client_of(request))
         return renewed_response(request, renewed, device_cookie, None, 204)
