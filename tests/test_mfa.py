@@ -241,9 +241,28 @@ async def test_a_code_is_accepted_once_and_never_one_older_than_the_last(
     for replayed in (step, step - 1):  # the same code again, and an older one still inside the window
         response = await laptop.post(LOGIN_MFA, json={"code": code_at(mfa.secret, replayed)})
         assert response.status_code == 401
-        assert problem_code(response) == "invalid_code"
+        # Right, but used: the answer says to wait for the next code (a wrong code is `invalid_code`).
+        assert problem_code(response) == "code_already_used"
+        assert "next code" in response.json()["detail"]
     assert (await laptop.get(ME)).status_code == 401
     assert (await laptop.post(LOGIN_MFA, json={"code": code_at(mfa.secret, step + 1)})).status_code == 200
+
+
+async def test_a_used_code_counts_as_a_wrong_one(
+    make_client: MakeClient, make_settings: Callable[..., Settings], db: AsyncEngine
+) -> None:
+    """`code_already_used` tells the owner to wait; to a guesser it is a failed attempt like any other."""
+    settings = make_settings(rate_limit_login_per_account=3)
+    owner = await make_client(settings)
+    mfa = await account_with_mfa(owner, db)
+    used = code_at(mfa.secret, mfa.confirmed_step)
+    stranger = await make_client(settings)
+    await password_step(stranger, mfa.email)
+    for _ in range(3):
+        assert problem_code(await stranger.post(LOGIN_MFA, json={"code": used})) == "code_already_used"
+    step = await current_step()
+    limited = await stranger.post(LOGIN_MFA, json={"code": code_at(mfa.secret, step)})
+    assert problem_code(limited) == "rate_limited"
 
 
 async def test_the_neighbouring_steps_are_accepted_and_two_steps_off_is_not(

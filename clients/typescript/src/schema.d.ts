@@ -65,6 +65,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Session
+         * @description The signed-in user, or `user: null` when signed out: never a 401, for the first look of a page (`/me`
+         *     answers 401 without a session).
+         */
+        get: operations["session"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/login/mfa": {
         parameters: {
             query?: never;
@@ -1015,6 +1036,10 @@ export interface components {
             ip: string;
             current: boolean;
         };
+        /** SessionStateResponse */
+        SessionStateResponse: {
+            user: components["schemas"]["UserOut"] | null;
+        };
         /** SessionsResponse */
         SessionsResponse: {
             sessions: components["schemas"]["SessionOut"][];
@@ -1436,6 +1461,43 @@ export interface operations {
             };
         };
     };
+    session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionStateResponse"];
+                };
+            };
+            /** @description Service Unavailable: `service_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 503;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "service_unavailable";
+                    };
+                };
+            };
+        };
+    };
     loginMfa: {
         parameters: {
             query?: never;
@@ -1480,7 +1542,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Unauthorized: `invalid_code`, `mfa_expired` */
+            /** @description Unauthorized: `code_already_used`, `invalid_code`, `mfa_expired` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1493,7 +1555,7 @@ export interface operations {
                         status: 401;
                         detail: string;
                         /** @enum {string} */
-                        code: "invalid_code" | "mfa_expired";
+                        code: "code_already_used" | "invalid_code" | "mfa_expired";
                     };
                 };
             };
@@ -2645,7 +2707,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request: `invalid_code`, `malformed_json`, `validation_error` */
+            /** @description Bad Request: `code_already_used`, `invalid_code`, `malformed_json`, `validation_error` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2658,7 +2720,7 @@ export interface operations {
                         status: 400;
                         detail: string;
                         /** @enum {string} */
-                        code: "invalid_code" | "malformed_json" | "validation_error";
+                        code: "code_already_used" | "invalid_code" | "malformed_json" | "validation_error";
                         /** @description Field errors; only with `validation_error`. */
                         errors?: {
                             field: string;
@@ -2812,7 +2874,7 @@ export interface operations {
                     "application/json": components["schemas"]["RecoveryCodesResponse"];
                 };
             };
-            /** @description Bad Request: `invalid_code`, `malformed_json`, `validation_error` */
+            /** @description Bad Request: `code_already_used`, `invalid_code`, `malformed_json`, `validation_error` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2825,7 +2887,7 @@ export interface operations {
                         status: 400;
                         detail: string;
                         /** @enum {string} */
-                        code: "invalid_code" | "malformed_json" | "validation_error";
+                        code: "code_already_used" | "invalid_code" | "malformed_json" | "validation_error";
                         /** @description Field errors; only with `validation_error`. */
                         errors?: {
                             field: string;
@@ -2979,7 +3041,7 @@ export interface operations {
                     "application/json": null;
                 };
             };
-            /** @description Bad Request: `invalid_code`, `malformed_json`, `validation_error` */
+            /** @description Bad Request: `code_already_used`, `invalid_code`, `malformed_json`, `validation_error` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2992,7 +3054,7 @@ export interface operations {
                         status: 400;
                         detail: string;
                         /** @enum {string} */
-                        code: "invalid_code" | "malformed_json" | "validation_error";
+                        code: "code_already_used" | "invalid_code" | "malformed_json" | "validation_error";
                         /** @description Field errors; only with `validation_error`. */
                         errors?: {
                             field: string;
@@ -3200,7 +3262,7 @@ export interface operations {
                     "application/json": components["schemas"]["RecoveryCodesResponse"];
                 };
             };
-            /** @description Bad Request: `invalid_code`, `malformed_json`, `validation_error` */
+            /** @description Bad Request: `code_already_used`, `invalid_code`, `malformed_json`, `validation_error` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3213,7 +3275,7 @@ export interface operations {
                         status: 400;
                         detail: string;
                         /** @enum {string} */
-                        code: "invalid_code" | "malformed_json" | "validation_error";
+                        code: "code_already_used" | "invalid_code" | "malformed_json" | "validation_error";
                         /** @description Field errors; only with `validation_error`. */
                         errors?: {
                             field: string;

@@ -91,6 +91,26 @@ class InvalidSignInCode(InvalidCode):
     """A wrong second factor while signing in (401), not while managing it (400)."""
 
 
+_WAIT_FOR_THE_NEXT_CODE = (
+    "This code was used already: each code works once. Wait for the next code from your authenticator app (a new "
+    "one comes every 30 seconds) and enter that."
+)
+
+
+class CodeAlreadyUsed(InvalidCode):
+    """A right code of the authenticator app whose time step was used already (by this or an earlier request)."""
+
+    code = "code_already_used"
+    detail = _WAIT_FOR_THE_NEXT_CODE
+
+
+class SignInCodeAlreadyUsed(InvalidSignInCode):
+    """`CodeAlreadyUsed` at the sign-in's second step."""
+
+    code = "code_already_used"
+    detail = _WAIT_FOR_THE_NEXT_CODE
+
+
 class MfaExpired(DomainError):
     code = "mfa_expired"
     detail = "This sign-in has expired. Sign in again with your password."

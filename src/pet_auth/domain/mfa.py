@@ -24,6 +24,7 @@ from pet_auth.domain import recovery_codes, totp
 from pet_auth.domain.auth import AuthService
 from pet_auth.domain.clients import display_network
 from pet_auth.domain.errors import (
+    CodeAlreadyUsed,
     EmailNotVerified,
     InvalidCode,
     InvalidCredentials,
@@ -33,6 +34,7 @@ from pet_auth.domain.errors import (
     MfaNotEnabled,
     MfaSetupRequired,
     RateLimited,
+    SignInCodeAlreadyUsed,
 )
 from pet_auth.domain.limits import counted_within
 from pet_auth.domain.models import (
@@ -173,7 +175,7 @@ class MfaService:
                     raise MfaSetupRequired
                 if not await self._use_totp(repos, user.id, record, code):
                     attempt.outcome = Outcome.FAILURE
-                    raise InvalidCode
+                    raise CodeAlreadyUsed if self._used_already(user.id, record, code) else InvalidCode
                 await repos.mfa.enable(user.id, self._hashes(user.id, codes))
                 await repos.security_events.add(user.id, security_event(EventKind.MFA_ENABLED, client))
                 return await self._credentials_changed(repos, user.id, version, caller)
@@ -241,7 +243,7 @@ class MfaService:
                     raise MfaNotEnabled
                 if not await self._use_totp(repos, user.id, record, code):
                     attempt.outcome = Outcome.FAILURE
-                    raise InvalidCode
+                    raise CodeAlreadyUsed if self._used_already(user.id, record, code) else InvalidCode
 
             await self._db.retrying(use_code)
             attempt.outcome = Outcome.SUCCESS
@@ -319,6 +321,8 @@ class MfaService:
         if not accepted:
             self._audit.record("login_mfa_failed", ip=client.ip, user_id=user_id)
             await self._pending.failed(pending_token, MAX_WRONG_CODES)
+            if recovery_code is None and self._used_already(user_id, record, code or ""):
+                raise SignInCodeAlreadyUsed
             raise InvalidSignInCode
         # Before the commit: should it fail, the code stays unused and the pending sign-in is gone.
         await self._pending.end(pending_token)
@@ -388,7 +392,7 @@ class MfaService:
                     accepted = await self._use_recovery_code(repos, user.id, code)
                 if not accepted:
                     attempt.outcome = Outcome.FAILURE
-                    raise InvalidCode
+                    raise CodeAlreadyUsed if is_totp and self._used_already(user.id, record, code) else InvalidCode
                 if not is_totp:
                     await repos.security_events.add(user.id, security_event(EventKind.RECOVERY_CODE_USED, client))
                 await change(repos)
@@ -450,6 +454,15 @@ class MfaService:
             return False
         await repos.mfa.use_step(user_id, step)
         return True
+
+    def _used_already(self, user_id: int, record: MfaRecord, code: str) -> bool:
+        """Whether a code `_use_totp` refused is right but of a step used already: the user is told to wait for the
+        next code. It still counts as a wrong code."""
+        totp_code = totp.as_code(code)
+        if totp_code is None or record.last_used_step is None:
+            return False
+        secret = self._box.open(record.secret_ciphertext, user_id)
+        return totp.matching_step(secret, totp_code, time.time(), after=None) is not None
 
     async def _use_recovery_code(self, repos: Repositories, user_id: int, code: str) -> bool:
         normalized = recovery_codes.normalize(code)

@@ -4,6 +4,7 @@ OpenAPI document and metrics. It closes the services at shutdown."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from litestar import Litestar
@@ -18,8 +19,9 @@ from pet_auth.config import Settings
 from pet_auth.http import metrics
 from pet_auth.http.cookies import DEVICE_COOKIE_MAX_AGE, HttpOnlyCookie
 from pet_auth.http.cors import enable_cors
+from pet_auth.http.development import DevelopmentDiagnostics, announce_ready
 from pet_auth.http.errors import exception_handlers
-from pet_auth.http.litestar_compat import allow_every_method
+from pet_auth.http.litestar_compat import allow_every_method, wrap_app_handler
 from pet_auth.http.openapi import openapi_config
 from pet_auth.http.requests import ApiRequest
 from pet_auth.http.routes import route_handlers as app_routes
@@ -49,6 +51,7 @@ def create_app(services: Services, settings: Settings) -> Litestar:
             configure_root_logger=True,
             log_exceptions="never",
         ),
+        on_startup=[functools.partial(announce_ready, settings)] if settings.app_env == "development" else [],
         on_shutdown=[services.aclose],
     )
     enable_cors(
@@ -58,10 +61,14 @@ def create_app(services: Services, settings: Settings) -> Litestar:
             allow_credentials=True,
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Content-Type"],
+            # What the client reads of an answer besides its body: a 429's Retry-After.
+            expose_headers=["Retry-After"],
             max_age=600,
         ),
     )
     allow_every_method(app)
+    if settings.app_env == "development":
+        wrap_app_handler(app, functools.partial(DevelopmentDiagnostics, allowed_origins=settings.cors_origins))
     return app
 
 

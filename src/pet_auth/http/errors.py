@@ -119,8 +119,8 @@ def problem(
 class ClientError(HTTPException):
     """An HTTP-level refusal with its own problem `code` (bad origin, bad media type, ...)."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail=detail, status_code=status)
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail=detail, status_code=status, headers=headers)
         self.code = code
 
 

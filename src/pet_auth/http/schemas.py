@@ -175,6 +175,12 @@ class UserResponse(Schema):
     user: UserOut
 
 
+class SessionStateResponse(Schema):
+    """The signed-in user, or null when signed out."""
+
+    user: UserOut | None
+
+
 class MessageResponse(Schema):
     message: str
 

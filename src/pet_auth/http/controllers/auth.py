@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, delete, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
@@ -27,6 +27,7 @@ from pet_auth.http.schemas import (
     LoginRequest,
     MfaRequiredResponse,
     RegisterRequest,
+    SessionStateResponse,
     UserOut,
     UserResponse,
 )
@@ -81,6 +82,16 @@ class AuthController(Controller):
                 MfaRequiredResponse(mfa_required=True), status_code=202, cookies=[mfa_cookie.carrying(result.token)]
             )
         return signed_in_response(request, result, device_cookie, status_code=200)
+
+    @get("/session", operation_class=problems(read_only=True))
+    async def session(self, request: AnyRequest) -> SessionStateResponse:
+        """The signed-in user, or `user: null` when signed out: never a 401, for the first look of a page (`/me`
+        answers 401 without a session)."""
+        live = live_session(request)
+        if live is None:
+            return SessionStateResponse(user=None)
+        user = CurrentUser(id=live.user_id, profile=live.profile, proved_at=live.record.proved_at)
+        return SessionStateResponse(user=UserOut.of(user))
 
     @post("/logout", status_code=204, operation_class=problems())
     async def logout(self, request: AnyRequest, auth: NamedDependency[AuthService]) -> None:

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from pet_auth.domain.errors import (
+    CodeAlreadyUsed,
     EmailNotVerified,
     InvalidCode,
     InvalidCredentials,
@@ -20,6 +21,7 @@ from pet_auth.domain.errors import (
     MfaSetupRequired,
     RateLimited,
     ReauthenticationRequired,
+    SignInCodeAlreadyUsed,
 )
 from pet_auth.domain.mfa import MfaService
 from pet_auth.domain.models import CurrentUser
@@ -86,7 +88,7 @@ class MfaController(Controller):
     @post(
         "/mfa/totp/confirm",
         status_code=200,
-        operation_class=problems(InvalidCode, MfaSetupRequired, MfaAlreadyEnabled, RateLimited),
+        operation_class=problems(InvalidCode, CodeAlreadyUsed, MfaSetupRequired, MfaAlreadyEnabled, RateLimited),
     )
     async def confirm_totp(
         self,
@@ -105,7 +107,9 @@ class MfaController(Controller):
     @post(
         "/mfa/recovery-codes",
         status_code=200,
-        operation_class=problems(InvalidCredentials, ReauthenticationRequired, InvalidCode, MfaNotEnabled, RateLimited),
+        operation_class=problems(
+            InvalidCredentials, ReauthenticationRequired, InvalidCode, CodeAlreadyUsed, MfaNotEnabled, RateLimited
+        ),
     )
     async def replace_recovery_codes(
         self,
@@ -130,7 +134,9 @@ class MfaController(Controller):
     @post(
         "/mfa/disable",
         status_code=204,
-        operation_class=problems(InvalidCredentials, ReauthenticationRequired, InvalidCode, MfaNotEnabled, RateLimited),
+        operation_class=problems(
+            InvalidCredentials, ReauthenticationRequired, InvalidCode, CodeAlreadyUsed, MfaNotEnabled, RateLimited
+        ),
     )
     async def disable_mfa(
         self,
@@ -163,7 +169,7 @@ class MfaSignInController(Controller):
         "/login/mfa",
         status_code=200,
         responses={200: response(UserResponse, "Signed in")},
-        operation_class=problems(InvalidSignInCode, MfaExpired, RateLimited),
+        operation_class=problems(InvalidSignInCode, SignInCodeAlreadyUsed, MfaExpired, RateLimited),
     )
     async def login_mfa(
         self,

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from pet_auth.domain.errors import (
+    CodeAlreadyUsed,
     InvalidCode,
     InvalidCredentials,
     MfaNotEnabled,
@@ -36,7 +37,7 @@ class ReauthenticateController(Controller):
     @post(
         "/",
         status_code=204,
-        operation_class=problems(InvalidCredentials, InvalidCode, MfaNotEnabled, RateLimited),
+        operation_class=problems(InvalidCredentials, InvalidCode, CodeAlreadyUsed, MfaNotEnabled, RateLimited),
     )
     async def reauthenticate(
         self,
