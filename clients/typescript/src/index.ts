@@ -307,11 +307,7 @@ export function createAuthClient({ baseUrl, fetch }: AuthClientOptions) {
       passkeyCeremony(
         "passkeySignIn",
         () => outcome("passkeySignInOptions", api.POST("/api/auth/login/passkey/options")),
-        (optionsJSON) =>
-          startAuthentication({
-            optionsJSON,
-            useBrowserAutofill: autofill,
-          }),
+        (optionsJSON) => startAuthentication({ optionsJSON, useBrowserAutofill: autofill }),
         (credential: AuthenticationResponseJSON) =>
           outcome("passkeySignIn", api.POST("/api/auth/login/passkey", { body: { credential: asJSON(credential) } })),
       ),
@@ -323,8 +319,7 @@ export function createAuthClient({ baseUrl, fetch }: AuthClientOptions) {
       passkeyCeremony(
         "registerPasskey",
         () => outcome("passkeyRegistrationOptions", api.POST("/api/auth/passkeys/register/options")),
-        (optionsJSON) =>
-          startRegistration({ optionsJSON }),
+        (optionsJSON) => startRegistration({ optionsJSON }),
         (credential: RegistrationResponseJSON) =>
           outcome(
             "registerPasskey",
