@@ -1,6 +1,7 @@
 """End to end in a real Chromium: the SPA's origin can sign up, sign in (also with an authenticator code), read /me
 and sign out through the TypeScript client (clients/typescript, bundled by esbuild); any other origin is refused by
-CORS (the browser) and by the origin check (the server).
+CORS (the browser) and by the origin check (the server). With a DevTools virtual authenticator, the client registers
+a passkey, signs in with it through autofill and through the button, and re-authenticates with it (sudo mode).
 
 The API runs as a real uvicorn server (tests/support/live_server.py) on 127.0.0.1 and is called as
 http://localhost:PORT, so the page at http://localhost:5173 is same-site with it (the SameSite=Lax cookie travels),
@@ -26,7 +27,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, CDPSession, ConsoleMessage, Page, async_playwright
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
@@ -34,6 +36,7 @@ from tests.support import ROOT
 from tests.support.authenticator import code_at, current_step, mark_verified
 from tests.support.clients import PASSWORD, SPA_ORIGIN, unique_email
 from tests.support.live_server import LiveServer, live_server
+from tests.support.sudo import let_session_sudo_lapse
 
 pytestmark = pytest.mark.browser
 
@@ -329,3 +332,192 @@ async def test_spa_origin_signs_in_with_an_authenticator_code(
     assert cookie["httpOnly"] is True
     assert [c for c in await context.cookies() if c.get("name") == "pet_auth_mfa"] == []  # expired
     assert returned(await client_call(page, "me"))["user"]["email"] == email
+
+
+# Passkeys: a virtual authenticator of Chrome's DevTools (the WebAuthn domain) as the device's own (platform)
+# authenticator: CTAP2, internal, discoverable credentials, user verification that succeeds, and presence that is
+# simulated, so that it answers every ceremony by itself.
+VIRTUAL_AUTHENTICATOR = {
+    "protocol": "ctap2",
+    "transport": "internal",
+    "hasResidentKey": True,
+    "hasUserVerification": True,
+    "isUserVerified": True,
+    "automaticPresenceSimulation": True,
+}
+# Wraps navigator.credentials.get to keep each request's mediation (null for a modal one; "conditional" for autofill).
+RECORD_MEDIATION = """() => {
+  const get = navigator.credentials.get.bind(navigator.credentials);
+  window.mediations = [];
+  navigator.credentials.get = (options) => {
+    window.mediations.push(options.mediation ?? null);
+    return get(options);
+  };
+}"""
+
+
+class VirtualAuthenticator:
+    def __init__(self, cdp: CDPSession, authenticator_id: str) -> None:
+        self.cdp, self.id = cdp, authenticator_id
+
+    @classmethod
+    async def add(cls, page: Page) -> VirtualAuthenticator:
+        cdp = await page.context.new_cdp_session(page)
+        await cdp.send("WebAuthn.enable", {"enableUI": False})
+        added = await cdp.send("WebAuthn.addVirtualAuthenticator", {"options": VIRTUAL_AUTHENTICATOR})
+        return cls(cdp, added["authenticatorId"])
+
+    async def credentials(self) -> list[dict[str, Any]]:
+        answer = await self.cdp.send("WebAuthn.getCredentials", {"authenticatorId": self.id})
+        return list(answer["credentials"])
+
+    async def set_user_verified(self, verified: bool) -> None:
+        await self.cdp.send("WebAuthn.setUserVerified", {"authenticatorId": self.id, "isUserVerified": verified})
+
+    async def set_presence(self, automatic: bool) -> None:
+        await self.cdp.send(
+            "WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": self.id, "enabled": automatic}
+        )
+
+
+async def start_call(page: Page, key: str, method: str, *args: Any) -> None:
+    """Starts a client method without waiting for it; its result is read with `call_state` or `settled_call`."""
+    await page.evaluate("([key, method, args]) => window.startCall(key, method, ...args)", [key, method, list(args)])
+
+
+async def call_state(page: Page, key: str) -> dict[str, Any]:
+    state: dict[str, Any] = await page.evaluate("(key) => window.calls[key]", key)
+    return state
+
+
+async def settled_call(page: Page, key: str) -> dict[str, Any]:
+    await page.wait_for_function("(key) => window.calls[key].settled", arg=key, timeout=10_000)
+    return await call_state(page, key)
+
+
+async def mediations(page: Page) -> list[str | None]:
+    recorded: list[str | None] = await page.evaluate("window.mediations")
+    return recorded
+
+
+async def signed_up_with_a_passkey(page: Page, db: AsyncEngine, prefix: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new account, signed in on the page, with a verified address and a passkey made by the page's authenticator:
+    (user, passkey)."""
+    email = unique_email(prefix)
+    user = returned(await client_call(page, "register", {"email": email, "password": PASSWORD}))["user"]
+    await mark_verified(db, email)
+    passkey = returned(await client_call(page, "registerPasskey", "Laptop"))["passkey"]
+    return {**user, "emailVerified": True}, passkey
+
+
+async def test_spa_origin_registers_a_passkey_and_signs_in_with_it(
+    context: BrowserContext, api: str, db: AsyncEngine, settings: Settings, redis: Redis
+) -> None:
+    page = await open_page(context, SPA_ORIGIN, api)
+    await page.evaluate(RECORD_MEDIATION)
+    authenticator = await VirtualAuthenticator.add(page)
+
+    # Registering needs a verified address: the options step's refusal, before the browser is asked.
+    email = unique_email("browser-passkey")
+    user = returned(await client_call(page, "register", {"email": email, "password": PASSWORD}))["user"]
+    unverified = auth_error(await client_call(page, "registerPasskey", "Laptop"))
+    assert (unverified["operation"], unverified["status"], unverified["code"]) == (
+        "registerPasskey",
+        403,
+        "email_not_verified",
+    )
+    assert await authenticator.credentials() == []
+    await mark_verified(db, email)
+    user = {**user, "emailVerified": True}
+
+    # The client runs the ceremony: the server's options, Chrome and its authenticator, the server's check.
+    passkey = returned(await client_call(page, "registerPasskey", "Laptop"))["passkey"]
+    assert passkey["name"] == "Laptop"
+    assert passkey["transports"] == ["internal"]
+    assert passkey["lastUsedAt"] is None
+    [credential] = await authenticator.credentials()
+    assert credential["isResidentCredential"] is True  # a discoverable credential: a passkey
+    assert credential["rpId"] == "localhost"
+    assert credential["userName"] == email
+    # The same authenticator again: Chrome refuses (the options exclude the account's passkeys), and the client
+    # says so with the server's own code for it.
+    again = auth_error(await client_call(page, "registerPasskey", "Laptop again"))
+    assert (again["operation"], again["status"], again["code"]) == ("registerPasskey", 0, "passkey_already_registered")
+    assert len(await authenticator.credentials()) == 1
+    renamed = returned(await client_call(page, "renamePasskey", passkey["id"], "Work laptop"))["passkey"]
+    assert renamed == {**passkey, "name": "Work laptop"}
+    assert returned(await client_call(page, "listPasskeys")) == {"passkeys": [renamed]}
+
+    # Signed out, the sign-in page starts an autofill (conditional) request at once. In DevTools' virtual
+    # environment Chrome shows no autofill menu: it hands the conditional request to the virtual authenticator, which
+    # answers once presence is simulated (without it the request waits: see the next test), as a user's pick would.
+    # Signed in, no second step. (The menu itself, in the field's autofill, is not exercised.)
+    returned(await client_call(page, "logout"))
+    assert auth_error(await client_call(page, "me"))["code"] == "not_authenticated"
+    await start_call(page, "autofill", "loginWithPasskey", {"autofill": True})
+    assert returned(await settled_call(page, "autofill")) == {"user": user}
+    assert await mediations(page) == ["conditional"]
+    assert returned(await client_call(page, "me")) == {"user": user}
+    [cookie] = await session_cookies(context)
+    assert cookie["httpOnly"] is True
+
+    # The button: a modal request.
+    returned(await client_call(page, "logout"))
+    assert returned(await client_call(page, "loginWithPasskey")) == {"user": user}
+    assert await mediations(page) == ["conditional", None]
+    assert returned(await client_call(page, "me")) == {"user": user}
+    [used] = returned(await client_call(page, "listPasskeys"))["passkeys"]
+    assert used["lastUsedAt"] is not None
+
+    # Sudo mode: once the sign-in's proof is older than the window, removing the passkey needs a new proof; the
+    # passkey gives it, and the change goes through.
+    sessions = returned(await client_call(page, "listSessions"))["sessions"]
+    handle = next(session["id"] for session in sessions if session["current"])
+    await let_session_sudo_lapse(settings, redis, user["id"], handle)
+    lapsed = auth_error(await client_call(page, "deletePasskey", passkey["id"]))
+    assert (lapsed["status"], lapsed["code"]) == (401, "reauthentication_required")
+    assert "passkey" in lapsed["methods"]
+    assert returned(await client_call(page, "reauthenticate", {"passkey": True})) is None
+    assert await mediations(page) == ["conditional", None, None]
+    assert returned(await client_call(page, "deletePasskey", passkey["id"])) is None
+    assert returned(await client_call(page, "listPasskeys")) == {"passkeys": []}
+    assert returned(await client_call(page, "me")) == {"user": user}  # still signed in, with a renewed session
+
+    # The device still holds the removed passkey; signing in with it is refused.
+    returned(await client_call(page, "logout"))
+    removed = auth_error(await client_call(page, "loginWithPasskey"))
+    assert (removed["operation"], removed["status"], removed["code"]) == (
+        "passkeySignIn",
+        401,
+        "passkey_not_recognized",
+    )
+
+
+async def test_a_passkey_ceremony_that_does_not_complete_is_passkey_cancelled(
+    context: BrowserContext, api: str, db: AsyncEngine
+) -> None:
+    page = await open_page(context, SPA_ORIGIN, api)
+    await page.evaluate(RECORD_MEDIATION)
+    authenticator = await VirtualAuthenticator.add(page)
+    user, _ = await signed_up_with_a_passkey(page, db, "browser-cancel")
+    returned(await client_call(page, "logout"))
+
+    # The user does not verify (as when the dialog is dismissed): Chrome's NotAllowedError.
+    await authenticator.set_user_verified(False)
+    refused = auth_error(await client_call(page, "loginWithPasskey"))
+    assert (refused["operation"], refused["status"], refused["code"]) == ("passkeySignIn", 0, "passkey_cancelled")
+    await authenticator.set_user_verified(True)
+
+    # Without presence the autofill request waits, as for a user who has not picked a passkey yet; Chrome took it
+    # (no error). The button then aborts it (only one ceremony at a time) and signs in.
+    await authenticator.set_presence(False)
+    await start_call(page, "autofill", "loginWithPasskey", {"autofill": True})
+    await page.wait_for_function("window.mediations.length === 2")
+    await page.wait_for_timeout(1000)
+    assert await call_state(page, "autofill") == {"settled": False}
+    assert await mediations(page) == [None, "conditional"]
+    await authenticator.set_presence(True)
+    assert returned(await client_call(page, "loginWithPasskey")) == {"user": user}
+    aborted = await settled_call(page, "autofill")
+    assert auth_error(aborted)["code"] == "passkey_cancelled"
+    assert returned(await client_call(page, "me")) == {"user": user}

@@ -5,6 +5,12 @@
  * operation's problem codes (see {@link ErrorCode}). Requests carry the HttpOnly session cookie
  * (`credentials: 'include'`); the browser stores and sends it, the page never sees it.
  */
+import {
+  type AuthenticationResponseJSON,
+  type RegistrationResponseJSON,
+  startAuthentication,
+  startRegistration,
+} from "@simplewebauthn/browser";
 import createClient from "openapi-fetch";
 
 import type { components, operations, paths } from "./schema.js";
@@ -23,7 +29,7 @@ export type Problem<Id extends OperationId> = {
 }[keyof Responses<Id>];
 
 /** Every problem `code` an operation can answer with, e.g. `ErrorCode<"register">`. */
-export type ErrorCode<Id extends OperationId> = CodeOf<Problem<Id>>;
+export type ErrorCode<Id extends OperationId> = CodeOf<Problem<Id>> | PasskeyCeremonyCode<Id>;
 type CodeOf<Body> = Body extends { code: infer Code } ? Code : never;
 
 /** The JSON body an operation takes. */
@@ -40,6 +46,12 @@ export type SecurityEvent = components["schemas"]["SecurityEventOut"];
 export type SecurityEventKind = components["schemas"]["EventKind"];
 /** A page of the activity log: `before` (the previous page's `nextBefore`) and `limit` (1 to 100, default 20). */
 export type SecurityEventsQuery = { before?: number; limit?: number };
+/** A passkey of the signed-in user, as `listPasskeys` lists it. */
+export type Passkey = components["schemas"]["PasskeyOut"];
+/** What `reauthenticate` takes: the password, a code of the authenticator app, or a passkey (`{ passkey: true }`). */
+export type Reauthentication = RequestBody<"reauthenticate"> | { passkey: true };
+/** What `loginWithPasskey` takes: `autofill` offers the passkeys in the autofill of an `autocomplete="… webauthn"`. */
+export type PasskeyLoginOptions = { autofill?: boolean };
 
 /** A way to re-authenticate for sudo mode, as `reauthentication_required` lists them. */
 export type ReauthenticationMethod = "password" | "totp" | "passkey";
@@ -127,6 +139,79 @@ function isProblem(body: unknown): body is ProblemShape {
 /** Operations of the API that are not about auth (health checks). */
 type OtherOperation = "health" | "ready";
 
+export { browserSupportsWebAuthn, browserSupportsWebAuthnAutofill } from "@simplewebauthn/browser";
+
+/**
+ * The passkey (WebAuthn) ceremonies, each one method of the client: the operation whose id its errors carry (the
+ * last step), and its options step. The options step is no method of its own; its errors are thrown as the last
+ * step's, so `isAuthError(error, "passkeySignIn")` catches every error of `loginWithPasskey`.
+ */
+type PasskeyCeremonies = {
+  registerPasskey: "passkeyRegistrationOptions"; // registerPasskey(name?)
+  passkeySignIn: "passkeySignInOptions"; // loginWithPasskey({ autofill? })
+  reauthenticateWithPasskey: "passkeyReauthenticationOptions"; // reauthenticate({ passkey: true })
+};
+type PasskeyCeremony = keyof PasskeyCeremonies;
+/** The operations the client runs inside a method of another name, and the methods named after no operation. */
+type CeremonyStep = PasskeyCeremonies[PasskeyCeremony] | "passkeySignIn" | "reauthenticateWithPasskey";
+type CeremonyMethod = "loginWithPasskey";
+
+/**
+ * The codes a ceremony adds to its last step's: its options step's, and two of the browser's, answered with status 0
+ * (no HTTP answer):
+ * - `passkey_cancelled`: the browser's dialog was dismissed, timed out, or the request was aborted (a newer
+ *   ceremony aborts a pending autofill request) — WebAuthn's `NotAllowedError` or `AbortError`;
+ * - `passkey_already_registered` (`registerPasskey`): the authenticator already holds one of the account's passkeys
+ *   (WebAuthn's `InvalidStateError`), the same code the server answers when it finds the credential registered.
+ */
+type PasskeyCeremonyCode<Id extends OperationId> = Id extends PasskeyCeremony
+  ? CodeOf<Problem<PasskeyCeremonies[Id]>> | "passkey_cancelled"
+  : never;
+
+/**
+ * A passkey ceremony: fetch the options, let the browser make or use a passkey with them, send its answer. Every
+ * error is an AuthError of `operation` (the options step's too), except what is not about this account or this
+ * browser's answer (no WebAuthn in the browser, an RP ID that does not fit the page): the browser's error as it is.
+ */
+async function passkeyCeremony<Options, Credential, Result>(
+  operation: PasskeyCeremony,
+  options: () => Promise<Options>,
+  browser: (optionsJSON: Options) => Promise<Credential>,
+  finish: (credential: Credential) => Promise<Result>,
+): Promise<Result> {
+  let optionsJSON: Options;
+  try {
+    optionsJSON = await options();
+  } catch (error) {
+    if (!(error instanceof AuthError)) throw error;
+    const code = error.code as ErrorCode<typeof operation>; // the options step's codes are the ceremony's
+    throw new AuthError(operation, error.status, code, error.detail, error.errors, error.retryAfter, error.methods);
+  }
+  let credential: Credential;
+  try {
+    credential = await browser(optionsJSON);
+  } catch (error) {
+    const name = error instanceof Error ? error.name : "";
+    if (name === "NotAllowedError" || name === "AbortError") {
+      throw new AuthError(operation, 0, "passkey_cancelled", (error as Error).message, [], null);
+    }
+    if (name === "InvalidStateError" && operation === "registerPasskey") {
+      throw new AuthError(operation, 0, "passkey_already_registered", (error as Error).message, [], null);
+    }
+    throw error;
+  }
+  return finish(credential);
+}
+
+/** The browser's answer as the API's schema has it (`clientExtensionResults`: an object, as any JSON object). */
+function asJSON<Credential extends { clientExtensionResults: object }>(
+  credential: Credential,
+): Omit<Credential, "clientExtensionResults"> & { clientExtensionResults: Record<string, unknown> } {
+  const { clientExtensionResults, ...rest } = credential;
+  const results: Record<string, unknown> = {};
+  return { ...rest, clientExtensionResults: Object.assign(results, clientExtensionResults) };
+}
+
 /**
  * The client. `baseUrl` is the API's origin; requests include the session cookie.
  *
@@ -160,8 +245,19 @@ export function createAuthClient({ baseUrl, fetch }: AuthClientOptions) {
      * next few minutes; they answer 401 `reauthentication_required`, with the `methods` this user can use, outside
      * that window.
      */
-    reauthenticate: (body: RequestBody<"reauthenticate">) =>
-      outcome("reauthenticate", api.POST("/api/auth/reauthenticate", { body })),
+    reauthenticate: (body: Reauthentication): Promise<undefined> =>
+      "passkey" in body
+        ? passkeyCeremony(
+            "reauthenticateWithPasskey",
+            () => outcome("passkeyReauthenticationOptions", api.POST("/api/auth/reauthenticate/passkey/options")),
+            (optionsJSON) => startAuthentication({ optionsJSON }),
+            (credential: AuthenticationResponseJSON) =>
+              outcome(
+                "reauthenticateWithPasskey",
+                api.POST("/api/auth/reauthenticate/passkey", { body: { credential: asJSON(credential) } }),
+              ),
+          )
+        : outcome("reauthenticate", api.POST("/api/auth/reauthenticate", { body })),
     /** Every live session of the signed-in user, the current one marked. */
     listSessions: () => outcome("listSessions", api.GET("/api/auth/sessions")),
     /** End one session by its `id` from `listSessions`; ending the current one signs out. */
@@ -200,7 +296,53 @@ export function createAuthClient({ baseUrl, fetch }: AuthClientOptions) {
     /** Delete the account; every session ends. */
     deleteAccount: (body: RequestBody<"deleteAccount">) =>
       outcome("deleteAccount", api.POST("/api/auth/delete-account", { body })),
-  } satisfies Record<Exclude<OperationId, OtherOperation>, unknown>;
+    /**
+     * Sign in with a passkey: `{ user }`, with no second step. Without `autofill`, for a "sign in with a passkey"
+     * button: the browser shows its dialog at once. With `autofill: true`, call it when the sign-in page loads: the
+     * browser offers the passkeys in the autofill of the `<input autocomplete="username webauthn">`, and this
+     * resolves once the user picks one. Errors are `AuthError`s of `"passkeySignIn"`; `passkey_cancelled` when the
+     * user dismissed the dialog, or a newer ceremony (the button) aborted the autofill request.
+     */
+    loginWithPasskey: ({ autofill = false }: PasskeyLoginOptions = {}) =>
+      passkeyCeremony(
+        "passkeySignIn",
+        () => outcome("passkeySignInOptions", api.POST("/api/auth/login/passkey/options")),
+        (optionsJSON) => startAuthentication({ optionsJSON, useBrowserAutofill: autofill }),
+        (credential: AuthenticationResponseJSON) =>
+          outcome("passkeySignIn", api.POST("/api/auth/login/passkey", { body: { credential: asJSON(credential) } })),
+      ),
+    /**
+     * Make a passkey on this device and add it to the account (sudo mode, a verified address): `{ passkey }`. The
+     * session gets a new id and every other session ends, as with a new password. `name` defaults to "Passkey".
+     */
+    registerPasskey: (name?: string) =>
+      passkeyCeremony(
+        "registerPasskey",
+        () => outcome("passkeyRegistrationOptions", api.POST("/api/auth/passkeys/register/options")),
+        (optionsJSON) => startRegistration({ optionsJSON }),
+        (credential: RegistrationResponseJSON) =>
+          outcome(
+            "registerPasskey",
+            api.POST("/api/auth/passkeys/register", {
+              body: name === undefined ? { credential: asJSON(credential) } : { credential: asJSON(credential), name },
+            }),
+          ),
+      ),
+    /** The account's passkeys, oldest first. */
+    listPasskeys: () => outcome("listPasskeys", api.GET("/api/auth/passkeys")),
+    /** Rename a passkey by its `id` from `listPasskeys` (1 to 120 characters). */
+    renamePasskey: (id: number, name: string) =>
+      outcome(
+        "renamePasskey",
+        api.PATCH("/api/auth/passkeys/{passkey_id}", { params: { path: { passkey_id: id } }, body: { name } }),
+      ),
+    /**
+     * Remove a passkey from the account (sudo mode); the device may still offer it, then sign-in answers
+     * `passkey_not_recognized`.
+     */
+    deletePasskey: (id: number) =>
+      outcome("deletePasskey", api.DELETE("/api/auth/passkeys/{passkey_id}", { params: { path: { passkey_id: id } } })),
+  } satisfies Record<Exclude<OperationId, OtherOperation | CeremonyStep> | CeremonyMethod, unknown>;
   return methods;
 }
 

@@ -3,6 +3,7 @@ import {
   type AuthClient,
   type ErrorCode,
   isAuthError,
+  type Passkey,
   type SecurityEvent,
   type SecurityEventKind,
   type Session,
@@ -59,4 +60,63 @@ export function describe(error: unknown): string {
   return "unknown";
 }
 
+// Passkeys: each ceremony is one method; its errors are its last step's operation's, with the options step's codes
+// and the browser's passkey_cancelled.
+assertType<Equal<Result<"loginWithPasskey">, { user: User }>>();
+assertType<Equal<Result<"registerPasskey">, { passkey: Passkey }>>();
+assertType<Equal<Result<"reauthenticate">, undefined>>();
+assertType<Equal<Result<"listPasskeys">, { passkeys: Passkey[] }>>();
+assertType<Equal<Result<"renamePasskey">, { passkey: Passkey }>>();
+assertType<Equal<Passkey["id"], number>>();
+assertType<Equal<Parameters<AuthClient["registerPasskey"]>, [name?: string]>>();
+assertType<
+  Equal<
+    ErrorCode<"passkeySignIn">,
+    | "malformed_json"
+    | "passkey_challenge_invalid"
+    | "validation_error"
+    | "invalid_credentials"
+    | "passkey_invalid"
+    | "passkey_not_recognized"
+    | "forbidden_origin"
+    | "request_too_large"
+    | "unsupported_media_type"
+    | "rate_limited"
+    | "service_unavailable"
+    | "passkey_cancelled"
+  >
+>();
+// The options step's codes: no passkey to re-authenticate with is not_found.
+assertType<Equal<Extract<ErrorCode<"reauthenticateWithPasskey">, "not_found" | "passkey_cancelled">, "not_found" | "passkey_cancelled">>();
+assertType<Equal<Extract<ErrorCode<"registerPasskey">, "email_not_verified" | "passkey_limit_reached">, "email_not_verified" | "passkey_limit_reached">>();
+// @ts-expect-error only a ceremony is cancelled
+const notCancelled: ErrorCode<"login"> = "passkey_cancelled";
+// @ts-expect-error a password sign-in is no ceremony
+const notACeremonyCode: ErrorCode<"reauthenticate"> = "passkey_cancelled";
+void auth.reauthenticate({ password: "current password" });
+void auth.reauthenticate({ code: "123456" });
+void auth.reauthenticate({ passkey: true });
+// @ts-expect-error a passkey is asked for with true
+void auth.reauthenticate({ passkey: false });
+void auth.loginWithPasskey();
+void auth.loginWithPasskey({ autofill: true });
+// @ts-expect-error autofill is a boolean
+void auth.loginWithPasskey({ autofill: "yes" });
+// @ts-expect-error a passkey's id is a number
+void auth.renamePasskey("1", "Phone");
+
+export function passkeyMessage(error: unknown): string | null {
+  if (!isAuthError(error, "passkeySignIn")) return null;
+  switch (error.code) {
+    case "passkey_cancelled":
+      return null;
+    case "passkey_not_recognized":
+      return "This passkey was removed from your account.";
+    default:
+      return error.detail;
+  }
+}
+
 void notALoginCode;
+void notCancelled;
+void notACeremonyCode;
