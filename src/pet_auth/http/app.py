@@ -26,6 +26,8 @@ from pet_auth.http.security import OriginCheckMiddleware, security_headers
 from pet_auth.http.session_cookie import RedisSessionConfig
 
 MAX_BODY_BYTES = 16 * 1024
+# Every response header the TypeScript client (clients/typescript) reads.
+EXPOSED_HEADERS = ("Retry-After",)
 
 
 def create_app(services: Services, settings: Settings) -> Litestar:
@@ -57,6 +59,9 @@ def create_app(services: Services, settings: Settings) -> Litestar:
             allow_credentials=True,
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=["Content-Type"],
+            # The answer headers a browser lets the page read beyond the CORS-safelisted ones: the client reads
+            # Retry-After (a 429's seconds to wait; `AuthError.retryAfter`).
+            expose_headers=list(EXPOSED_HEADERS),
             max_age=600,
         ),
     )
