@@ -241,9 +241,42 @@ async def test_a_code_is_accepted_once_and_never_one_older_than_the_last(
     for replayed in (step, step - 1):  # the same code again, and an older one still inside the window
         response = await laptop.post(LOGIN_MFA, json={"code": code_at(mfa.secret, replayed)})
         assert response.status_code == 401
-        assert problem_code(response) == "invalid_code"
+        assert problem_code(response) == "code_already_used"
+        assert "next code" in response.json()["detail"]
     assert (await laptop.get(ME)).status_code == 401
     assert (await laptop.post(LOGIN_MFA, json={"code": code_at(mfa.secret, step + 1)})).status_code == 200
+
+
+async def test_the_code_that_turned_mfa_on_is_refused_at_sign_in_as_used_and_counted_as_wrong(
+    browser: Client, db: AsyncEngine
+) -> None:
+    """The frontend developer's case: the code typed to turn two-factor sign-in on, typed again to sign in within the
+    same 30 s. The answer says to wait for the next code; it counts as a wrong code all the same (no oracle that
+    costs nothing): five of them end the pending sign-in, as five wrong codes do."""
+    email = unique_email("reused")
+    await register(browser, email)
+    await mark_verified(db, email)
+    secret = (await browser.post(SETUP, json={"currentPassword": PASSWORD})).json()["secret"]
+    step = await current_step(margin=15)
+    used = code_at(secret, step)
+    assert (await browser.post(CONFIRM, json={"code": used})).status_code == 200
+    # Managing it: 400, as a wrong code is there.
+    again = await browser.post(DISABLE, json={"currentPassword": PASSWORD, "code": used})
+    assert again.status_code == 400
+    assert problem_code(again) == "code_already_used"
+    await browser.post("/api/auth/logout")
+
+    await password_step(browser, email)
+    for _ in range(5):
+        response = await browser.post(LOGIN_MFA, json={"code": used})
+        assert response.status_code == 401
+        body = response.json()
+        assert body["code"] == "code_already_used"
+        assert body["detail"].startswith("This code was already used. Wait for your authenticator app to show the next")
+    assert problem_code(await browser.post(LOGIN_MFA, json={"code": code_at(secret, step + 1)})) == "mfa_expired"
+    # A code that was never right is still invalid_code.
+    await password_step(browser, email)
+    assert problem_code(await browser.post(LOGIN_MFA, json={"code": "bad-code"})) == "invalid_code"
 
 
 async def test_the_neighbouring_steps_are_accepted_and_two_steps_off_is_not(

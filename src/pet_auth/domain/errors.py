@@ -80,6 +80,28 @@ class InvalidSignInCode(InvalidCode):
     """A wrong second factor while signing in (401), not while managing it (400)."""
 
 
+_USED_CODE_DETAIL = (
+    "This code was already used. Wait for your authenticator app to show the next code (a new one every 30 "
+    "seconds), then enter that one."
+)
+
+
+class CodeAlreadyUsed(InvalidCode):
+    """The right code of an authenticator's time step that was already used (or one older than the last used): a
+    code works once. It counts as a wrong code everywhere (the same limits); only the answer differs, so that the
+    user knows to wait for the next code, e.g. right after turning two-factor sign-in on with the same code."""
+
+    code = "code_already_used"
+    detail = _USED_CODE_DETAIL
+
+
+class SignInCodeAlreadyUsed(InvalidSignInCode):
+    """`CodeAlreadyUsed` while signing in (401, as every refused second factor of a sign-in)."""
+
+    code = "code_already_used"
+    detail = _USED_CODE_DETAIL
+
+
 class MfaExpired(DomainError):
     code = "mfa_expired"
     detail = "This sign-in has expired. Sign in again with your password."

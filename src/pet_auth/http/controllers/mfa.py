@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from pet_auth.domain.errors import (
+    CodeAlreadyUsed,
     EmailNotVerified,
     InvalidCode,
     InvalidCredentials,
@@ -19,6 +20,7 @@ from pet_auth.domain.errors import (
     MfaNotEnabled,
     MfaSetupRequired,
     RateLimited,
+    SignInCodeAlreadyUsed,
 )
 from pet_auth.domain.mfa import MfaService
 from pet_auth.domain.models import CurrentUser
@@ -77,7 +79,7 @@ class MfaController(Controller):
     @post(
         "/mfa/totp/confirm",
         status_code=200,
-        operation_class=problems(InvalidCode, MfaSetupRequired, MfaAlreadyEnabled, RateLimited),
+        operation_class=problems(InvalidCode, CodeAlreadyUsed, MfaSetupRequired, MfaAlreadyEnabled, RateLimited),
     )
     async def confirm_totp(
         self,
@@ -96,7 +98,7 @@ class MfaController(Controller):
     @post(
         "/mfa/recovery-codes",
         status_code=200,
-        operation_class=problems(InvalidCredentials, InvalidCode, MfaNotEnabled, RateLimited),
+        operation_class=problems(InvalidCredentials, InvalidCode, CodeAlreadyUsed, MfaNotEnabled, RateLimited),
     )
     async def replace_recovery_codes(
         self,
@@ -121,7 +123,7 @@ class MfaController(Controller):
     @post(
         "/mfa/disable",
         status_code=204,
-        operation_class=problems(InvalidCredentials, InvalidCode, MfaNotEnabled, RateLimited),
+        operation_class=problems(InvalidCredentials, InvalidCode, CodeAlreadyUsed, MfaNotEnabled, RateLimited),
     )
     async def disable_mfa(
         self,
@@ -154,7 +156,7 @@ class MfaSignInController(Controller):
         "/login/mfa",
         status_code=200,
         responses={200: response(UserResponse, "Signed in")},
-        operation_class=problems(InvalidSignInCode, MfaExpired, RateLimited),
+        operation_class=problems(InvalidSignInCode, SignInCodeAlreadyUsed, MfaExpired, RateLimited),
     )
     async def login_mfa(
         self,
