@@ -166,6 +166,12 @@ class UserResponse(Schema):
     user: UserOut
 
 
+class SessionStateResponse(Schema):
+    """The signed-in user, or null when signed out: a page's first question, answered without a 401."""
+
+    user: UserOut | None
+
+
 class MessageResponse(Schema):
     message: str
 

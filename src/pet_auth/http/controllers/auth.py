@@ -1,10 +1,10 @@
-"""Sign-up, sign-in, sign-out, who-am-I, change password."""
+"""Sign-up, sign-in, sign-out, the session's state, who-am-I, change password."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
@@ -20,6 +20,7 @@ from pet_auth.http.schemas import (
     LoginRequest,
     MfaRequiredResponse,
     RegisterRequest,
+    SessionStateResponse,
     UserOut,
     UserResponse,
 )
@@ -82,6 +83,16 @@ class AuthController(Controller):
         drop_session_cookie(request)
         if live is not None:
             auth.logged_out(live.user_id, client_ip(request))
+
+    @get("/session", operation_class=problems(read_only=True))
+    async def session(self, request: AnyRequest) -> SessionStateResponse:
+        """The signed-in user, or `{"user": null}` when signed out: always 200, never a 401 (unlike `/me`), so that
+        a page can ask on load whether someone is signed in without an error in the browser's console. The session
+        is read as the login guard reads it."""
+        live = live_session(request)
+        if live is None:
+            return SessionStateResponse(user=None)
+        return SessionStateResponse(user=UserOut.of(CurrentUser(id=live.user_id, profile=live.profile)))
 
 
 class SignedInAuthController(Controller):
