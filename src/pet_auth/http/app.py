@@ -4,6 +4,7 @@ OpenAPI document and metrics. It closes the services at shutdown."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Litestar
@@ -12,12 +13,14 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
+from litestar.types import ASGIApp
 
 from pet_auth.bootstrap import Services
 from pet_auth.config import Settings
 from pet_auth.http import metrics
 from pet_auth.http.cookies import DEVICE_COOKIE_MAX_AGE, HttpOnlyCookie
 from pet_auth.http.cors import enable_cors
+from pet_auth.http.development import DevelopmentOriginAdvice
 from pet_auth.http.errors import exception_handlers
 from pet_auth.http.openapi import openapi_config
 from pet_auth.http.requests import ApiRequest
@@ -64,8 +67,17 @@ def create_app(services: Services, settings: Settings) -> Litestar:
             expose_headers=list(EXPOSED_HEADERS),
             max_age=600,
         ),
+        # Development only: a refused origin, or a page and API that are not one site, get a readable reason.
+        outer=_development_advice(settings),
     )
     return app
+
+
+def _development_advice(settings: Settings) -> Callable[[ASGIApp], ASGIApp] | None:
+    if settings.app_env != "development":
+        return None
+    origins = settings.cors_origins
+    return lambda handler: DevelopmentOriginAdvice(handler, origins)
 
 
 def _pipeline(services: Services, settings: Settings) -> tuple[list[Any], list[Any], list[Any]]:

@@ -50,11 +50,18 @@ class _CORSMiddleware(CORSMiddleware):
         return self._wrap_send(send, origin, has_cookie)
 
 
-def install_cors(app: Litestar, config: CORSConfig, wrap_send: CORSSendWrapper) -> None:
+def install_cors(
+    app: Litestar,
+    config: CORSConfig,
+    wrap_send: CORSSendWrapper,
+    outer: Callable[[ASGIApp], ASGIApp] | None = None,
+) -> None:
     """Put Litestar's CORS middleware, with `wrap_send`, where `Litestar(cors_config=config)` puts it: around the
-    app's handler (so around the exception handling: error answers get CORS headers too). Call it on an app built
-    without `cors_config`."""
-    app.asgi_handler = _CORSMiddleware(app.asgi_handler, config, wrap_send)
+    app's handler (so around the exception handling: error answers get CORS headers too). `outer`, when given,
+    wraps it in turn: a middleware that sees every request, preflights included, before the CORS middleware. Call
+    it on an app built without `cors_config`."""
+    handler: ASGIApp = _CORSMiddleware(app.asgi_handler, config, wrap_send)
+    app.asgi_handler = outer(handler) if outer is not None else handler
 
 
 # --- 2. Guards -------------------------------------------------------------------------------------------------
