@@ -65,6 +65,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Session
+         * @description The signed-in user, or `{"user": null}` when signed out: always 200, never a 401 (unlike `/me`), so that
+         *     a page can ask on load whether someone is signed in without an error in the browser's console. The session
+         *     is read as the login guard reads it.
+         */
+        get: operations["session"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/login/mfa": {
         parameters: {
             query?: never;
@@ -566,7 +588,8 @@ export interface components {
         };
         /** MfaRequiredResponse */
         MfaRequiredResponse: {
-            mfaRequired: boolean;
+            /** @constant */
+            mfaRequired: true;
         };
         /** MfaSignInRequest */
         MfaSignInRequest: {
@@ -649,6 +672,10 @@ export interface components {
             userAgent: string;
             ip: string;
             current: boolean;
+        };
+        /** SessionStateResponse */
+        SessionStateResponse: {
+            user: components["schemas"]["UserOut"] | null;
         };
         /** SessionsResponse */
         SessionsResponse: {
@@ -1064,6 +1091,43 @@ export interface operations {
             };
         };
     };
+    session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionStateResponse"];
+                };
+            };
+            /** @description Service Unavailable: `service_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        /** @constant */
+                        status: 503;
+                        detail: string;
+                        /** @enum {string} */
+                        code: "service_unavailable";
+                    };
+                };
+            };
+        };
+    };
     loginMfa: {
         parameters: {
             query?: never;
@@ -1108,7 +1172,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Unauthorized: `invalid_code`, `mfa_expired` */
+            /** @description Unauthorized: `code_already_used`, `invalid_code`, `mfa_expired` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1121,7 +1185,7 @@ export interface operations {
                         status: 401;
                         detail: string;
                         /** @enum {string} */
-                        code: "invalid_code" | "mfa_expired";
+                        code: "code_already_used" | "invalid_code" | "mfa_expired";
                     };
                 };
             };
@@ -1930,7 +1994,7 @@ export interface operations {
                     "application/json": components["schemas"]["RecoveryCodesResponse"];
                 };
             };
-            /** @description Bad Request: `invalid_code`, `malformed_json`, `validation_error` */
+            /** @description Bad Request: `code_already_used`, `invalid_code`, `malformed_json`, `validation_error` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1943,7 +2007,7 @@ export interface operations {
                         status: 400;
                         detail: string;
                         /** @enum {string} */
-                        code: "invalid_code" | "malformed_json" | "validation_error";
+                        code: "code_already_used" | "invalid_code" | "malformed_json" | "validation_error";
                         /** @description Field errors; only with `validation_error`. */
                         errors?: {
                             field: string;
@@ -2097,7 +2161,7 @@ export interface operations {
                     "application/json": null;
                 };
             };
-            /** @description Bad Request: `invalid_code`, `malformed_json`, `validation_error` */
+            /** @description Bad Request: `code_already_used`, `invalid_code`, `malformed_json`, `validation_error` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2110,7 +2174,7 @@ export interface operations {
                         status: 400;
                         detail: string;
                         /** @enum {string} */
-                        code: "invalid_code" | "malformed_json" | "validation_error";
+                        code: "code_already_used" | "invalid_code" | "malformed_json" | "validation_error";
                         /** @description Field errors; only with `validation_error`. */
                         errors?: {
                             field: string;
@@ -2318,7 +2382,7 @@ export interface operations {
                     "application/json": components["schemas"]["RecoveryCodesResponse"];
                 };
             };
-            /** @description Bad Request: `invalid_code`, `malformed_json`, `validation_error` */
+            /** @description Bad Request: `code_already_used`, `invalid_code`, `malformed_json`, `validation_error` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2331,7 +2395,7 @@ export interface operations {
                         status: 400;
                         detail: string;
                         /** @enum {string} */
-                        code: "invalid_code" | "malformed_json" | "validation_error";
+                        code: "code_already_used" | "invalid_code" | "malformed_json" | "validation_error";
                         /** @description Field errors; only with `validation_error`. */
                         errors?: {
                             field: string;

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -126,7 +126,9 @@ class MfaSignInRequest(Schema):
 
 
 class MfaRequiredResponse(Schema):
-    mfa_required: bool
+    """Login's 202: always `true`, so that a client tells it from the 200's `{user}` by type."""
+
+    mfa_required: Literal[True]
 
 
 class TotpSetupResponse(Schema):
