@@ -35,7 +35,7 @@ def pack(destination: Path) -> Path:
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     [packed] = json.loads(run.stdout[run.stdout.index("[") :])
-    return destination / packed["filename"]
+    return destination / str(packed["filename"])
 
 
 def scratch_app(directory: Path, tarball: Path) -> Path:
