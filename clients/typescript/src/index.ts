@@ -291,9 +291,20 @@ export function createAuthClient({ baseUrl, fetch }: AuthClientOptions) {
     /** The signed-in user, or `null` when signed out: never an error for being signed out (no 401 in the console). */
     session,
     /**
-     * Follow the sign-in state: `listener` is called with the user, or `null`, each time the state this client
-     * learns differs from the last one it told (the first answer that tells it counts as a change). Returns the
-     * function that unsubscribes. See the README/docs for the exact list of what tells it.
+     * Follow the sign-in state: `listener(user)` is called with the user, or `null`, each time the state this client
+     * learns differs from the last one it told. Returns the function that unsubscribes.
+     *
+     * - What tells the state: a sign-in (`register`, `login` answering `{user}`, `loginMfa`) tells the user;
+     *   `session()` and `me()` tell what they answer; `logout`, `deleteAccount`, `endSession` of the session that
+     *   `listSessions` marked current, and any 401 `not_authenticated` (the session ended or was revoked elsewhere)
+     *   tell `null`. After `verifyEmail`, `confirmEmail`, `resetPassword`, `confirmTotp` and `disableMfa`, whose
+     *   answers do not say this browser's state, the client asks `GET /api/auth/session` again when anyone listens.
+     * - Once per change: the same user (every field equal) or `null` again is not told twice. The first state the
+     *   client learns counts as a change, so `auth.onChange(render); await auth.session();` renders once.
+     * - Not called on subscribing, nor for a failure without an answer (`network_error`) or any other error.
+     * - Called synchronously, in the order of subscription, before the method's promise resolves; a listener's
+     *   error is rethrown from a timer of its own, never into the call.
+     * - Per client: two clients (or two tabs) each follow what they see.
      */
     onChange: (listener: AuthChangeListener): (() => void) => state.listen(listener),
     /** The signed-in user; a 401 `not_authenticated` when signed out (`session()` answers `null` instead). */
