@@ -38,10 +38,12 @@ infra-down: $(STAMP)  ## stop the servers make started; their data is kept
 infra-reset: $(STAMP)  ## stop them and delete their data
 	$(BIN)/python -m tools.devinfra reset
 
+# Once the server answers, one block says the API's URL as the app must call it (localhost, the frontend's host name),
+# the frontend origins it accepts, and where development mail goes (tools/devinfra/ready.py).
 dev: infra-up  ## start what is missing, create the database if needed, migrate, serve with auto-reload on PORT
 	$(BIN)/python -m pet_auth create-db
 	$(BIN)/alembic upgrade head
-	$(BIN)/python -m pet_auth serve --reload
+	$(BIN)/python -m tools.devinfra serve
 
 start: $(STAMP)  ## production server (unless APP_ENV says otherwise); workers from WEB_CONCURRENCY. Starts no database: says which one is down
 	@$(BIN)/python -m pet_auth check; status=$$?; \

@@ -46,6 +46,31 @@ async def test_register_creates_the_account_and_signs_in(client: Client) -> None
     assert me.json() == {"user": user}
 
 
+@pytest.mark.smoke
+async def test_the_session_route_answers_the_user_or_null_and_never_a_401(
+    client: Client, make_client: MakeClient, settings: Settings
+) -> None:
+    """`GET /api/auth/session`: a page's first question (who is signed in?) answered 200 either way, where `/me`
+    answers 401 when signed out (a red line in the browser's console)."""
+    signed_out = await client.get("/api/auth/session")
+    assert signed_out.status_code == 200, signed_out.text
+    assert signed_out.json() == {"user": None}
+    assert "set-cookie" not in signed_out.headers  # no session is started for asking
+    assert (await client.get("/api/auth/me")).status_code == 401
+
+    user = await register(client)
+    assert (await client.get("/api/auth/session")).json() == {"user": user}
+    assert (await client.get("/api/auth/me")).json() == {"user": user}
+
+    # A cookie naming no live session: null, as signed out.
+    stranger = await make_client()
+    stranger.cookies.set(settings.session_cookie_name, "garbage")
+    assert (await stranger.get("/api/auth/session")).json() == {"user": None}
+
+    await client.post("/api/auth/logout")
+    assert (await client.get("/api/auth/session")).json() == {"user": None}
+
+
 async def test_email_is_trimmed_and_lower_cased(client: Client, make_client: MakeClient) -> None:
     email = unique_email()
     user = await register(client, f"  {email.upper()} ")

@@ -1,7 +1,11 @@
 """End to end in a real Chromium: the SPA's origin can sign up, sign in (also with an authenticator code), read /me
-and sign out through the TypeScript client (clients/typescript, bundled by esbuild); any other origin is refused by
-CORS (the browser) and by the origin check (the server). With a DevTools virtual authenticator, the client registers
-a passkey, signs in with it through autofill and through the button, and re-authenticates with it (sudo mode).
+and sign out through the TypeScript client (clients/typescript, packed with `npm pack`, installed from the tarball into
+a scratch app and bundled from there by esbuild); any other origin is refused by CORS (the browser) and by the origin
+check (the server). The client's browser-only behaviour: `retryAfter` (CORS must expose Retry-After), `session()`
+signed out without a console error, `onChange`, `network_error`; and, in development, the problems that explain an
+origin that is not allowed and an API called on another site than the app's. With a DevTools virtual authenticator,
+the client registers a passkey, signs in with it through autofill and through the button, and re-authenticates with
+it (sudo mode).
 
 The API runs as a real uvicorn server (tests/support/live_server.py) on 127.0.0.1 and is called as
 http://localhost:PORT, so the page at http://localhost:5173 is same-site with it (the SameSite=Lax cookie travels),
@@ -18,25 +22,38 @@ import functools
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
-from playwright.async_api import Browser, BrowserContext, CDPSession, ConsoleMessage, Page, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    CDPSession,
+    ConsoleMessage,
+    Page,
+    Request,
+    Response,
+    async_playwright,
+)
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pet_auth.config import Settings
 from tests.support import ROOT
 from tests.support.authenticator import code_at, current_step, mark_verified
+from tests.support.client_package import packed_app
 from tests.support.clients import PASSWORD, SPA_ORIGIN, unique_email
 from tests.support.live_server import LiveServer, live_server
 from tests.support.sudo import let_session_sudo_lapse
+from tools.devinfra import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -74,22 +91,25 @@ class _PageHandler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def page_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The test page beside the TypeScript client bundled for browsers (auth-client.js), as a Vite app would have it."""
+    """The test page beside the TypeScript client as an app gets it: packed (`npm pack`), installed from the tarball
+    into a scratch app, and bundled from there by esbuild (auth-client.js), as a Vite app would have it."""
     esbuild = CLIENT_DIR / "node_modules" / ".bin" / "esbuild"
     if not esbuild.exists():
         pytest.fail("the TypeScript client's packages are missing: run `make client-deps`")
+    app = packed_app(tmp_path_factory.mktemp("scratch"))
+    (app / "entry.js").write_text('export * from "@pet-manager/auth-client";\n')
     directory = tmp_path_factory.mktemp("page")
     shutil.copy(PAGE, directory / PAGE.name)
     subprocess.run(
         [
             esbuild,
-            "src/index.ts",
+            "entry.js",
             "--bundle",
             "--format=esm",
             f"--outfile={directory / 'auth-client.js'}",
             "--log-level=warning",
         ],
-        cwd=CLIENT_DIR,
+        cwd=app,
         check=True,
         timeout=60,
     )
@@ -194,12 +214,19 @@ async def raw_fetch(page: Page, method: str, path: str, **options: Any) -> dict[
 
 
 def refused(result: dict[str, Any]) -> None:
-    """The fetch rejected: the browser withheld the response from the page (to the client, a TypeError, not an
-    AuthError: there is no answer to read)."""
+    """The fetch rejected: the browser withheld the response from the page (fetch's TypeError: there is no answer to
+    read)."""
     assert result["ok"] is False, result
     error = result["error"]
     name = error["name"] if isinstance(error, dict) else error.split(":")[0]
     assert name == "TypeError", result
+
+
+def no_answer(result: dict[str, Any], operation: str) -> None:
+    """What the client makes of a fetch the browser rejected: an AuthError `network_error`, not a bare TypeError."""
+    error = auth_error(result)
+    assert (error["operation"], error["status"], error["code"]) == (operation, 0, "network_error"), result
+    assert error["cause"].startswith("TypeError: "), result
 
 
 async def simple_post_status(page: Page, api: str, body: str) -> int:
@@ -273,11 +300,11 @@ async def test_other_origin_is_refused_by_cors_and_by_the_origin_check(
     blocked = f"Access to fetch at '{api}{{}}' from origin '{OTHER_ORIGIN}' has been blocked by CORS policy"
 
     # Reading /me with credentials: the response carries no CORS grant, so the browser withholds it.
-    refused(await client_call(other, "me"))
+    no_answer(await client_call(other, "me"), "me")
     assert any(text.startswith(blocked.format("/api/auth/me")) for text in console), console
 
     # A JSON POST needs a preflight, which the API refuses, so the POST itself is never sent.
-    refused(await client_call(other, "login", {"email": victim, "password": PASSWORD}))
+    no_answer(await client_call(other, "login", {"email": victim, "password": PASSWORD}), "login")
     preflight_refused = blocked.format("/api/auth/login") + ": Response to preflight request doesn't pass"
     assert any(text.startswith(preflight_refused) for text in console), console
 
@@ -521,3 +548,139 @@ async def test_a_passkey_ceremony_that_does_not_complete_is_passkey_cancelled(
     aborted = await settled_call(page, "autofill")
     assert auth_error(aborted)["code"] == "passkey_cancelled"
     assert returned(await client_call(page, "me")) == {"user": user}
+
+
+@dataclass
+class Watched:
+    """What the browser reports about a page: console errors, failed requests, and each answer's status."""
+
+    console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    statuses: list[tuple[str, int]] = field(default_factory=list)
+
+
+def watch(page: Page) -> Watched:
+    watched = Watched()
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            watched.console_errors.append(message.text)
+
+    def on_failed(request: Request) -> None:
+        watched.failed_requests.append(f"{request.method} {request.url}: {request.failure}")
+
+    def on_response(response: Response) -> None:
+        watched.statuses.append((response.url, response.status))
+
+    page.on("console", on_console)
+    page.on("requestfailed", on_failed)
+    page.on("response", on_response)
+    return watched
+
+
+async def changes(page: Page) -> list[str | None]:
+    told: list[str | None] = await page.evaluate("window.changes")
+    return told
+
+
+async def test_retry_after_is_readable_after_a_429(context: BrowserContext, api: str) -> None:
+    """CORS exposes Retry-After: without it the browser hides the header and `retryAfter` is null."""
+    page = await open_page(context, SPA_ORIGIN, api)
+    body = {"email": unique_email("limited")}
+    for _ in range(3):  # RATE_LIMIT_FORGOT_PER_EMAIL
+        returned(await client_call(page, "forgotPassword", body))
+    limited = auth_error(await client_call(page, "forgotPassword", body))
+    assert (limited["status"], limited["code"]) == (429, "rate_limited")
+    assert isinstance(limited["retryAfter"], int), limited
+    assert limited["retryAfter"] > 0
+
+
+async def test_session_signed_out_is_null_without_a_console_error(context: BrowserContext, api: str) -> None:
+    page = await open_page(context, SPA_ORIGIN, api)
+    watched = watch(page)
+    assert returned(await client_call(page, "session")) is None
+    assert watched.statuses == [(f"{api}/api/auth/session", 200)]
+    assert watched.console_errors == []
+    assert watched.failed_requests == []
+    assert await changes(page) == [None]  # the first answer tells the state
+
+    # Control: /me signed out is the red 401 the console shows, so the check above can fail.
+    auth_error(await client_call(page, "me"))
+    await page.wait_for_timeout(200)  # console messages arrive asynchronously
+    assert any("401" in text for text in watched.console_errors), watched.console_errors
+    assert await changes(page) == [None]  # still signed out: not told again
+
+
+async def test_on_change_follows_sign_in_sign_out_and_a_revoked_session(context: BrowserContext, api: str) -> None:
+    page = await open_page(context, SPA_ORIGIN, api)
+    email = unique_email("follow")
+    credentials = {"email": email, "password": PASSWORD}
+    returned(await client_call(page, "register", credentials))
+    returned(await client_call(page, "session"))  # the same user: not told again
+    returned(await client_call(page, "logout"))
+    returned(await client_call(page, "login", credentials))
+    assert await changes(page) == [email, None, email]
+
+    # Another device signs in and ends every other session: this page's next call is a 401 that ends its state.
+    async with httpx.AsyncClient(base_url=api) as phone:
+        assert (await phone.post("/api/auth/login", json=credentials)).status_code == 200
+        assert (await phone.post("/api/auth/sessions/revoke-others")).status_code == 204
+    ended = auth_error(await client_call(page, "listSessions"))
+    assert (ended["status"], ended["code"]) == (401, "not_authenticated")
+    assert await changes(page) == [email, None, email, None]
+    assert returned(await client_call(page, "session")) is None
+    assert await changes(page) == [email, None, email, None]
+
+
+async def test_a_fetch_without_an_answer_is_a_network_error(context: BrowserContext, api: str) -> None:
+    nowhere = f"http://localhost:{free_port()}"  # nothing listens there
+    page = await open_page(context, SPA_ORIGIN, nowhere)
+    no_answer(await client_call(page, "session"), "session")
+    no_answer(await client_call(page, "login", {"email": unique_email(), "password": PASSWORD}), "login")
+    assert await changes(page) == []  # no answer tells nothing about the state
+
+
+@pytest.fixture
+def dev_api(make_settings: Callable[..., Settings]) -> Iterator[LiveServer]:
+    """The API in development (APP_ENV=development), where refusals explain themselves."""
+    settings = make_settings(app_env="development")
+    assert settings.cors_origins == (SPA_ORIGIN,)
+    with live_server(settings) as server:
+        yield server
+
+
+async def test_in_development_the_127_0_0_1_misconfiguration_says_why(
+    context: BrowserContext, dev_api: LiveServer
+) -> None:
+    """The frontend developer's trap: the app on http://localhost:5173 calls the API as http://127.0.0.1:PORT (another
+    site). Without the development answer, register answered 201, no cookie was stored and /me answered 401, with
+    nothing in the console; now the page reads a problem that says why."""
+    assert dev_api.url.startswith("http://127.0.0.1:")
+    page = await open_page(context, SPA_ORIGIN, dev_api.url)
+    email = unique_email("cross-site")
+    problem = auth_error(await client_call(page, "register", {"email": email, "password": PASSWORD}))
+    assert (problem["status"], problem["code"]) == (403, "cross_site_api_host"), problem
+    assert "SameSite" in problem["detail"]
+    assert f"Call the API as {_as_localhost(dev_api)}" in problem["detail"]
+    assert await session_cookies(context) == []
+    assert auth_error(await client_call(page, "session"))["code"] == "cross_site_api_host"
+
+    # Called as localhost, the same page works, cookie and all.
+    good = await open_page(context, SPA_ORIGIN, _as_localhost(dev_api))
+    assert (
+        returned(await client_call(good, "register", {"email": email, "password": PASSWORD}))["user"]["email"] == email
+    )
+    assert returned(await client_call(good, "session"))["email"] == email
+    assert len(await session_cookies(context)) == 1
+
+
+async def test_in_development_a_disallowed_origin_reads_why(context: BrowserContext, dev_api: LiveServer) -> None:
+    """A page on an origin not in CORS_ORIGINS: in production a bare CORS error (network_error, test above); in
+    development the refusal is readable, preflighted JSON requests included."""
+    other = await open_page(context, OTHER_ORIGIN, _as_localhost(dev_api))
+    for method, args in (("session", ()), ("login", ({"email": unique_email(), "password": PASSWORD},))):
+        problem = auth_error(await client_call(other, method, *args))
+        assert (problem["status"], problem["code"]) == (403, "origin_not_allowed"), problem
+        assert OTHER_ORIGIN in problem["detail"]
+        assert "CORS_ORIGINS" in problem["detail"]
+    assert await session_cookies(context) == []

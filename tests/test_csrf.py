@@ -6,7 +6,7 @@ import httpx
 import pytest
 from httpx import Response
 
-from tests.support.clients import API_ORIGIN, PASSWORD, SPA_ORIGIN, Client, register, unique_email
+from tests.support.clients import API_ORIGIN, PASSWORD, SPA_ORIGIN, Client, MakeClient, register, unique_email
 
 EVIL = "https://evil.example"
 
@@ -180,3 +180,19 @@ async def test_every_answer_to_the_spa_carries_its_cors_grant_once(client: Clien
         assert response.headers.get_list("vary") == ["Origin"]
         assert response.headers.get_list("access-control-allow-methods") == ["DELETE, GET, OPTIONS, PATCH, POST"]
         assert response.headers.get_list("access-control-allow-headers") == ["content-type"]
+        assert response.headers.get_list("access-control-expose-headers") == ["Retry-After"]
+
+
+async def test_a_rate_limited_answer_lets_the_spa_read_retry_after(make_client: MakeClient) -> None:
+    """Without Access-Control-Expose-Headers a browser hides Retry-After from the page (the client's `retryAfter`
+    would be null): it is not one of the CORS-safelisted response headers."""
+    client = await make_client(rate_limit_forgot_per_email=1)
+    spa = {"Origin": SPA_ORIGIN}
+    body = {"email": unique_email()}
+    assert (await client.post("/api/auth/forgot-password", json=body, headers=spa)).status_code == 202
+    limited = await client.post("/api/auth/forgot-password", json=body, headers=spa)
+    assert limited.status_code == 429, limited.text
+    assert int(limited.headers["retry-after"]) > 0
+    exposed = [name.strip().lower() for name in limited.headers["access-control-expose-headers"].split(",")]
+    assert "retry-after" in exposed
+    assert limited.headers["access-control-allow-origin"] == SPA_ORIGIN

@@ -29,6 +29,7 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
+from pet_auth.config import Settings, load_settings
 from pet_auth.reachability import answers
 from tests.support import ROOT
 from tests.support.clients import PASSWORD, unique_email
@@ -41,6 +42,7 @@ from tools.devinfra import (
     find_redis_server,
     free_port,
 )
+from tools.devinfra.ready import MAILPIT_UI, api_url, banner
 
 MAKE = shutil.which("make")
 STARTUP_TIMEOUT = 120.0
@@ -159,6 +161,43 @@ def _healthy(api: str) -> bool:
         return False
 
 
+def _ready_block(log: Path, timeout: float = 10.0) -> str:
+    """The block make dev prints once the server answers (it polls /health itself, so it may come a moment after)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = log.read_text()
+        if "pet_auth is ready (development)" in text:
+            assert text.count("pet_auth is ready (development)") == 1, text
+            start = text.index("pet_auth is ready (development)")
+            return text[start : text.index("\n\n", start)] + "\n"
+        assert time.monotonic() < deadline, f"make dev printed no ready block:\n{text}"
+        time.sleep(0.2)
+
+
+def _dev_settings(**values: str) -> Settings:
+    return load_settings({"APP_ENV": "development", **values}, env_file=None)
+
+
+def test_the_ready_block_names_the_api_with_the_frontends_host_name(tmp_path: Path) -> None:
+    assert api_url(_dev_settings()) == "http://localhost:3000"
+    assert api_url(_dev_settings(HOST="0.0.0.0", PORT="8000")) == "http://localhost:8000"  # noqa: S104
+    # A frontend on 127.0.0.1 is the same site as an API called 127.0.0.1, not localhost.
+    assert api_url(_dev_settings(CORS_ORIGINS="http://127.0.0.1:5173")) == "http://127.0.0.1:3000"
+    assert api_url(_dev_settings(HOST="192.0.2.10")) == "http://192.0.2.10:3000"
+
+    block = banner(_dev_settings(CORS_ORIGINS="http://localhost:5173,http://localhost:4173"), tmp_path)
+    assert "127.0.0.1" not in block
+    assert "  API       http://localhost:3000\n" in block
+    assert "  Frontend  http://localhost:5173, http://localhost:4173 (CORS_ORIGINS" in block
+    assert "MAIL_BACKEND=console" in block
+    smtp = banner(_dev_settings(MAIL_BACKEND="smtp", SMTP_HOST="mail.example", SMTP_PORT="2525"), tmp_path)
+    assert "  Mail      sent by SMTP through mail.example:2525 (MAIL_BACKEND=smtp)" in smtp
+    # Mailpit, started by infra up with Docker Compose: where to read the mail.
+    (tmp_path / MAILPIT_UI).write_text("http://127.0.0.1:8025\n")
+    mailpit = banner(_dev_settings(MAIL_BACKEND="smtp", SMTP_PORT="1025"), tmp_path)
+    assert "  Mail      caught by Mailpit: open http://127.0.0.1:8025 (MAIL_BACKEND=smtp)" in mailpit
+
+
 def _urls(repo: Path) -> tuple[str, str]:
     env = dotenv_values(repo / ".env")
     return str(env["DATABASE_URL"]), str(env["REDIS_URL"])
@@ -179,6 +218,13 @@ def test_make_dev_starts_private_servers_when_nothing_answers_and_infra_down_sto
     make_dev: tuple[Path, dict[str, str], str],
 ) -> None:
     repo, unreachable, api = make_dev
+    # When it answers, make dev says where things are, once: the API as the app must call it (localhost), the
+    # frontend it accepts, where mail goes.
+    block = _ready_block(repo / "make-dev.log")
+    port = urlsplit(api).port
+    assert f"  API       http://localhost:{port}\n" in block
+    assert "  Frontend  http://localhost:5173 (CORS_ORIGINS" in block
+    assert "  Mail      printed in this terminal, links included (MAIL_BACKEND=console)" in block
     email = unique_email()
     response = httpx.post(f"{api}/api/auth/register", json={"email": email, "password": PASSWORD}, timeout=30)
     assert response.status_code == 201, response.text

@@ -20,7 +20,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.session.base import BaseBackendConfig, BaseSessionBackend, SessionMiddleware
 from litestar.params import JSONBody
 from litestar.testing import TestClient
-from litestar.types import Empty, HTTPResponseStartEvent, Message, Scopes, ScopeSession, Send
+from litestar.types import ASGIApp, Empty, HTTPResponseStartEvent, Message, Receive, Scope, Scopes, ScopeSession, Send
 
 from pet_auth.http.cors import enable_cors
 from pet_auth.http.litestar_compat import (
@@ -108,6 +108,26 @@ def test_the_send_wrapper_hook_gets_each_answer_to_an_origin_but_preflights() ->
     assert "x-wrapped" not in preflight.headers
     assert preflight.headers["access-control-allow-origin"] == SPA
     assert preflight.headers["access-control-allow-credentials"] == "true"
+
+
+def test_the_outer_middleware_sees_preflights_before_the_cors_middleware() -> None:
+    """Guards `install_cors(..., outer=...)` (http/development.py): what wraps `app.asgi_handler` gets every
+    request, the preflights the CORS middleware would answer itself included."""
+    seen: list[str] = []
+
+    def outer(inner: ASGIApp) -> ASGIApp:
+        async def recording(scope: Scope, receive: Receive, send: Send) -> None:
+            seen.append(str(scope.get("method")))
+            await inner(scope, receive, send)
+
+        return recording
+
+    app = Litestar([hello])
+    install_cors(app, cors_config([SPA]), RecordingWrapper(), outer)
+    with TestClient(app) as client:
+        client.options("/hello", headers={"Origin": FOREIGN, "Access-Control-Request-Method": "GET"})
+        client.get("/hello", headers={"Origin": SPA})
+    assert seen == ["OPTIONS", "GET"]
 
 
 def _cors_cases() -> Iterator[Any]:

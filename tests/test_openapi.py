@@ -90,6 +90,26 @@ def test_each_operation_states_its_own_problem_codes(printed_document: dict[str,
         "validation_error",
     ]
     assert problem_codes(paths["/health"]["get"]) == {}
+    # The session's state: public, never a 401.
+    session = paths["/api/auth/session"]["get"]
+    assert session["operationId"] == "session"
+    assert "security" not in session
+    assert problem_codes(session) == {"503": ["service_unavailable"]}
+    assert session["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/SessionStateResponse"
+    }
+    state = printed_document["components"]["schemas"]["SessionStateResponse"]
+    assert state["required"] == ["user"]
+    assert {"$ref": "#/components/schemas/UserOut"} in state["properties"]["user"]["oneOf"]
+    assert {"type": "null"} in state["properties"]["user"]["oneOf"]
+    # A right code used already has its own code, beside invalid_code, where codes are checked.
+    assert problem_codes(paths["/api/auth/login/mfa"]["post"])["401"] == [
+        "code_already_used",
+        "invalid_code",
+        "mfa_expired",
+    ]
+    for path in ("/api/auth/mfa/totp/confirm", "/api/auth/mfa/disable", "/api/auth/mfa/recovery-codes"):
+        assert {"code_already_used", "invalid_code"} <= set(problem_codes(paths[path]["post"])["400"]), path
     # A guarded read with a query: its bad values are field errors.
     assert problem_codes(paths["/api/auth/security-events"]["get"]) == {
         "400": ["validation_error"],

@@ -99,6 +99,7 @@ async def test_anonymous_requests_write_no_session_keys(client: Client, settings
     client.cookies.set(settings.session_cookie_name, "garbage")
     for _ in range(3):
         await client.get("/api/auth/me")
+        await client.get("/api/auth/session")
         await client.post("/api/auth/logout")
         await client.post("/api/auth/login", json={"email": unique_email(), "password": "wrong password"})
         await client.get("/health")

@@ -8,7 +8,14 @@ import time
 
 import pytest
 
-from pet_auth.domain.errors import EmailNotVerified, InvalidCode, InvalidSignInCode, MfaExpired
+from pet_auth.domain.errors import (
+    CodeAlreadyUsed,
+    EmailNotVerified,
+    InvalidCode,
+    InvalidSignInCode,
+    MfaExpired,
+    SignInCodeAlreadyUsed,
+)
 from pet_auth.domain.mfa import MAX_WRONG_CODES, RecoveryCodes
 from pet_auth.domain.models import MfaChallenge, SignIn
 from pet_auth.domain.ports import Outcome
@@ -109,7 +116,8 @@ async def test_setup_needs_a_verified_address(fakes: Fakes) -> None:
 async def test_a_code_works_once(fakes: Fakes) -> None:
     secret, step, _ = await turned_on(fakes)
     pending = await password_step(fakes)
-    with pytest.raises(InvalidSignInCode):  # the code that turned it on
+    # The code that turned it on: its own answer (wait for the next code), counted as any wrong code.
+    with pytest.raises(SignInCodeAlreadyUsed):
         await fakes.mfa.complete_sign_in(pending, code_at(secret, step), None, CLIENT, None, None)
     assert fakes.limiter.begun[-1][0] == (LIMITS.login_per_account, "user:7:2:mfa")
     assert fakes.limiter.ended[-1] is Outcome.FAILURE
@@ -123,6 +131,24 @@ async def test_a_code_works_once(fakes: Fakes) -> None:
     assert pending not in fakes.pending.pending  # completed once
     with pytest.raises(MfaExpired):
         await fakes.mfa.complete_sign_in(pending, code_at(secret, step + 1), None, CLIENT, None, None)
+
+
+async def test_a_used_code_is_told_apart_from_a_wrong_one_and_counts_the_same(fakes: Fakes) -> None:
+    secret, step, codes = await turned_on(fakes)
+    laptop = codes.renewed.session_token
+    fakes.db.tables.mfa[ADA_ID].last_used_step = step + 1  # as if the next step's code was used meanwhile
+    for code, refusal in ((code_at(secret, step + 1), CodeAlreadyUsed), (wrong_code(secret), InvalidCode)):
+        with pytest.raises(refusal) as refused:
+            await fakes.mfa.disable(fakes.current(), fakes.sessions.handle(laptop), PASSWORD, code, CLIENT, None)
+        assert type(refused.value) is refusal
+        assert fakes.limiter.ended[-1] is Outcome.FAILURE
+        assert fakes.db.tables.mfa[ADA_ID].enabled_at is not None
+    assert "next code" in CodeAlreadyUsed.detail
+    # A code of a step older than the last used one, within the window, is refused as used.
+    with pytest.raises(CodeAlreadyUsed):
+        await fakes.mfa.disable(
+            fakes.current(), fakes.sessions.handle(laptop), PASSWORD, code_at(secret, step), CLIENT, None
+        )
 
 
 async def test_a_recovery_code_works_once(fakes: Fakes) -> None:

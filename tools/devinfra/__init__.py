@@ -32,6 +32,7 @@ from dotenv import set_key
 
 from pet_auth.config import Settings
 from pet_auth.reachability import answers, redact
+from tools.devinfra.ready import MAILPIT_UI
 
 DEV_DIR = Path(".dev")
 ENV_FILE = Path(".env")
@@ -345,6 +346,8 @@ def _compose_up(missing: list[Server], settings: Settings, dev_dir: Path) -> dic
         values[POSTGRES.setting] = _url_on_port(settings.database_url, port, "postgres")
     if REDIS in missing:
         values[REDIS.setting] = _url_on_port(settings.redis_url, ports["PET_AUTH_REDIS_PORT"])
+    # `make dev`'s banner says where mail is read (tools/devinfra/ready.py).
+    (dev_dir / MAILPIT_UI).write_text(f"http://127.0.0.1:{ports['PET_AUTH_MAILPIT_UI_PORT']}\n")
     print(f"pet_auth: started {', '.join(s.name for s in missing)} and Mailpit with Docker Compose")
     print(f"pet_auth: mail sent in development: http://127.0.0.1:{ports['PET_AUTH_MAILPIT_UI_PORT']}")
     return values
@@ -426,6 +429,7 @@ def down(dev_dir: Path = DEV_DIR, delete_data: bool = False) -> None:
     if marker.exists() or (delete_data and _docker_compose_answers()):
         _compose("down", *(["--volumes"] if delete_data else []))
         marker.unlink(missing_ok=True)
+        (dev_dir / MAILPIT_UI).unlink(missing_ok=True)
         stopped.append("the Docker Compose services")
     print(f"pet_auth: stopped {', '.join(stopped)}" if stopped else "pet_auth: nothing that make started is running")
     if delete_data and dev_dir.exists():

@@ -1,4 +1,5 @@
-"""`python -m tools.devinfra up|down|reset`, from the repository's root (make infra-up, infra-down, infra-reset)."""
+"""`python -m tools.devinfra up|down|reset|serve`, from the repository's root (make infra-up, infra-down, infra-reset;
+`make dev` runs `serve`)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,22 @@ import os
 import sys
 
 from pet_auth.config import SettingsError, load_settings
-from tools.devinfra import InfraError, down, up
+from tools.devinfra import InfraError, down, ready, up
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.devinfra")
     parser.add_argument(
         "action",
-        choices=["up", "down", "reset"],
-        help="up: find or start PostgreSQL and Redis; down: stop what up started; reset: also delete their data",
+        choices=["up", "down", "reset", "serve"],
+        help="up: find or start PostgreSQL and Redis; down: stop what up started; reset: also delete their data; "
+        "serve: the development server, and where things are once it answers",
     )
     args = parser.parse_args()
     try:
         settings = load_settings()
+        if args.action == "serve":
+            raise SystemExit(ready.serve(settings))
         if args.action == "up":
             up(settings, os.environ)
         else:

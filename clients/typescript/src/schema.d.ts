@@ -863,7 +863,8 @@ export interface components {
         };
         /** MfaRequiredResponse */
         MfaRequiredResponse: {
-            mfaRequired: boolean;
+            /** @constant */
+            mfaRequired: true;
         };
         /** MfaSignInRequest */
         MfaSignInRequest: {

@@ -175,3 +175,114 @@ test("the activity log: newest first, in pages, each user's own", async () => {
   const anonymous = await authError("securityEvents", () => device().securityEvents());
   assert.equal(anonymous.code, "not_authenticated");
 });
+
+test("login answers {user}: mfaRequired is absent, so `if (result.mfaRequired)` narrows", async () => {
+  const email = uniqueEmail("union");
+  await device().register({ email, password: PASSWORD });
+  const result = await device().login({ email, password: PASSWORD });
+  assert.equal(result.mfaRequired, undefined);
+  assert.equal(result.user.email, email);
+});
+
+test("session() answers the user or null, never an error for being signed out", async () => {
+  const auth = device();
+  assert.equal(await auth.session(), null);
+  const { user } = await auth.register({ email: uniqueEmail("session"), password: PASSWORD });
+  assert.deepEqual(await auth.session(), user);
+  await auth.logout();
+  assert.equal(await auth.session(), null);
+});
+
+/** A client, and every value its onChange listener was called with. */
+function followed() {
+  const auth = device();
+  const seen = [];
+  const stop = auth.onChange((user) => seen.push(user === null ? null : user.email));
+  return { auth, seen, stop };
+}
+
+test("onChange: sign-up, sign-out, sign-in, once per change; a revoked session is a 401 that signs out", async () => {
+  const { auth, seen, stop } = followed();
+  const email = uniqueEmail("follow");
+
+  assert.equal(await auth.session(), null); // the first answer tells the state
+  await auth.session(); // the same state: not told again
+  assert.deepEqual(seen, [null]);
+  await auth.register({ email, password: PASSWORD });
+  await auth.me();
+  await auth.session();
+  assert.deepEqual(seen, [null, email]);
+  await auth.logout();
+  await auth.logout();
+  assert.deepEqual(seen, [null, email, null]);
+  await auth.login({ email, password: PASSWORD });
+  await authError("login", () => auth.login({ email, password: "not the password" })); // a refusal changes nothing
+  assert.deepEqual(seen, [null, email, null, email]);
+
+  // Another device ends this session: the next call's 401 not_authenticated tells it.
+  const phone = device();
+  await phone.login({ email, password: PASSWORD });
+  await phone.revokeOtherSessions();
+  assert.equal((await authError("listSessions", () => auth.listSessions())).code, "not_authenticated");
+  assert.deepEqual(seen, [null, email, null, email, null]);
+
+  stop();
+  await auth.login({ email, password: PASSWORD });
+  assert.deepEqual(seen, [null, email, null, email, null]); // unsubscribed
+});
+
+test("onChange: ending the current session, and deleting the account, sign out", async () => {
+  const { auth, seen } = followed();
+  const email = uniqueEmail("ending");
+  await auth.register({ email, password: PASSWORD });
+  const current = (await auth.listSessions()).sessions.find((entry) => entry.current);
+  assert.ok(current);
+  await auth.endSession(current.id);
+  assert.deepEqual(seen, [email, null]);
+
+  await auth.login({ email, password: PASSWORD });
+  await auth.deleteAccount({ currentPassword: PASSWORD });
+  assert.deepEqual(seen, [email, null, email, null]);
+});
+
+test("a listener that throws breaks neither the call nor the other listeners", async () => {
+  const auth = device();
+  const seen = [];
+  // The error is thrown again from a timer of its own (reported as uncaught, as an event listener's would be):
+  // the timer is caught here, between the listeners (called in the order they subscribed).
+  const deferred = [];
+  const { setTimeout } = globalThis;
+  auth.onChange(() => {
+    globalThis.setTimeout = (callback) => deferred.push(callback);
+  });
+  auth.onChange(() => {
+    throw new Error("listener failed");
+  });
+  auth.onChange((user) => {
+    globalThis.setTimeout = setTimeout;
+    seen.push(user);
+  });
+  assert.equal(await auth.session(), null);
+  assert.deepEqual(seen, [null]);
+  assert.equal(deferred.length, 1);
+  assert.throws(deferred[0], /listener failed/);
+});
+
+test("a fetch that gets no answer is an AuthError network_error, not a TypeError", async () => {
+  const auth = createAuthClient({ baseUrl: "http://127.0.0.1:1" }); // nothing listens on port 1
+  const error = await authError("session", () => auth.session());
+  assert.equal(error.code, "network_error");
+  assert.equal(error.status, 0);
+  assert.equal(error.retryAfter, null);
+  assert.match(error.detail, /could not be reached/);
+  assert.ok(error.cause instanceof TypeError, `cause: ${error.cause}`);
+
+  const failing = createAuthClient({
+    baseUrl,
+    fetch: async () => {
+      throw new TypeError("Failed to fetch");
+    },
+  });
+  const refused = await authError("login", () => failing.login({ email: "a@example.com", password: PASSWORD }));
+  assert.equal(refused.code, "network_error");
+});

@@ -14,6 +14,7 @@ sign-in is completed once.
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -73,6 +74,15 @@ SETUP_LIFETIME = timedelta(minutes=10)
 # the password. `Limits.mfa_failures_per_account` tolerates one fewer.
 FAILED_CODES_NOTICED = 3
 TOTP, RECOVERY_CODE = "totp", "recovery_code"
+
+
+class _Code(enum.Enum):
+    """What a code turned out to be."""
+
+    ACCEPTED = "accepted"
+    WRONG = "wrong"
+    # A right TOTP code of a step already used (or older): refused as a wrong one, with its own answer.
+    USED = "used"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,9 +183,10 @@ class MfaService:
                     raise MfaAlreadyEnabled
                 if record is None or record.created_at < datetime.now(UTC) - SETUP_LIFETIME:
                     raise MfaSetupRequired
-                if not await self._use_totp(repos, user.id, record, code):
+                checked = await self._use_totp(repos, user.id, record, code)
+                if checked is not _Code.ACCEPTED:
                     attempt.outcome = Outcome.FAILURE
-                    raise CodeAlreadyUsed if self._used_already(user.id, record, code) else InvalidCode
+                    raise CodeAlreadyUsed if checked is _Code.USED else InvalidCode
                 await repos.mfa.enable(user.id, self._hashes(user.id, codes))
                 await repos.security_events.add(user.id, security_event(EventKind.MFA_ENABLED, client))
                 return await self._credentials_changed(repos, user.id, version, caller)
@@ -241,9 +252,10 @@ class MfaService:
                 record = await repos.mfa.lock(user.id)
                 if record is None or not record.enabled:
                     raise MfaNotEnabled
-                if not await self._use_totp(repos, user.id, record, code):
+                checked = await self._use_totp(repos, user.id, record, code)
+                if checked is not _Code.ACCEPTED:
                     attempt.outcome = Outcome.FAILURE
-                    raise CodeAlreadyUsed if self._used_already(user.id, record, code) else InvalidCode
+                    raise CodeAlreadyUsed if checked is _Code.USED else InvalidCode
 
             await self._db.retrying(use_code)
             attempt.outcome = Outcome.SUCCESS
@@ -315,15 +327,13 @@ class MfaService:
             await self._pending.end(pending_token)
             raise MfaExpired
         if recovery_code is None:
-            accepted = await self._use_totp(repos, user_id, record, code or "")
+            checked = await self._use_totp(repos, user_id, record, code or "")
         else:
-            accepted = await self._use_recovery_code(repos, user_id, recovery_code)
-        if not accepted:
+            checked = await self._use_recovery_code(repos, user_id, recovery_code)
+        if checked is not _Code.ACCEPTED:
             self._audit.record("login_mfa_failed", ip=client.ip, user_id=user_id)
             await self._pending.failed(pending_token, MAX_WRONG_CODES)
-            if recovery_code is None and self._used_already(user_id, record, code or ""):
-                raise SignInCodeAlreadyUsed
-            raise InvalidSignInCode
+            raise SignInCodeAlreadyUsed if checked is _Code.USED else InvalidSignInCode
         # Before the commit: should it fail, the code stays unused and the pending sign-in is gone.
         await self._pending.end(pending_token)
         user = await repos.users.get(user_id)
@@ -387,12 +397,12 @@ class MfaService:
                     raise MfaNotEnabled
                 is_totp = totp.as_code(code) is not None
                 if is_totp:
-                    accepted = await self._use_totp(repos, user.id, record, code)
+                    checked = await self._use_totp(repos, user.id, record, code)
                 else:
-                    accepted = await self._use_recovery_code(repos, user.id, code)
-                if not accepted:
+                    checked = await self._use_recovery_code(repos, user.id, code)
+                if checked is not _Code.ACCEPTED:
                     attempt.outcome = Outcome.FAILURE
-                    raise CodeAlreadyUsed if is_totp and self._used_already(user.id, record, code) else InvalidCode
+                    raise CodeAlreadyUsed if checked is _Code.USED else InvalidCode
                 if not is_totp:
                     await repos.security_events.add(user.id, security_event(EventKind.RECOVERY_CODE_USED, client))
                 await change(repos)
@@ -442,33 +452,28 @@ class MfaService:
             if check in reached:
                 await self._auth.account_locked(user_id, check, client, factor="code")
 
-    async def _use_totp(self, repos: Repositories, user_id: int, record: MfaRecord, code: str) -> bool:
+    async def _use_totp(self, repos: Repositories, user_id: int, record: MfaRecord, code: str) -> _Code:
         """Accept a code of the current step or a neighbour, later than the last one accepted, and remember its
-        step: a code works once."""
+        step: a code works once. A right code of a step not later than that one is `USED`: refused all the same
+        (the caller counts it as a wrong code), but the user is told to wait for the next code. It tells a guesser
+        nothing of use: only a code that can never be accepted again."""
         totp_code = totp.as_code(code)
         if totp_code is None:
-            return False
+            return _Code.WRONG
         secret = self._box.open(record.secret_ciphertext, user_id)
-        step = totp.matching_step(secret, totp_code, time.time(), after=record.last_used_step)
+        now, last = time.time(), record.last_used_step
+        step = totp.matching_step(secret, totp_code, now, after=last)
         if step is None:
-            return False
+            return _Code.USED if totp.was_used(secret, totp_code, now, after=last) else _Code.WRONG
         await repos.mfa.use_step(user_id, step)
-        return True
+        return _Code.ACCEPTED
 
-    def _used_already(self, user_id: int, record: MfaRecord, code: str) -> bool:
-        """Whether a code `_use_totp` refused is right but of a step used already: the user is told to wait for the
-        next code. It still counts as a wrong code."""
-        totp_code = totp.as_code(code)
-        if totp_code is None or record.last_used_step is None:
-            return False
-        secret = self._box.open(record.secret_ciphertext, user_id)
-        return totp.matching_step(secret, totp_code, time.time(), after=None) is not None
-
-    async def _use_recovery_code(self, repos: Repositories, user_id: int, code: str) -> bool:
+    async def _use_recovery_code(self, repos: Repositories, user_id: int, code: str) -> _Code:
         normalized = recovery_codes.normalize(code)
         if normalized is None:
-            return False
-        return await repos.mfa.use_recovery_code(user_id, recovery_codes.code_hash(self._code_key, user_id, normalized))
+            return _Code.WRONG
+        digest = recovery_codes.code_hash(self._code_key, user_id, normalized)
+        return _Code.ACCEPTED if await repos.mfa.use_recovery_code(user_id, digest) else _Code.WRONG
 
     def _hashes(self, user_id: int, codes: list[str]) -> list[str]:
         # New codes are in canonical form but for their hyphen.

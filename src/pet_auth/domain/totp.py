@@ -54,6 +54,19 @@ def as_code(text: str) -> str | None:
     return code if _CODE.fullmatch(code) else None
 
 
+def was_used(secret: bytes, code: str, now: float, after: int | None) -> bool:
+    """Whether this is the code of a step of the window (the current one or a neighbour) that is not later than
+    `after`, the step of the last code accepted: a right code that can no longer be accepted. Each step of the
+    window is computed and compared, whatever matches."""
+    if after is None:
+        return False
+    current = step_at(now)
+    used = False
+    for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
+        used |= step <= after and hmac.compare_digest(code_at(secret, step), code)
+    return used
+
+
 def matching_step(secret: bytes, code: str, now: float, after: int | None) -> int | None:
     """The step whose code this is, the current one or a neighbour, provided it is later than `after` (the step of
     the last code accepted): a code is accepted once, and never one older than the last."""

@@ -4,7 +4,7 @@ OpenAPI document and metrics. It closes the services at shutdown."""
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Litestar
@@ -13,15 +13,16 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
+from litestar.types import ASGIApp
 
 from pet_auth.bootstrap import Services
 from pet_auth.config import Settings
 from pet_auth.http import metrics
 from pet_auth.http.cookies import DEVICE_COOKIE_MAX_AGE, HttpOnlyCookie
 from pet_auth.http.cors import enable_cors
-from pet_auth.http.development import DevelopmentDiagnostics, announce_ready
+from pet_auth.http.development import DevelopmentOriginAdvice
 from pet_auth.http.errors import exception_handlers
-from pet_auth.http.litestar_compat import allow_every_method, wrap_app_handler
+from pet_auth.http.litestar_compat import allow_every_method
 from pet_auth.http.openapi import openapi_config
 from pet_auth.http.requests import ApiRequest
 from pet_auth.http.routes import route_handlers as app_routes
@@ -29,6 +30,8 @@ from pet_auth.http.security import OriginCheckMiddleware, security_headers
 from pet_auth.http.session_cookie import RedisSessionConfig
 
 MAX_BODY_BYTES = 16 * 1024
+# Every response header the TypeScript client (clients/typescript) reads.
+EXPOSED_HEADERS = ("Retry-After",)
 
 
 def create_app(services: Services, settings: Settings) -> Litestar:
@@ -51,7 +54,6 @@ def create_app(services: Services, settings: Settings) -> Litestar:
             configure_root_logger=True,
             log_exceptions="never",
         ),
-        on_startup=[functools.partial(announce_ready, settings)] if settings.app_env == "development" else [],
         on_shutdown=[services.aclose],
     )
     enable_cors(
@@ -61,15 +63,23 @@ def create_app(services: Services, settings: Settings) -> Litestar:
             allow_credentials=True,
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Content-Type"],
-            # What the client reads of an answer besides its body: a 429's Retry-After.
-            expose_headers=["Retry-After"],
+            # The answer headers a browser lets the page read beyond the CORS-safelisted ones: the client reads
+            # Retry-After (a 429's seconds to wait; `AuthError.retryAfter`).
+            expose_headers=list(EXPOSED_HEADERS),
             max_age=600,
         ),
+        # Development only: a refused origin, or a page and API that are not one site, get a readable reason.
+        outer=_development_advice(settings),
     )
     allow_every_method(app)
-    if settings.app_env == "development":
-        wrap_app_handler(app, functools.partial(DevelopmentDiagnostics, allowed_origins=settings.cors_origins))
     return app
+
+
+def _development_advice(settings: Settings) -> Callable[[ASGIApp], ASGIApp] | None:
+    if settings.app_env != "development":
+        return None
+    origins = settings.cors_origins
+    return lambda handler: DevelopmentOriginAdvice(handler, origins)
 
 
 def _pipeline(services: Services, settings: Settings) -> tuple[list[Any], list[Any], list[Any]]:

@@ -12,9 +12,11 @@ fence, http/litestar_compat.py, whose tripwires check that these headers are sti
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.types import Message, Send
+from litestar.types import ASGIApp, Message, Send
 
 from pet_auth.http.litestar_compat import install_cors
 
@@ -63,6 +65,7 @@ class PreencodedCORSHeaders:
         return wrapped_send
 
 
-def enable_cors(app: Litestar, config: CORSConfig) -> None:
-    """Put the CORS middleware around `app`'s handler, where `Litestar(cors_config=config)` puts Litestar's."""
-    install_cors(app, config, PreencodedCORSHeaders(config))
+def enable_cors(app: Litestar, config: CORSConfig, outer: Callable[[ASGIApp], ASGIApp] | None = None) -> None:
+    """Put the CORS middleware around `app`'s handler, where `Litestar(cors_config=config)` puts Litestar's; and
+    `outer`, when given, around it (http/development.py)."""
+    install_cors(app, config, PreencodedCORSHeaders(config), outer)

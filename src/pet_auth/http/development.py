@@ -1,17 +1,28 @@
-"""Development aids (APP_ENV=development only): the block `make dev` prints when it is ready, and problems that say
-why a browser's request cannot work, where a browser would otherwise fail silently.
+"""Development only (APP_ENV=development): the browser requests that would fail silently are answered with a problem
+that says why and what to do.
 
-A page at an origin that is not allowed gets no readable answer (CORS hides it), and an API reached under another
-site than the page's (`http://127.0.0.1:8000` from `http://localhost:5173`) answers normally while the browser drops
-its SameSite=Lax session cookie: sign-up says 201 and `/me` says 401. In development both are answered with a
-problem naming the cause and the fix, readable by the page (the error answer carries CORS headers for its origin).
-Production refuses such requests as before, without explanations.
+A browser hides these failures from the page and often from its developer:
+- `origin_not_allowed`: the page's origin is not in CORS_ORIGINS. The browser withholds the API's answers from the
+  page (and refuses the preflight of every JSON request), so the client only sees a network error. Here the answer
+  is a 403 problem that carries the CORS headers granting that origin, and a preflight from it is granted, so that
+  the page reads the explanation: the refusal is the same, only readable. Nothing else is answered to such an
+  origin (every request of it gets this 403), so the grant gives it nothing.
+- `cross_site_api_host`: the page's origin is allowed, but the page and the API are not the same site (the app on
+  `localhost`, the API called as `127.0.0.1`, or the other way round). The session cookie is SameSite=Lax: the
+  browser neither stores it from a cross-site fetch's answer nor sends it on one, so register answers 201 and
+  `/me` then 401, with nothing in the console. The browser says which case it is (`Sec-Fetch-Site: cross-site`;
+  through a proxy that serves the API under the app's own origin it says `same-origin`, and passes); a browser
+  that does not send it is judged by the host names.
+
+Each answer is written to the log once per origin and reason too, for the terminal running `make dev`. In production
+and test none of this runs: a disallowed origin is refused by CORS and the origin check (http/security.py), as ever.
+The middleware sits outside the CORS middleware, which would answer the preflights first.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import sys
+import logging
 from urllib.parse import urlsplit
 
 import msgspec
@@ -19,56 +30,35 @@ from litestar.datastructures import Headers
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
-from pet_auth.config import Settings
 from pet_auth.http.errors import PROBLEM_JSON, problem_body
+
+logger = logging.getLogger("pet_auth.development")
 
 ORIGIN_NOT_ALLOWED = "origin_not_allowed"
 CROSS_SITE_API_HOST = "cross_site_api_host"
-
-
-def ready_banner(settings: Settings) -> str:
-    """What `make dev` prints once the API answers: where it is, which frontend it serves, where mail goes."""
-    frontend = urlsplit(settings.frontend_url)
-    api = f"{frontend.scheme}://{frontend.hostname}:{settings.port}"  # the frontend's host name: same-site
-    if settings.mail_backend == "console":
-        mail = "printed here, in this terminal (MAIL_BACKEND=console), links included"
-    else:
-        mail = f"sent through SMTP at {settings.smtp_host}:{settings.smtp_port}"
-    origins = ", ".join(settings.cors_origins)
-    return "\n".join(
-        [
-            "pet_auth is ready (development)",
-            f"  API              {api}   (call it by this name: the app and the API must be same-site)",
-            f"  frontend origin  {origins}   (CORS_ORIGINS; links in mail: {settings.frontend_url})",
-            f"  development mail {mail}",
-            f"  API reference    {api}/schema",
-        ]
-    )
-
-
-def announce_ready(settings: Settings) -> None:
-    print(f"\n{ready_banner(settings)}\n", file=sys.stderr, flush=True)
+_METHODS = b"DELETE, GET, OPTIONS, POST"
 
 
 def _site(host: str) -> str:
-    """A host's site, near enough for development: an IP address or a single label (localhost) is its own; a
-    domain's is its last two labels (no public-suffix list: `a.co.uk` and `b.co.uk` look alike here)."""
+    """The site of a host name, near enough for this check: an IP address is its own site, a name is its last two
+    labels (`api.example.com` and `app.example.com` are one site). Wrong only under a two-label public suffix
+    (`co.uk`), where it takes two sites for one and stays silent."""
+    host = host.strip("[]").lower()
     try:
-        ipaddress.ip_address(host.strip("[]"))
+        return str(ipaddress.ip_address(host))
     except ValueError:
-        labels = host.split(".")
-        return ".".join(labels[-2:])
-    return host
+        return ".".join(host.rstrip(".").split(".")[-2:])
 
 
-class DevelopmentDiagnostics:
-    """A plain ASGI wrapper around the whole app (outside CORS: it answers preflights too) in development: explains an
-    origin that is not allowed (answering its CORS preflight, so that the explanation reaches the page) and an API
-    host of another site than the page's."""
+class DevelopmentOriginAdvice:
+    """A plain ASGI middleware around the CORS middleware (`enable_cors(..., outer=...)`), installed in development
+    only."""
 
     def __init__(self, app: ASGIApp, allowed_origins: tuple[str, ...]) -> None:
         self.app = app
-        self.allowed = tuple(origin.lower() for origin in allowed_origins)
+        self.allowed_origins = allowed_origins
+        self.allowed = frozenset(origin.lower() for origin in allowed_origins)
+        self._logged: set[tuple[str, str]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -76,69 +66,89 @@ class DevelopmentDiagnostics:
             return
         headers = Headers.from_scope(scope)
         origin = headers.get("origin")
-        if origin is None:
-            await self.app(scope, receive, send)
-            return
+        api = f"{scope['scheme']}://{headers.get('host', '')}".lower()
         preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
-        if origin.lower() not in self.allowed:
+        if origin is None or origin.lower() == api:
+            await self.app(scope, receive, send)
+        elif origin.lower() not in self.allowed:
             if preflight:
-                await _answer(send, 204, _preflight_grant(origin, headers), b"")
+                await self._grant_preflight(send, origin, headers)
             else:
-                await _problem(send, 403, ORIGIN_NOT_ALLOWED, self._origin_detail(origin), origin)
-            return
-        api_host = (headers.get("host") or "").rsplit(":", 1)[0]
-        page = urlsplit(origin)
-        if not preflight and page.hostname and api_host and _site(page.hostname) != _site(api_host):
-            await _problem(send, 400, CROSS_SITE_API_HOST, _site_detail(origin, headers), origin)
-            return
-        await self.app(scope, receive, send)
+                await self._refuse(send, origin, ORIGIN_NOT_ALLOWED, self._not_allowed(origin))
+        elif not preflight and self._cross_site(headers, origin, api):
+            await self._refuse(send, origin, CROSS_SITE_API_HOST, self._cross_site_detail(origin, api))
+        else:
+            await self.app(scope, receive, send)
 
-    def _origin_detail(self, origin: str) -> str:
+    @staticmethod
+    def _cross_site(headers: Headers, origin: str, api: str) -> bool:
+        fetch_site = headers.get("sec-fetch-site")
+        if fetch_site is not None:
+            return fetch_site == "cross-site"
+        origin_host = urlsplit(origin).hostname or ""
+        return _site(origin_host) != _site(urlsplit(api).hostname or "")
+
+    def _not_allowed(self, origin: str) -> str:
         return (
-            f"Development: the page at {origin} is not an allowed origin (CORS_ORIGINS: {', '.join(self.allowed)}). "
-            "Open the app at an allowed origin, or add this one to CORS_ORIGINS in .env and restart make dev. "
-            "In production this request is refused without this explanation."
+            f"This API (APP_ENV=development) does not accept requests from {origin}: CORS_ORIGINS allows "
+            f"{', '.join(self.allowed_origins) or 'no origin'}. Open the app at an allowed origin, or add {origin} to "
+            "CORS_ORIGINS (comma-separated, in .env) and restart `make dev`. In production this answer is not "
+            "readable: the browser reports a CORS error."
         )
 
+    @staticmethod
+    def _cross_site_detail(origin: str, api: str) -> str:
+        origin_parts, api_parts = urlsplit(origin), urlsplit(api)
+        port = f":{api_parts.port}" if api_parts.port else ""
+        suggested = f"{api_parts.scheme}://{origin_parts.hostname}{port}"
+        return (
+            f"The app at {origin} calls this API as {api}, another site: the browser neither stores nor sends the "
+            "session cookie (SameSite=Lax) on such requests, so signing in would seem to work and every later "
+            f"request would be signed out. Call the API as {suggested}, with the app's host name (localhost with "
+            "localhost, 127.0.0.1 with 127.0.0.1), or serve it under the app's own origin through the dev "
+            "server's proxy (Vite: server.proxy). This answer is given in development only."
+        )
 
-def _site_detail(origin: str, headers: Headers) -> str:
-    host = headers.get("host", "")
-    port = host.rsplit(":", 1)[1] if ":" in host else ""
-    page = urlsplit(origin)
-    suggested = f"{page.scheme}://{page.hostname}{':' + port if port else ''}"
-    return (
-        f"Development: the app at {origin} calls the API at {host}, which is not the same site, so the browser drops "
-        f"the session cookie (SameSite=Lax): sign-in would seem to work and /me would answer 401. Call the API as "
-        f"{suggested}, or proxy it under the app's own origin (docs/frontend.md: Vite server.proxy)."
-    )
+    async def _refuse(self, send: Send, origin: str, code: str, detail: str) -> None:
+        if (origin, code) not in self._logged:
+            self._logged.add((origin, code))
+            logger.warning("refused a request from %s (%s): %s", origin, code, detail)
+        body = msgspec.json.encode(problem_body(403, code, detail))
+        headers = [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+            (b"x-content-type-options", b"nosniff"),
+            *_granted(origin),
+        ]
+        await _answer(send, 403, headers, body)
+
+    @staticmethod
+    async def _grant_preflight(send: Send, origin: str, headers: Headers) -> None:
+        """Let the request itself come, to be answered with the explanation (it changes nothing)."""
+        requested = headers.get("access-control-request-headers", "content-type").encode("latin-1")
+        answer = [
+            *_granted(origin),
+            (b"access-control-allow-methods", _METHODS),
+            (b"access-control-allow-headers", requested),
+            (b"content-length", b"0"),
+        ]
+        await _answer(send, 204, answer, b"")
 
 
-async def _problem(send: Send, status: int, code: str, detail: str, origin: str) -> None:
-    """A problem+json answer, readable by the page: CORS headers for its origin (development only)."""
-    body = msgspec.json.encode(problem_body(status, code, detail))
-    await _answer(send, status, {**_cors_grant(origin), "content-type": PROBLEM_JSON}, body)
-
-
-async def _answer(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:
-    pairs = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
-    pairs.append((b"content-length", str(len(body)).encode()))
-    start: HTTPResponseStartEvent = {"type": "http.response.start", "status": status, "headers": pairs}
-    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    start: HTTPResponseStartEvent = {"type": "http.response.start", "status": status, "headers": headers}
     await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
     await send(end)
 
 
-def _preflight_grant(origin: str, headers: Headers) -> dict[str, str]:
-    return {
-        **_cors_grant(origin),
-        "access-control-allow-methods": headers.get("access-control-request-method", "GET"),
-        "access-control-allow-headers": headers.get("access-control-request-headers", ""),
-    }
+def _granted(origin: str) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"access-control-allow-credentials", b"true"),
+        (b"vary", b"Origin"),
+    ]
 
 
-def _cors_grant(origin: str) -> dict[str, str]:
-    return {
-        "access-control-allow-origin": origin,
-        "access-control-allow-credentials": "true",
-        "vary": "Origin",
-    }
+__all__ = ["CROSS_SITE_API_HOST", "ORIGIN_NOT_ALLOWED", "DevelopmentOriginAdvice"]

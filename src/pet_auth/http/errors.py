@@ -28,6 +28,7 @@ DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
     domain.ReauthenticationRequired: 401,
     domain.EmailNotVerified: 403,
     domain.InvalidSignInCode: 401,
+    domain.SignInCodeAlreadyUsed: 401,
     domain.MfaExpired: 401,
     domain.SessionNotFound: 404,
     domain.EmailTaken: 409,

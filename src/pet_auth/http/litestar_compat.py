@@ -6,7 +6,6 @@ Upgrading Litestar).
 1. CORS (`install_cors`): the class `Litestar(cors_config=...)` installs is internal since 2.9
    (`litestar.middleware._internal.cors.CORSMiddleware`); we put it where Litestar does (`app.asgi_handler`, around
    the exception handling) with our own `send_wrapper`, its hook for the headers of every non-preflight answer.
-   Development's diagnostics (`wrap_app_handler`) sit there too, around CORS, to answer preflights themselves.
 2. Guards (`SharedHandlerRoute`): a route handler whose `authorize_connection` hands the guards the handler itself;
    Litestar's hands each guard a fresh copy of it.
 3. Validation errors (`field_errors`, `is_malformed_body`): the field names and messages of a bad body exist only
@@ -56,17 +55,18 @@ class _CORSMiddleware(CORSMiddleware):
         return self._wrap_send(send, origin, has_cookie)
 
 
-def install_cors(app: Litestar, config: CORSConfig, wrap_send: CORSSendWrapper) -> None:
+def install_cors(
+    app: Litestar,
+    config: CORSConfig,
+    wrap_send: CORSSendWrapper,
+    outer: Callable[[ASGIApp], ASGIApp] | None = None,
+) -> None:
     """Put Litestar's CORS middleware, with `wrap_send`, where `Litestar(cors_config=config)` puts it: around the
-    app's handler (so around the exception handling: error answers get CORS headers too). Call it on an app built
-    without `cors_config`."""
-    app.asgi_handler = _CORSMiddleware(app.asgi_handler, config, wrap_send)
-
-
-def wrap_app_handler(app: Litestar, wrapper: Callable[[ASGIApp], ASGIApp]) -> None:
-    """Put an ASGI wrapper around everything the app does for a request, CORS (preflights included) and the
-    exception handling too."""
-    app.asgi_handler = wrapper(app.asgi_handler)
+    app's handler (so around the exception handling: error answers get CORS headers too). `outer`, when given,
+    wraps it in turn: a middleware that sees every request, preflights included, before the CORS middleware. Call
+    it on an app built without `cors_config`."""
+    handler: ASGIApp = _CORSMiddleware(app.asgi_handler, config, wrap_send)
+    app.asgi_handler = outer(handler) if outer is not None else handler
 
 
 # --- 2. Guards -------------------------------------------------------------------------------------------------

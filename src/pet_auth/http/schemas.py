@@ -135,7 +135,9 @@ class MfaSignInRequest(Schema):
 
 
 class MfaRequiredResponse(Schema):
-    mfa_required: bool
+    """Login's 202: always `true`, so that a client tells it from the 200's `{user}` by type."""
+
+    mfa_required: Literal[True]
 
 
 class TotpSetupResponse(Schema):

@@ -1,4 +1,4 @@
-"""Sign-up, sign-in, sign-out, who-am-I, change password."""
+"""Sign-up, sign-in, sign-out, the session's state, who-am-I, change password."""
 
 from __future__ import annotations
 
