@@ -26,6 +26,7 @@ def test_every_purpose_has_its_own_key() -> None:
         "device_cookie",
         "email_link",
         "mfa_pending",
+        "webauthn_challenge",
     }
     assert len(set(values)) == len(values)
     assert all(len(value) == 32 and value != SECRET.encode() for value in values)
