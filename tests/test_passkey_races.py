@@ -11,7 +11,6 @@ device cookie, which names the credential version the sign-in verified.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import AsyncExitStack
 from typing import Any
@@ -25,6 +24,7 @@ from pet_auth.config import Settings
 from tests.support.authenticator import mark_verified
 from tests.support.clients import PASSWORD, problem_code, set_cookies, unique_email
 from tests.support.live_server import LiveServer, live_server
+from tests.support.races import race
 from tests.support.smtp import MailSink, running_sink
 from tests.support.webauthn import PASSKEYS, SIGN_IN, SoftwareAuthenticator, register_passkey, sign_in_options
 
@@ -86,21 +86,6 @@ async def with_passkey(
     return email, user_id, browser, authenticator
 
 
-async def later(delay: float, request: Coroutine[Any, Any, httpx.Response]) -> httpx.Response:
-    await asyncio.sleep(delay)
-    return await request
-
-
-async def race(
-    round_: int, first: Coroutine[Any, Any, httpx.Response], second: Coroutine[Any, Any, httpx.Response]
-) -> tuple[httpx.Response, httpx.Response]:
-    """Send both, the second 0 to 40 ms after the first (more as the rounds go on); who goes first alternates."""
-    gap = 0.040 * (round_ // 2) / (ROUNDS // 2 - 1)
-    if round_ % 2 == 0:
-        return await asyncio.gather(first, later(gap, second))
-    return await asyncio.gather(later(gap, first), second)
-
-
 async def is_signed_in(browsers: Browsers, session: str) -> bool:
     browser = await browsers(**{SESSION_COOKIE: session})
     status = (await browser.get("/api/auth/me")).status_code
@@ -142,7 +127,7 @@ async def test_a_passkey_sign_in_racing_a_reset_keeps_no_session_of_the_old_cred
         reset = (await browsers()).post(
             "/api/auth/reset-password", json={"token": mail.token, "password": NEW_PASSWORD}
         )
-        signed, recovered = await race(round_, sign_in, reset)
+        signed, recovered = await race(round_, ROUNDS, sign_in, reset)
 
         assert recovered.status_code == 204, f"round {round_}: the reset lost: {recovered.text}"
         after = await credential_version(db, user_id)
@@ -178,7 +163,7 @@ async def test_a_passkey_sign_in_racing_the_passkeys_removal_keeps_no_session(
 
         sign_in = phone.post(SIGN_IN, json={"credential": credential})
         removal = owner.delete(f"{PASSKEYS}/{passkey['id']}")
-        signed, removed = await race(round_, sign_in, removal)
+        signed, removed = await race(round_, ROUNDS, sign_in, removal)
 
         assert removed.status_code == 204, f"round {round_}: {removed.text}"
         assert (await owner.get("/api/auth/me")).status_code == 200  # the owner's renewed session

@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +23,7 @@ from pet_auth.config import Settings
 from tests.support.authenticator import CONFIRM, SETUP, STEP, code_at
 from tests.support.clients import PASSWORD, problem_code, set_cookies, unique_email
 from tests.support.live_server import LiveServer, live_server
+from tests.support.races import race
 from tests.support.smtp import MailSink, running_sink
 
 ROUNDS = 20
@@ -216,21 +216,6 @@ def assert_refused_password(response: httpx.Response) -> None:
     assert problem_code(response) in ("invalid_credentials", "not_authenticated")
 
 
-async def later(delay: float, request: Coroutine[Any, Any, httpx.Response]) -> httpx.Response:
-    await asyncio.sleep(delay)
-    return await request
-
-
-async def race(
-    round_: int, attacker: Coroutine[Any, Any, httpx.Response], victim: Coroutine[Any, Any, httpx.Response]
-) -> tuple[httpx.Response, httpx.Response]:
-    """Send both, the second 0 to 40 ms after the first (more as the rounds go on); who goes first alternates."""
-    gap = 0.040 * (round_ // 2) / (ROUNDS // 2 - 1)
-    if round_ % 2 == 0:
-        return await asyncio.gather(attacker, later(gap, victim))
-    return await asyncio.gather(later(gap, attacker), victim)
-
-
 @dataclass
 class TwoFactor:
     secret: str
@@ -270,7 +255,7 @@ async def test_a_password_change_racing_a_reset_never_overrides_it(browsers: Bro
         token = await mailed_reset_token(victim.browser, smtp, victim.email)
 
         change = attacker.post(CHANGE_PASSWORD, json={"currentPassword": PASSWORD, "newPassword": ATTACKER_PASSWORD})
-        changed, recovered = await race(round_, change, reset(await browsers.new(), token))
+        changed, recovered = await race(round_, ROUNDS, change, reset(await browsers.new(), token))
 
         assert_no_server_error(changed)
         if changed.status_code == 204:
@@ -372,7 +357,7 @@ async def test_an_email_change_link_does_not_survive_a_reset(browsers: Browsers,
         attacker_address = unique_email("attacker")
 
         change = attacker.post(CHANGE_EMAIL, json={"currentPassword": PASSWORD, "newEmail": attacker_address})
-        changed, recovered = await race(round_, change, reset(await browsers.new(), token))
+        changed, recovered = await race(round_, ROUNDS, change, reset(await browsers.new(), token))
 
         assert_no_server_error(changed)
         if changed.status_code == 202:
@@ -543,7 +528,7 @@ async def test_a_deletion_racing_a_reset_never_answers_500(browsers: Browsers, s
         token = await mailed_reset_token(owner.browser, smtp, owner.email)
 
         deletion = owner.browser.post(DELETE_ACCOUNT, json={"currentPassword": PASSWORD})
-        deleted, recovered = await race(round_, deletion, reset(await browsers.new(), token))
+        deleted, recovered = await race(round_, ROUNDS, deletion, reset(await browsers.new(), token))
 
         assert_no_server_error(deleted, f"round {round_}")
         assert_no_server_error(recovered, f"round {round_}")
