@@ -34,6 +34,7 @@ from pet_auth.domain.models import (
     Profile,
     User,
 )
+from pet_auth.domain.passwords import NO_PASSWORD
 from pet_auth.domain.security_events import EventKind, EventPage, RecordedEvent, SecurityEvent
 
 _MFA_ENABLED = exists().where(UserMfaRow.user_id == UserRow.id, UserMfaRow.enabled_at.is_not(None)).label("mfa_enabled")
@@ -104,7 +105,7 @@ class UserRepository:
                 UserRow.credential_version,
                 UserRow.email,
                 UserRow.email_verified_at,
-                (UserRow.password_hash != "").label("has_password"),
+                (UserRow.password_hash != NO_PASSWORD).label("has_password"),
             )
             .where(UserRow.id == user_id)
             .with_for_update()
